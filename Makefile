@@ -1,0 +1,33 @@
+# The two commands of the README:
+#   make repro   set up .venv if needed, then `dvc repro` on the default profile -> figures/
+#   make test    set up .venv if needed, then pytest + nbval over every notebook
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export MPLBACKEND := Agg
+
+.PHONY: setup repro test bench clean-smoke
+
+$(BIN)/.tokstudy-installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt -e .
+	touch $@
+
+setup: $(BIN)/.tokstudy-installed
+
+repro: setup
+	$(BIN)/dvc config core.analytics false --local || true
+	$(BIN)/dvc repro
+
+test: setup
+	$(BIN)/pytest tests
+	$(BIN)/pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+bench: setup
+	$(BIN)/python benchmarks/bench_bpe_engines.py
+
+clean-smoke:
+	rm -rf data/smoke results/smoke figures/smoke

@@ -1,0 +1,123 @@
+"""Where tokstudy reads and writes, and how it writes safely.
+
+Every artefact lives under the project root, scoped by *profile* so that a
+smoke run (CI, nbval) never overwrites the results of the default ``cpu``
+profile that ``dvc repro`` produces::
+
+    data/<profile>/corpus/            train/validation/test JSONL + manifest
+    data/<profile>/tokenizers/<name>/ tokenizer.json + meta.json
+    data/<profile>/models/<name>/     HF model directories
+    data/reference/                   reference tokenizer files (profile-free)
+    results/<profile>/runs/*.json     one JSON per run, with provenance
+    results/<profile>/results.csv     tidy table built by ``results.collect``
+    figures/                          figures of the default profile
+    figures/<profile>/                figures of any other profile
+
+All writes go through :func:`atomic_write` or :func:`atomic_dir`: a crash
+half-way never leaves a truncated file where a good one was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+DEFAULT_PROFILE = "cpu"
+
+
+def _find_root() -> Path:
+    env = os.environ.get("TOKSTUDY_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        if (d / "params.yaml").is_file() and (d / "src" / "tokstudy").is_dir():
+            return d
+    return Path(__file__).resolve().parents[2]
+
+
+ROOT = _find_root()
+PARAMS_FILE = ROOT / "params.yaml"
+DATA = ROOT / "data"
+RESULTS = ROOT / "results"
+FIGURES = ROOT / "figures"
+REFERENCE = DATA / "reference"
+
+
+def data_dir(profile: str) -> Path:
+    return DATA / profile
+
+
+def corpus_dir(profile: str) -> Path:
+    return data_dir(profile) / "corpus"
+
+
+def tokenizer_dir(profile: str, name: str) -> Path:
+    return data_dir(profile) / "tokenizers" / name
+
+
+def model_dir(profile: str, name: str) -> Path:
+    return data_dir(profile) / "models" / name
+
+
+def results_dir(profile: str) -> Path:
+    return RESULTS / profile
+
+
+def runs_dir(profile: str) -> Path:
+    return results_dir(profile) / "runs"
+
+
+def results_csv(profile: str) -> Path:
+    return results_dir(profile) / "results.csv"
+
+
+def figures_dir(profile: str) -> Path:
+    return FIGURES if profile == DEFAULT_PROFILE else FIGURES / profile
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary directory that replaces ``path`` only on success.
+
+    On an exception the temporary directory is removed and ``path`` (if it
+    existed) is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
