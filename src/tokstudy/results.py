@@ -143,7 +143,45 @@ def read_run(path: str | Path) -> dict:
         return json.load(fh)
 
 
-def collect(profile: str, extra_dirs: Iterable[str | Path] = ()):
+def paper_rows(paper_dir: str | Path | None = None) -> list[dict]:
+    """The paper's numbers (``data/paper/*.csv``) as tidy rows with ``profile="paper"``."""
+    import pandas as pd
+
+    d = Path(paper_dir) if paper_dir else paths.DATA / "paper"
+    rows: list[dict] = []
+    if (f := d / "table1_nsl.csv").is_file():
+        for r in pd.read_csv(f).to_dict("records"):
+            rows.append({"kind": "paper_table1", "run": r["tokenizer"], "tokenizer": r["tokenizer"],
+                         "vocab_size": r["vocab_size"], "dataset": f"mean:{r['domain']}",
+                         "domain": r["domain"], "metric": "nsl", "value": r["nsl"], "source": r["source"]})
+    if (f := d / "vocab_sweep.csv").is_file():
+        for r in pd.read_csv(f).to_dict("records"):
+            for domain in ("code", "english"):
+                for metric, col in (("nsl", f"nsl_{domain}"), ("renyi_efficiency", f"renyi_{domain}")):
+                    rows.append({"kind": "paper_sweep", "run": f"gpt4-{r['vocab_size']}", "tokenizer": "gpt4",
+                                 "regex": "gpt4", "mix": "code70", "vocab_size": r["vocab_size"],
+                                 "dataset": f"mean:{domain}", "domain": domain, "metric": metric,
+                                 "value": r[col], "source": "authors' compression_results.csv [E-data]"})
+    if (f := d / "regex_ablation.csv").is_file():
+        for r in pd.read_csv(f).to_dict("records"):
+            rows.append({"kind": "paper_regex", "run": r["regex"], "regex": r["regex"], "vocab_size": r["vocab_size"],
+                         "dataset": "mean:code", "domain": "code", "metric": "nsl", "value": r["nsl_code"],
+                         "source": r["source"]})
+            rows.append({"kind": "paper_regex", "run": r["regex"], "regex": r["regex"], "vocab_size": r["vocab_size"],
+                         "dataset": "humaneval", "metric": "humaneval_pass@1", "value": r["humaneval_pass1"] / 100,
+                         "source": r["source"]})
+    if (f := d / "transfer.csv").is_file():
+        for r in pd.read_csv(f).to_dict("records"):
+            for metric, col in (("humaneval_pass@1", "humaneval_pass1"), ("humaneval_pass@100", "humaneval_pass100"),
+                                ("mbpp_pass@1", "mbpp_pass1"), ("mbpp_pass@100", "mbpp_pass100")):
+                rows.append({"kind": "paper_transfer", "run": r["condition"], "method": r["condition"],
+                             "metric": metric, "value": r[col] / 100, "source": r["source"]})
+    for r in rows:
+        r["profile"] = "paper"
+    return rows
+
+
+def collect(profile: str, extra_dirs: Iterable[str | Path] = (), include_paper: bool = True):
     """Build the tidy results table of ``profile`` and write it as CSV.
 
     ``extra_dirs`` adds run directories of other profiles (e.g. committed GPU
@@ -172,6 +210,8 @@ def collect(profile: str, extra_dirs: Iterable[str | Path] = ()):
         raise FileNotFoundError(
             f"no run records under {[str(d) for d in dirs]}; run the pipeline (dvc repro) or the notebooks first"
         )
+    if include_paper:
+        records.extend(paper_rows())
     df = pd.DataFrame.from_records(records)
     front = [c for c in (*ID_COLUMNS, "metric", "value") if c in df.columns]
     df = df[front + [c for c in df.columns if c not in front]]

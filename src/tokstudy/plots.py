@@ -1,0 +1,211 @@
+"""Figures, drawn only from the tidy results CSV (``results.collect``).
+
+This module never computes a metric: every function selects rows of the
+table, and draws them with seaborn. Each figure names the paper figure or
+table it reproduces in its title, and draws the paper's numbers (rows with
+``profile == "paper"``) beside ours wherever the paper has them.
+
+Every figure is saved as PNG and PDF by :func:`save`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from tokstudy import paths  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+PAPER = "paper"
+
+
+def load(profile: str) -> pd.DataFrame:
+    csv = paths.results_csv(profile)
+    if not csv.is_file():
+        raise FileNotFoundError(f"{csv} does not exist; build it with tokstudy.results.collect({profile!r})")
+    return pd.read_csv(csv, low_memory=False)
+
+
+def save(fig, name: str, profile: str) -> list[Path]:
+    """Save ``fig`` as ``<figures>/<name>.png`` and ``.pdf`` (atomic writes)."""
+    out = []
+    for ext in ("png", "pdf"):
+        buf = io.BytesIO()
+        # fixed metadata keeps PDFs byte-stable across reruns
+        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight", metadata=meta)
+        out.append(paths.atomic_write(paths.figures_dir(profile) / f"{name}.{ext}", buf.getvalue()))
+    plt.close(fig)
+    log.info("saved figure %s", out[0].with_suffix(""))
+    return out
+
+
+def _ours(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    return df[(df["kind"] == kind) & (df["profile"] != PAPER)]
+
+
+def _has(df: pd.DataFrame, *cols: str) -> bool:
+    return all(c in df.columns for c in cols) and not df.empty
+
+
+def nsl_vs_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """NSL (code) vs vocab size per regex; ours beside the authors' GPT-4 sweep."""
+    ours = _ours(df, "compression")
+    if not _has(ours, "vocab_size", "regex"):
+        return None
+    ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"]) & ours["regex"].notna()]
+    paper = df[(df["kind"] == "paper_sweep") & (df["metric"] == "nsl")]
+    if ours.empty:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    sns.lineplot(data=ours, x="vocab_size", y="value", hue="regex", style="domain", markers=True, ax=axes[0])
+    axes[0].set(xscale="log", xlabel="vocabulary size", ylabel="NSL vs Llama 2 (lower is better)",
+                title=f"tokstudy ({profile} profile)")
+    if not paper.empty:
+        sns.lineplot(data=paper, x="vocab_size", y="value", style="domain", markers=True, color="k", ax=axes[1])
+    axes[1].set(xscale="log", xlabel="vocabulary size", ylabel="NSL vs Llama 2",
+                title="paper: authors' GPT-4-regex sweep (Table 3 data)")
+    fig.suptitle("NSL vs vocabulary size per pre-tokenization regex — cf. paper §2 / Table 3")
+    return save(fig, "nsl_vs_vocab", profile)
+
+
+def table1(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """A table figure: our NSL per tokenizer beside the paper's Table 1."""
+    ours = _ours(df, "compression")
+    if ours.empty:
+        return None
+    ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"])]
+    ours = ours.pivot_table(index="run", columns="domain", values="value", aggfunc="first")
+    paper = df[df["kind"] == "paper_table1"].pivot_table(index="run", columns="domain", values="value", aggfunc="first")
+    table = ours.add_prefix("ours ").join(paper.add_prefix("paper "), how="outer").sort_index()
+    cells = table.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(cells) + 1.2))
+    ax.axis("off")
+    tab = ax.table(cellText=cells.values, rowLabels=cells.index, colLabels=cells.columns, loc="center")
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(8)
+    ax.set_title(f"NSL vs Llama 2, ours ({profile}) beside paper Table 1 (lower is better)")
+    return save(fig, "table1_nsl", profile)
+
+
+def regex_ablation(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """Code NSL per regex at one vocab size, ours beside the paper's 32k ablation."""
+    ours = _ours(df, "compression")
+    if not _has(ours, "regex", "vocab_size"):
+        return None
+    ours = ours[(ours["metric"] == "nsl") & (ours["dataset"] == "mean:code") & ours["regex"].notna()]
+    if "mix" in ours.columns:
+        ours = ours[ours["mix"] == "code70"]
+    if ours.empty:
+        return None
+    size = ours.groupby("vocab_size")["regex"].nunique().idxmax()
+    ours = ours[ours["vocab_size"] == size].assign(who=f"tokstudy V={int(size)}")
+    paper = df[(df["kind"] == "paper_regex") & (df["metric"] == "nsl")].assign(who="paper V=32k")
+    both = pd.concat([ours[["regex", "value", "who"]], paper[["regex", "value", "who"]]])
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    sns.barplot(data=both, x="regex", y="value", hue="who", ax=ax)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set(ylabel="code NSL vs Llama 2", title="Pre-tokenization regex ablation — cf. paper §2.2 (Table 2)")
+    return save(fig, "regex_ablation", profile)
+
+
+def data_mix(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """NSL per domain for tokenizers trained on different code/English mixes."""
+    ours = _ours(df, "compression")
+    if not _has(ours, "mix", "regex"):
+        return None
+    ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"]) & ours["mix"].notna()]
+    if ours.empty or ours["mix"].nunique() < 2:
+        return None
+    size = ours.groupby("vocab_size")["mix"].nunique().idxmax()
+    ours = ours[(ours["vocab_size"] == size) & (ours["regex"] == "gpt4")]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    sns.barplot(data=ours, x="mix", y="value", hue="domain", ax=ax)
+    ax.set(ylabel="NSL vs Llama 2", title=f"Training-data mix (V={int(size)}) — cf. paper Fig. 2")
+    return save(fig, "data_mix", profile)
+
+
+def renyi_vs_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """Rényi efficiency (α=2.5) vs vocab size, ours beside the authors' sweep."""
+    ours = _ours(df, "compression")
+    if not _has(ours, "vocab_size", "regex"):
+        return None
+    ours = ours[(ours["metric"] == "renyi_efficiency") & ours["dataset"].isin(["mean:code", "mean:english"])
+                & ours["regex"].notna()].assign(who="tokstudy")
+    paper = df[(df["kind"] == "paper_sweep") & (df["metric"] == "renyi_efficiency")].assign(who="paper")
+    if ours.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    sns.lineplot(data=pd.concat([ours, paper]), x="vocab_size", y="value", hue="who", style="domain",
+                 markers=True, ax=ax)
+    ax.set(xscale="log", xlabel="vocabulary size", ylabel="Rényi efficiency (α=2.5)",
+           title="Rényi efficiency vs vocabulary size — cf. paper §2 / Zouhar et al.")
+    return save(fig, "renyi_vs_vocab", profile)
+
+
+def finetune_bpb(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """Bits per byte on held-out code vs fine-tuning tokens, per method (paper Fig. 6 analogue)."""
+    ev = df[(df["kind"] == "evaluate") & (df["metric"] == "bits_per_byte")]
+    if not _has(ev, "tokens", "method") or ev.empty:
+        return None
+    ev = ev[ev["dataset"] == "mean:code"] if "mean:code" in set(ev["dataset"]) else ev
+    ev = ev[ev["tokens"].notna()]
+    if ev.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    sns.lineplot(data=ev, x="tokens", y="value", hue="method", style="profile", markers=True, ax=ax)
+    ax.set(xscale="log", xlabel="fine-tuning tokens", ylabel="bits per byte, held-out code (lower is better)",
+           title="Switching tokenizer: FVT vs random vs keep — cf. paper Fig. 6")
+    return save(fig, "finetune_bpb", profile)
+
+
+def speed_vs_nsl(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """Generation bytes/s vs code NSL of the model's tokenizer."""
+    ev = df[(df["kind"] == "evaluate") & (df["metric"] == "gen_bytes_per_s")]
+    comp = _ours(df, "compression")
+    if ev.empty or comp.empty or "tokenizer" not in ev.columns:
+        return None
+    nsl = comp[(comp["metric"] == "nsl") & (comp["dataset"] == "mean:code")].set_index("run")["value"]
+    ev = ev.assign(nsl=ev["tokenizer"].map(nsl)).dropna(subset=["nsl"])
+    if ev.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    sns.scatterplot(data=ev, x="nsl", y="value", hue="tokenizer", style="profile", s=80, ax=ax)
+    ax.set(xlabel="code NSL of the tokenizer", ylabel="generated bytes / s",
+           title="Compression vs generation speed — cf. paper abstract, §2.4")
+    return save(fig, "speed_vs_nsl", profile)
+
+
+FIGURES: dict[str, Callable[[pd.DataFrame, str], list[Path] | None]] = {
+    "nsl_vs_vocab": nsl_vs_vocab,
+    "table1_nsl": table1,
+    "regex_ablation": regex_ablation,
+    "data_mix": data_mix,
+    "renyi_vs_vocab": renyi_vs_vocab,
+    "finetune_bpb": finetune_bpb,
+    "speed_vs_nsl": speed_vs_nsl,
+}
+
+
+def draw_all(profile: str, df: pd.DataFrame | None = None) -> dict[str, list[Path]]:
+    """Draw every figure whose rows exist; returns {figure name: [png, pdf]}."""
+    df = load(profile) if df is None else df
+    sns.set_theme(style="whitegrid", context="paper")
+    drawn = {}
+    for name, fn in FIGURES.items():
+        out = fn(df, profile)
+        if out:
+            drawn[name] = out
+        else:
+            log.info("figure %s skipped: its rows are not in the results table yet", name)
+    return drawn
