@@ -376,3 +376,14 @@ def test_smoke_profile_build_from_installed_software(tmp_path):
     assert {"python", "c", "java", "javascript"} <= langs
     assert any(s["domain"] == "english" and s["files"] for s in m["sources"].values())
     assert all(m["splits"][s]["documents"] > 0 for s in corpus.SPLITS)
+
+
+def test_auto_language_from_extension(tmp_path):
+    (tmp_path / "a.py").write_text("def f():\n    return 1\n" * 5)
+    (tmp_path / "b.go").write_text("package main\nfunc main() {}\n" * 5)
+    (tmp_path / "notes.md").write_text("Some prose about the code, long enough to count.\n" * 3)
+    docs = corpus.read_user_source(tmp_path, "auto", "auto")
+    ds = corpus.datasets(docs)
+    assert ds["python"][0] == "code" and ds["go"][0] == "code" and ds["markdown"][0] == "english"
+    # an explicit language still wins
+    assert {d.language for d in corpus.read_user_source(tmp_path, "mine", "code")} == {"mine"}

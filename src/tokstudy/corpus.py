@@ -882,6 +882,26 @@ def sample_mix(docs: Sequence[Document], mix: Mapping[str, float], budget_bytes:
     return texts
 
 
+#: file extension -> language, for user folders read with ``language="auto"``
+EXTENSION_LANGUAGES = {
+    ".py": "python", ".pyi": "python", ".c": "c", ".h": "c", ".cc": "c++", ".cpp": "c++", ".hpp": "c++",
+    ".cxx": "c++", ".java": "java", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
+    ".jsx": "javascript", ".ts": "typescript", ".tsx": "typescript", ".go": "go", ".rs": "rust",
+    ".rb": "ruby", ".php": "php", ".cs": "c#", ".kt": "kotlin", ".swift": "swift", ".scala": "scala",
+    ".sh": "shell", ".bash": "shell", ".lua": "lua", ".pl": "perl", ".r": "r", ".jl": "julia",
+    ".sql": "sql", ".hs": "haskell", ".ex": "elixir", ".dart": "dart", ".m": "objective-c",
+    ".md": "markdown", ".rst": "english", ".txt": "english", "": "english",
+}
+PROSE_LANGUAGES = {"english", "markdown"}
+
+
+def guess_language(path: str) -> tuple[str, str]:
+    """``(language, domain)`` of a file from its extension (unknown extensions count as English text)."""
+    ext = os.path.splitext(path)[1].lower()
+    language = EXTENSION_LANGUAGES.get(ext, "english")
+    return language, ("english" if language in PROSE_LANGUAGES else "code")
+
+
 def read_user_source(
     path: str | os.PathLike,
     language: str,
@@ -893,10 +913,23 @@ def read_user_source(
     Invalid UTF-8, binary and empty files, symlinks and duplicates are dropped
     (and logged); ``corpus_params`` adds the size and line-length filters.
     Records of a JSONL file may carry their own ``language``.
+    ``language="auto"`` / ``domain="auto"`` take them from each file's extension
+    (:func:`guess_language`), so one folder of mixed code gives one dataset per language.
     """
     p = Path(path)
     if not p.exists():
         raise CorpusError(f"user source {p} does not exist; pass a directory or a .jsonl file")
+    if language == "auto" or domain == "auto":
+        docs = read_user_source(p, "user" if language == "auto" else language, "code", corpus_params)
+        out = []
+        for d in docs:
+            if d.language == "user":
+                lang, dom = guess_language(d.path)
+            else:  # a JSONL record that names its own language
+                lang, dom = d.language, ("english" if d.language in PROSE_LANGUAGES else "code")
+            out.append(dataclasses.replace(d, language=lang if language == "auto" else d.language,
+                                           domain=dom if domain == "auto" else domain))
+        return out
     if domain not in DOMAINS:
         raise CorpusError(f"domain must be one of {DOMAINS}, got {domain!r}")
     name = p.stem or "user"
