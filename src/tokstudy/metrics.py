@@ -98,10 +98,10 @@ Datasets = Mapping[str, tuple[str, Sequence[str]]]  # {dataset: (domain, [text, 
 def token_counts(handle, texts: Iterable[str]) -> Counts:
     """Encode every non-empty text with ``handle`` and total tokens, bytes, chars and ids."""
     out = Counts()
-    for text in texts:
-        if not text:
-            continue
-        ids = handle.encode(text)
+    texts = [t for t in texts if t]
+    batch = getattr(handle, "encode_batch", None)
+    encoded = batch(texts) if callable(batch) and texts else (handle.encode(t) for t in texts)
+    for text, ids in zip(texts, encoded):
         out.tokens += len(ids)
         out.bytes += len(text.encode("utf-8"))
         out.chars += len(text)
@@ -345,6 +345,8 @@ def compression_rows(
     }
     if common["base"] is None:
         common.pop("base")
+    if common["vocab_size"] != vocab_size:  # a variant's nominal size differs from the trained one
+        common["vocab_size_actual"] = vocab_size
     rows = []
     for name, values in per_dataset.items():
         for metric, value in values.items():
@@ -366,7 +368,10 @@ def token_set(handle) -> set[bytes]:
     for i in range(int(handle.vocab_size)):
         if i in specials:
             continue
-        b = handle.token_bytes(i)
+        try:
+            b = handle.token_bytes(i)
+        except (KeyError, IndexError):  # an id with no token (gaps in some tiktoken vocabularies)
+            continue
         if b:
             out.add(bytes(b))
     return out

@@ -99,6 +99,119 @@ class MetricsParams:
 
 
 @dataclass(frozen=True)
+class CostsParams:
+    """Inference-cost model settings (``costs:`` section; see :mod:`tokstudy.costs`)."""
+
+    shapes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> ModelShape fields
+    sweep: tuple[str, ...] = ("gpt4-xs", "gpt4-s", "gpt4-m", "gpt4-l")  # variants fitted for NSL(V)
+    domain: str = "code"
+    base_vocab_size: int = 32_000  # vocab of the NSL base tokenizer (Llama 2)
+    dtype_bytes: int = 2
+    doc_bytes: int = 10_000
+    memory_settings: tuple[tuple[int, int], ...] = ((1, 1024), (1, 4096), (1, 16384), (1, 65536), (8, 4096), (64, 4096))
+    vocab_min: int = 256
+    vocab_max: int = 1_048_576
+    vocab_points: int = 4000
+    speed_regime: str = "compute"  # compute | memory | steps
+
+    def __post_init__(self):
+        object.__setattr__(self, "sweep", tuple(self.sweep))
+        object.__setattr__(
+            self, "memory_settings", tuple((int(b), int(l)) for b, l in self.memory_settings)
+        )
+        if self.domain not in DOMAINS:
+            raise ParamsError(f"costs.domain must be one of {DOMAINS}, got {self.domain!r}")
+
+
+STAGES = ("pretrain", "finetune")
+INIT_METHODS = ("keep", "fvt", "random")
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """A named LlamaConfig shape (``train.sizes``); the vocab size comes from the tokenizer."""
+
+    name: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_ff: int
+    n_kv_heads: int | None = None  # None: = n_heads (no GQA)
+    rope_theta: float = 10000.0
+    pad_vocab_to: int = 64  # embedding rows rounded up to a multiple of this (1: no padding)
+    tie_embeddings: bool = False  # Llama unties; transfer handles both ends
+
+    def __post_init__(self):
+        if self.d_model % self.n_heads:
+            raise ParamsError(f"train.sizes.{self.name}: d_model {self.d_model} is not a multiple of n_heads {self.n_heads}")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """One training stage (``train`` + ``train.<stage>`` + ``profiles.<p>.train``), resolved."""
+
+    stage: str
+    size: ModelSize
+    seq_len: int = 128
+    batch_size: int = 16  # sequences per micro-batch per process
+    grad_accum: int = 1
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int = 10
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    tokens: int = 0  # pretraining token budget (fine-tunes take theirs from the model run)
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+    eval_every: int = 100
+    eval_batches: int = 8
+    log_every: int = 10
+    val_tokens: int = 65536
+    compile: bool = True  # torch.compile, CUDA only
+    fsdp: bool = False  # FSDP2 instead of DDP under torchrun
+
+    def __post_init__(self):
+        if self.stage not in STAGES:
+            raise ParamsError(f"train stage must be one of {STAGES}, got {self.stage!r}")
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        for name in ("seq_len", "batch_size", "grad_accum", "checkpoint_every", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ParamsError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """A named model-side experiment (``models``): what to start from, which tokenizer, how many tokens."""
+
+    name: str
+    stage: str  # pretrain | finetune
+    tokenizer: str  # a tokenizer variant name
+    init: str = "scratch"  # scratch | the name of another run
+    method: str = "keep"  # keep | fvt | random: how init's embeddings reach `tokenizer`
+    mix: str = "code100"  # training documents (a key of `mixes`)
+    budget: str | int | None = None  # a key of train.budgets, or a token count
+    tokens: int = 0  # resolved token budget
+
+    def __post_init__(self):
+        if self.stage not in STAGES:
+            raise ParamsError(f"models.{self.name}: stage must be one of {STAGES}, got {self.stage!r}")
+        if self.method not in INIT_METHODS:
+            raise ParamsError(f"models.{self.name}: method must be one of {INIT_METHODS}, got {self.method!r}")
+
+    @property
+    def init_model(self) -> str | None:
+        """The model directory name this run starts from (``paths.model_dir``), None from scratch.
+
+        ``keep`` starts from ``init`` itself; ``fvt`` / ``random`` from the transfer output
+        ``<tokenizer>-<method>-init`` that ``tokstudy.transfer.save_transferred`` writes.
+        """
+        if self.init == "scratch":
+            return None
+        return self.init if self.method == "keep" else f"{self.tokenizer}-{self.method}-init"
+
+
+@dataclass(frozen=True)
 class Params:
     profile: str
     seed: int
@@ -108,6 +221,7 @@ class Params:
     vocab_sizes: Mapping[str, int]
     tokenizers: Mapping[str, TokenizerVariant]
     metrics: MetricsParams
+    costs: CostsParams = field(default_factory=CostsParams)
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def tokenizer(self, name: str) -> TokenizerVariant:
@@ -129,6 +243,21 @@ class Params:
         base = dict(self.raw.get(name) or {})
         over = (self.raw.get("profiles", {}).get(self.profile) or {}).get(name) or {}
         return _merge(base, over)
+
+    @property
+    def models(self) -> Mapping[str, ModelRun]:
+        """The ``models`` runs with their token budgets resolved for this profile."""
+        return model_runs(self)
+
+    def model(self, name: str) -> ModelRun:
+        runs = self.models
+        if name not in runs:
+            raise ParamsError(f"unknown model run {name!r}; params.yaml `models` defines {sorted(runs)}")
+        return runs[name]
+
+    def train(self, stage: str) -> TrainParams:
+        """The resolved training settings of ``stage`` (pretrain | finetune)."""
+        return train_params(self, stage)
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict:
@@ -194,6 +323,7 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
     if "references" in metrics_raw:
         metrics_raw["references"] = tuple(metrics_raw["references"])
     metrics = _build(MetricsParams, metrics_raw, "metrics")
+    costs = _build(CostsParams, _merge(raw.get("costs") or {}, prof.get("costs") or {}), "costs")
     return Params(
         profile=profile,
         seed=int(raw.get("seed", 0)),
@@ -203,5 +333,56 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
         vocab_sizes=vocab_sizes,
         tokenizers=tokenizers,
         metrics=metrics,
+        costs=costs,
         raw=raw,
     )
+
+
+def train_params(params: Params, stage: str, **overrides: Any) -> TrainParams:
+    """``train`` merged with ``train.<stage>`` (profile overrides included), plus ``overrides``."""
+    raw = dict(params.section("train"))
+    sizes = raw.pop("sizes", None) or {}
+    raw.pop("budgets", None)
+    stages = {s: raw.pop(s, None) or {} for s in STAGES}
+    if stage not in STAGES:
+        raise ParamsError(f"train stage must be one of {STAGES}, got {stage!r}")
+    merged = {**_merge(raw, stages[stage]), **overrides}
+    size = merged.pop("size", None)
+    if not isinstance(size, ModelSize):
+        if size not in sizes:
+            raise ParamsError(f"train.size {size!r} is not a key of train.sizes {sorted(sizes)}")
+        size = _build(ModelSize, {"name": size, **sizes[size]}, f"train.sizes.{size}")
+    return _build(TrainParams, {"stage": stage, "size": size, **merged}, f"train ({params.profile}, {stage})")
+
+
+def model_runs(params: Params) -> dict[str, ModelRun]:
+    """Every run of ``models`` with ``tokens`` resolved from ``train.budgets`` / ``train.pretrain.tokens``."""
+    train = params.section("train")
+    budgets = {str(k): int(v) for k, v in (train.get("budgets") or {}).items()}
+    pretrain_tokens = int(_merge(train, train.get("pretrain") or {}).get("tokens") or 0)
+    runs = {}
+    for name, spec in (params.section("models") or {}).items():
+        spec = dict(spec)
+        budget = spec.get("budget")
+        if "tokens" not in spec:
+            if isinstance(budget, int):
+                spec["tokens"] = budget
+            elif budget in budgets:
+                spec["tokens"] = budgets[budget]
+            elif budget is None and spec.get("stage") == "pretrain":
+                spec["tokens"] = pretrain_tokens
+            else:
+                raise ParamsError(
+                    f"models.{name}: budget {budget!r} is neither a token count nor a key of "
+                    f"profiles.{params.profile}.train.budgets {sorted(budgets)}"
+                )
+        run = _build(ModelRun, {"name": name, **spec}, f"models.{name}")
+        if run.tokenizer not in params.tokenizers:
+            raise ParamsError(f"models.{name}: unknown tokenizer {run.tokenizer!r}; defined: {sorted(params.tokenizers)}")
+        if run.mix not in params.mixes:
+            raise ParamsError(f"models.{name}: unknown mix {run.mix!r}; defined: {sorted(params.mixes)}")
+        runs[name] = run
+    for run in runs.values():
+        if run.init != "scratch" and run.init not in runs:
+            raise ParamsError(f"models.{run.name}: init {run.init!r} is neither 'scratch' nor a run in `models`")
+    return runs

@@ -189,7 +189,8 @@ def speed_vs_nsl(df: pd.DataFrame, profile: str) -> list[Path] | None:
 
 def compare(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """`tokstudy compare`: bytes/token and NSL per dataset and tokenizer."""
-    sel = df[df["metric"].isin(["bytes_per_token", "nsl"]) & ~df["dataset"].astype(str).str.startswith("mean:")]
+    sel = df[df["metric"].isin(["bytes_per_token", "nsl"]) & ~df["dataset"].astype(str).str.startswith("mean:")
+             & (df["dataset"] != "average")]
     g = sns.catplot(data=sel, x="dataset", y="value", hue="tokenizer", col="metric", kind="bar",
                     sharey=False, height=3.5, aspect=1.4)
     g.set_titles("{col_name}")

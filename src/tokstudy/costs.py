@@ -1,0 +1,505 @@
+"""Inference-cost model: what a tokenizer's compression buys at a given model shape.
+
+The paper claims a better-compressing tokenizer improves "generation speed,
+effective context size, memory usage" and that the inference- and
+memory-optimal vocabulary sizes grow with model size, batch and sequence length
+(paper-notes §6.5).  Its exact formulas are unknown; this module implements the
+standard accounting below, all as pure functions of a :class:`ModelShape`.
+
+Parameters (biases and norms ignored, as in Kaplan et al. 2020, Table 1):
+
+* embedding ``V·d``; output head ``V·d`` unless tied (then 0 extra);
+* per layer, attention ``d·(h·d_h) + 2·d·(h_kv·d_h) + (h·d_h)·d`` (Q, K, V, O;
+  grouped-query attention when ``h_kv < h``) and MLP ``3·d·d_ff`` (gated /
+  SwiGLU, Llama) or ``2·d·d_ff`` (plain GPT MLP);
+* body = ``n_layers`` × (attention + MLP): Kaplan's non-embedding ``N``
+  (``≈ 12·n_layers·d²`` for a plain MLP with ``d_ff = 4d``).
+
+Forward FLOPs per token (Kaplan et al. 2020, "Scaling Laws for Neural Language
+Models", Table 1, https://arxiv.org/abs/2001.08361)::
+
+    C_fwd ≈ 2·N_body + 2·V·d (de-embedding / output head) + 2·n_layers·n_ctx·d_attn
+
+(the embedding lookup is negligible).  KV cache (e.g. Pope et al. 2022,
+"Efficiently Scaling Transformer Inference")::
+
+    KV bytes per token = 2 (K and V) · n_layers · h_kv · d_h · dtype_bytes
+
+A tokenizer enters only through its compression: bytes per token ``bpt`` (or
+NSL, tokens relative to the base tokenizer, ``bpt_base/bpt``).  For a window of
+``C`` tokens the effective context is ``C·bpt`` bytes; generating ``B`` bytes
+takes ``B/bpt`` decoding steps; compute per byte is ``C_fwd/bpt``.
+
+Optimal vocabulary size (paper-notes §6.5 reconstruction; with ``r(V)`` the
+tokens needed per unit of text, e.g. NSL(V) fitted as ``a + b·(V/1000)^-c``):
+
+* compute:  ``r(V) · C_fwd(V)`` per unit of text;
+* memory:   ``dtype·params(V) + KV_bytes_per_token · batch · seq_len · r(V)``
+  where ``seq_len`` is measured in units of text (base-tokenizer tokens for NSL).
+
+With the authors' code-NSL sweep fitted as ``0.666 + 0.815·(V/1000)^-0.510``
+and Llama-2-7B's body, the compute objective (no attention term) is minimised
+at V ≈ 92.5k, matching paper-notes' ≈93k.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES = ("compute", "memory")
+REGIMES = ("compute", "memory", "steps")
+
+
+class CostsError(ValueError):
+    """Invalid model shape or cost-model input."""
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """A decoder-only transformer's shape.
+
+    ``n_kv_heads=None`` means no grouped-query attention (``= n_heads``).
+    ``d_ff=None`` means ``4·d_model`` for a plain MLP, and Llama's rule
+    (``8/3·d`` rounded up to a multiple of 256) for a gated one.
+    """
+
+    n_layers: int
+    d_model: int
+    n_heads: int
+    vocab_size: int = 32_000
+    n_kv_heads: int | None = None
+    d_ff: int | None = None
+    mlp: str = "gated"  # gated (SwiGLU: 3 matrices) | plain (2 matrices)
+    context: int = 2048
+    tied: bool = False
+    name: str = ""
+
+    def __post_init__(self):
+        for f in ("n_layers", "d_model", "n_heads", "vocab_size", "context"):
+            if int(getattr(self, f)) <= 0:
+                raise CostsError(f"ModelShape.{f} must be positive, got {getattr(self, f)}")
+        if self.d_model % self.n_heads:
+            raise CostsError(f"d_model {self.d_model} is not a multiple of n_heads {self.n_heads}")
+        if self.mlp not in ("gated", "plain"):
+            raise CostsError(f"ModelShape.mlp must be 'gated' or 'plain', got {self.mlp!r}")
+        kv = self.n_kv_heads if self.n_kv_heads is not None else self.n_heads
+        if kv <= 0 or self.n_heads % kv:
+            raise CostsError(f"n_kv_heads {kv} must divide n_heads {self.n_heads}")
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any], name: str = "") -> "ModelShape":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise CostsError(f"model shape {name!r}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        return cls(**{"name": name, **spec})
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_heads if self.n_kv_heads is not None else self.n_heads
+
+    @property
+    def ff(self) -> int:
+        if self.d_ff is not None:
+            return int(self.d_ff)
+        if self.mlp == "plain":
+            return 4 * self.d_model
+        return 256 * math.ceil(int(8 * self.d_model / 3) / 256)
+
+    def with_vocab(self, vocab_size: int) -> "ModelShape":
+        return dataclasses.replace(self, vocab_size=int(vocab_size))
+
+
+def shapes(spec: Mapping[str, Mapping[str, Any]]) -> dict[str, ModelShape]:
+    """``{name: ModelShape}`` from the ``costs.shapes`` section of params.yaml."""
+    if not spec:
+        raise CostsError("no model shapes given; add costs.shapes to params.yaml")
+    return {name: ModelShape.from_dict(s, name) for name, s in spec.items()}
+
+
+def body_params(shape: ModelShape) -> int:
+    """Non-embedding parameters (Kaplan's N): attention + MLP weights of every layer."""
+    d, hd = shape.d_model, shape.head_dim
+    attn = d * (shape.n_heads * hd) * 2 + 2 * d * (shape.kv_heads * hd)
+    mlp = (3 if shape.mlp == "gated" else 2) * d * shape.ff
+    return shape.n_layers * (attn + mlp)
+
+
+def param_counts(shape: ModelShape) -> dict[str, int]:
+    """``{"embedding": V·d, "head": V·d or 0 if tied, "body": N, "total": ...}``."""
+    emb = shape.vocab_size * shape.d_model
+    head = 0 if shape.tied else emb
+    body = body_params(shape)
+    return {"embedding": emb, "head": head, "body": body, "total": emb + head + body}
+
+
+def flops_per_token(shape: ModelShape, ctx: float | None = None, include_attention: bool = True) -> float:
+    """Forward FLOPs per token: ``2·N_body + 2·V·d + 2·n_layers·ctx·d_attn`` (Kaplan et al. 2020).
+
+    ``ctx`` is the number of tokens attended (default ``shape.context``; pass
+    half the window for the average over a generation that fills it).
+    """
+    d_attn = shape.n_heads * shape.head_dim
+    ctx = shape.context if ctx is None else ctx
+    attention = 2 * shape.n_layers * ctx * d_attn if include_attention else 0
+    return 2 * body_params(shape) + 2 * shape.vocab_size * shape.d_model + attention
+
+
+def kv_cache_bytes(shape: ModelShape, tokens: float, dtype_bytes: int = 2, batch: int = 1) -> float:
+    """KV-cache size: ``2·n_layers·h_kv·d_h·dtype_bytes`` per token, × tokens × batch."""
+    return 2 * shape.n_layers * shape.kv_heads * shape.head_dim * dtype_bytes * tokens * batch
+
+
+def weights_bytes(shape: ModelShape, dtype_bytes: int = 2) -> int:
+    return param_counts(shape)["total"] * dtype_bytes
+
+
+# --------------------------------------------------------------------------- per tokenizer
+
+
+def effective_context_bytes(context_tokens: float, bytes_per_token: float) -> float:
+    """Bytes of text a window of ``context_tokens`` holds."""
+    return context_tokens * bytes_per_token
+
+
+def flops_per_byte(shape: ModelShape, bytes_per_token: float, ctx: float | None = None) -> float:
+    """Forward FLOPs per byte of generated/processed text."""
+    return flops_per_token(shape, ctx) / bytes_per_token
+
+
+def kv_cache_bytes_per_doc(shape: ModelShape, doc_bytes: float, bytes_per_token: float, dtype_bytes: int = 2) -> float:
+    """KV-cache size of one document of ``doc_bytes`` bytes (``doc_bytes/bpt`` tokens)."""
+    return kv_cache_bytes(shape, doc_bytes / bytes_per_token, dtype_bytes)
+
+
+def step_cost(shape: ModelShape, regime: str = "compute", ctx: float | None = None, dtype_bytes: int = 2, batch: int = 1) -> float:
+    """Relative cost of one decoding step.
+
+    ``compute``: forward FLOPs per token; ``memory``: bytes read per step
+    (weights once, plus the KV cache of ``batch`` sequences of ``ctx`` tokens),
+    divided by ``batch``; ``steps``: 1 (fixed per-step latency, e.g. small
+    models dominated by kernel launches).
+    """
+    if regime == "compute":
+        return flops_per_token(shape, ctx)
+    if regime == "memory":
+        ctx = shape.context if ctx is None else ctx
+        return (weights_bytes(shape, dtype_bytes) + kv_cache_bytes(shape, ctx, dtype_bytes, batch)) / batch
+    if regime == "steps":
+        return 1.0
+    raise CostsError(f"regime must be one of {REGIMES}, got {regime!r}")
+
+
+def predicted_speed_ratio(
+    shape_a: ModelShape,
+    bpt_a: float,
+    shape_b: ModelShape,
+    bpt_b: float,
+    regime: str = "compute",
+    ctx: float | None = None,
+    dtype_bytes: int = 2,
+    batch: int = 1,
+) -> float:
+    """Predicted generation speed (bytes/s) of A over B: ``(bpt_a/step_a) / (bpt_b/step_b)``.
+
+    At equal per-step cost this is ``bpt_a/bpt_b`` (= 1/NSL against the base).
+    """
+    sa = step_cost(shape_a, regime, ctx, dtype_bytes, batch)
+    sb = step_cost(shape_b, regime, ctx, dtype_bytes, batch)
+    return (bpt_a / sa) / (bpt_b / sb)
+
+
+def variant_costs(
+    shape: ModelShape,
+    bytes_per_token: float,
+    *,
+    context: int | None = None,
+    doc_bytes: float = 10_000,
+    dtype_bytes: int = 2,
+) -> dict[str, float]:
+    """Every per-tokenizer cost of ``shape`` (whose ``vocab_size`` is the tokenizer's)."""
+    context = shape.context if context is None else context
+    pc = param_counts(shape)
+    return {
+        "params_embedding": pc["embedding"],
+        "params_head": pc["head"],
+        "params_body": pc["body"],
+        "params_total": pc["total"],
+        "embedding_share": (pc["embedding"] + pc["head"]) / pc["total"],
+        "weights_bytes": pc["total"] * dtype_bytes,
+        "flops_per_token": flops_per_token(shape, context),
+        "flops_per_byte": flops_per_byte(shape, bytes_per_token, context),
+        "effective_context_bytes": effective_context_bytes(context, bytes_per_token),
+        "kv_cache_bytes_per_token": kv_cache_bytes(shape, 1, dtype_bytes),
+        "kv_cache_bytes_per_doc": kv_cache_bytes_per_doc(shape, doc_bytes, bytes_per_token, dtype_bytes),
+    }
+
+
+# --------------------------------------------------------------------------- NSL(V) fit
+
+
+@dataclass(frozen=True)
+class NslFit:
+    """``NSL(V) = a + b·(V/scale)^(-c)``; ``rmse`` over the fitted points, their V range in ``v_min..v_max``."""
+
+    a: float
+    b: float
+    c: float
+    scale: float = 1000.0
+    rmse: float = float("nan")
+    v_min: float = float("nan")
+    v_max: float = float("nan")
+
+    def __call__(self, vocab_size):
+        v = np.asarray(vocab_size, dtype=float)
+        return self.a + self.b * (v / self.scale) ** (-self.c)
+
+
+# paper-notes §5.3: least squares over the authors' 125-size sweep (GPT-4 regex, 70/30 code/English)
+PAPER_NSL_FITS = {
+    "code": NslFit(0.666, 0.815, 0.510, rmse=0.0004, v_min=10_000, v_max=256_000),
+    "average": NslFit(0.671, 1.240, 0.435, rmse=0.0005, v_min=10_000, v_max=256_000),
+    "english": NslFit(0.767, 1.481, 0.555, rmse=0.0008, v_min=10_000, v_max=256_000),
+}
+
+
+def fit_nsl(points: Iterable[tuple[float, float]], c_grid: Sequence[float] | None = None, scale: float = 1000.0) -> NslFit:
+    """Fit ``a + b·(V/scale)^-c`` to ``(V, nsl)`` points: grid over ``c``, linear least squares in (a, b).
+
+    Needs at least 3 distinct vocabulary sizes.  The grid is refined once around
+    the best ``c``.
+    """
+    pts = sorted((float(v), float(y)) for v, y in points)
+    v = np.array([p[0] for p in pts])
+    y = np.array([p[1] for p in pts])
+    if len(np.unique(v)) < 3:
+        raise CostsError(f"fitting NSL(V) needs >= 3 distinct vocabulary sizes, got {sorted(set(v.tolist()))}")
+    if not np.all(np.isfinite(y)):
+        raise CostsError("NSL points contain non-finite values")
+    x = v / scale
+
+    def solve(c):
+        A = np.stack([np.ones_like(x), x ** (-c)], axis=1)
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        return float(np.mean((A @ coef - y) ** 2)), coef
+
+    grid = np.linspace(0.01, 3.0, 600) if c_grid is None else np.asarray(c_grid, dtype=float)
+    best = min(((solve(c)[0], c) for c in grid))
+    step = (grid[1] - grid[0]) if len(grid) > 1 else 0.01
+    fine = np.linspace(max(best[1] - step, 1e-4), best[1] + step, 201)
+    mse, c = min(((solve(cc)[0], cc) for cc in fine))
+    _, (a, b) = solve(c)
+    return NslFit(float(a), float(b), float(c), scale, math.sqrt(mse), float(v.min()), float(v.max()))
+
+
+# --------------------------------------------------------------------------- optimal vocabulary
+
+
+@dataclass(frozen=True)
+class OptimalVocab:
+    vocab_size: int
+    objective: str
+    cost: float
+    at_grid_edge: bool
+    extrapolated: bool
+    grid_min: int
+    grid_max: int
+
+
+def vocab_grid(v_min: int = 1_000, v_max: int = 1_000_000, points: int = 4000) -> np.ndarray:
+    """Geometric grid of integer vocabulary sizes."""
+    if not 0 < v_min < v_max:
+        raise CostsError(f"vocab grid needs 0 < v_min < v_max, got {v_min}, {v_max}")
+    return np.unique(np.round(np.geomspace(v_min, v_max, int(points))).astype(np.int64))
+
+
+def cost_per_text(
+    shape: ModelShape,
+    vocab_sizes,
+    ratio: Callable,
+    objective: str = "compute",
+    *,
+    batch: int = 1,
+    seq_len: float | None = None,
+    dtype_bytes: int = 2,
+):
+    """The objective of :func:`optimal_vocab_size` at every V in ``vocab_sizes`` (vectorised).
+
+    ``ratio(V)``: tokens per unit of text (NSL, or 1/bytes-per-token).
+    compute: ``r·(2N + 2Vd + 2·n_layers·(seq_len·r)·d_attn)``; the attention
+    term is left out when ``seq_len`` is None (the paper-notes reconstruction).
+    memory: ``dtype·(N + (1|2)·V·d) + KV/token·batch·seq_len·r``.
+    """
+    v = np.asarray(vocab_sizes, dtype=float)
+    r = np.asarray(ratio(v), dtype=float)
+    d = shape.d_model
+    n_body = body_params(shape)
+    if objective == "compute":
+        attn = 0.0 if seq_len is None else 2 * shape.n_layers * (seq_len * r) * shape.n_heads * shape.head_dim
+        return r * (2 * n_body + 2 * v * d + attn)
+    if objective == "memory":
+        if seq_len is None:
+            raise CostsError("the memory objective needs seq_len (and batch)")
+        emb = v * d * (1 if shape.tied else 2)
+        return dtype_bytes * (n_body + emb) + kv_cache_bytes(shape, seq_len * r, dtype_bytes, batch)
+    raise CostsError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+
+
+def optimal_vocab_size(
+    shape: ModelShape,
+    nsl: Callable | Iterable[tuple[float, float]],
+    objective: str = "compute",
+    *,
+    batch: int = 1,
+    seq_len: float | None = None,
+    grid=None,
+    dtype_bytes: int = 2,
+) -> OptimalVocab:
+    """The V on ``grid`` minimising compute or memory per unit of text (see :func:`cost_per_text`).
+
+    ``nsl`` is a callable ``V -> tokens per unit of text`` (e.g. an
+    :class:`NslFit`) or measured ``(V, nsl)`` points, which are fitted with
+    :func:`fit_nsl`.  ``shape.vocab_size`` is ignored.  The result flags an
+    optimum on the grid's edge and one outside the fitted points' V range.
+    """
+    fn = nsl if callable(nsl) else fit_nsl(nsl)
+    grid = vocab_grid() if grid is None else np.asarray(grid, dtype=np.int64)
+    costs = cost_per_text(shape, grid, fn, objective, batch=batch, seq_len=seq_len, dtype_bytes=dtype_bytes)
+    i = int(np.argmin(costs))
+    v = int(grid[i])
+    lo, hi = getattr(fn, "v_min", float("nan")), getattr(fn, "v_max", float("nan"))
+    extrapolated = bool(not (math.isnan(lo) or math.isnan(hi)) and not lo <= v <= hi)
+    return OptimalVocab(v, objective, float(costs[i]), i in (0, len(grid) - 1), extrapolated, int(grid[0]), int(grid[-1]))
+
+
+# --------------------------------------------------------------------------- tables for the costs notebook
+
+
+def sweep_points(rows, names: Sequence[str], domain: str = "code"):
+    """One record per sweep tokenizer from compression rows: V, NSL, bytes/token, base bytes/token.
+
+    ``rows`` is the tidy results DataFrame (or a list of row dicts) holding the
+    ``compression`` runs.  NSL and bytes/token are the ``mean:<domain>`` rows;
+    ``base_bytes_per_token`` is the mean over the domain's datasets of
+    ``bpt·nsl`` (the base tokenizer's bytes/token on the same documents).
+    """
+    import pandas as pd
+
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(list(rows))
+    if "kind" in df.columns:
+        df = df[df["kind"] == "compression"]
+    out = []
+    for name in names:
+        d = df[df["tokenizer"] == name]
+        if d.empty:
+            raise CostsError(f"no compression rows for tokenizer {name!r}; run notebooks/02_tokenizer_metrics.ipynb for it")
+        mean = d[d["dataset"] == f"mean:{domain}"].set_index("metric")["value"]
+        per = d[(d["domain"] == domain) & ~d["dataset"].astype(str).str.contains(":")]
+        per = per.pivot_table(index="dataset", columns="metric", values="value")
+        for m in ("nsl", "bytes_per_token"):
+            if m not in mean:
+                raise CostsError(f"compression rows of {name!r} lack mean:{domain} {m}")
+        out.append(
+            {
+                "tokenizer": name,
+                "vocab_size": int(d["vocab_size"].iloc[0]),
+                "nsl": float(mean["nsl"]),
+                "bytes_per_token": float(mean["bytes_per_token"]),
+                "base_bytes_per_token": float((per["bytes_per_token"] * per["nsl"]).mean()),
+                "domain": domain,
+            }
+        )
+    return out
+
+
+def cost_rows(
+    points: Sequence[Mapping[str, Any]],
+    model_shapes: Mapping[str, ModelShape],
+    *,
+    base_vocab_size: int = 32_000,
+    doc_bytes: float = 10_000,
+    dtype_bytes: int = 2,
+    regime: str = "compute",
+) -> list[dict]:
+    """Tidy cost rows for every (model shape, sweep tokenizer) pair.
+
+    Adds ``predicted_speed_ratio``: generation bytes/s of the tokenizer over the
+    base tokenizer (``base_vocab_size``, ``base_bytes_per_token``) on the same
+    body, and ``effective_context_ratio`` = bpt / base bpt (= 1/NSL per
+    dataset: more text per window when > 1).
+    """
+    rows = []
+    for model, shape in model_shapes.items():
+        base_shape = shape.with_vocab(base_vocab_size)
+        for p in points:
+            s = shape.with_vocab(p["vocab_size"])
+            common = {"model": model, "tokenizer": p["tokenizer"], "vocab_size": p["vocab_size"], "domain": p["domain"]}
+            values = variant_costs(s, p["bytes_per_token"], doc_bytes=doc_bytes, dtype_bytes=dtype_bytes)
+            values["effective_context_ratio"] = p["bytes_per_token"] / p["base_bytes_per_token"]
+            values["predicted_speed_ratio"] = predicted_speed_ratio(
+                s, p["bytes_per_token"], base_shape, p["base_bytes_per_token"], regime=regime, dtype_bytes=dtype_bytes
+            )
+            rows += [{**common, "metric": m, "value": v} for m, v in values.items()]
+    return rows
+
+
+def optimal_vocab_rows(
+    points: Sequence[Mapping[str, Any]],
+    model_shapes: Mapping[str, ModelShape],
+    memory_settings: Iterable[tuple[int, int]],
+    *,
+    grid=None,
+    dtype_bytes: int = 2,
+    domain: str = "code",
+) -> list[dict]:
+    """Optimal V per model shape, for the measured NSL fit and the paper's fit (paper-notes §5.3).
+
+    Objectives: compute without attention, compute with attention over the
+    shape's context, and memory at every ``(batch, seq_len)``.  Also rows with
+    the fitted ``nsl_fit_{a,b,c,rmse}``.
+    """
+    fits = {"measured": fit_nsl([(p["vocab_size"], p["nsl"]) for p in points])}
+    if domain in PAPER_NSL_FITS:
+        fits["paper"] = PAPER_NSL_FITS[domain]
+    rows = []
+    for source, fit in fits.items():
+        for k in ("a", "b", "c", "rmse"):
+            rows.append({"nsl_source": source, "domain": domain, "metric": f"nsl_fit_{k}", "value": getattr(fit, k)})
+    for model, shape in model_shapes.items():
+        cases = [("compute", 1, None), ("compute", 1, shape.context)]
+        cases += [("memory", int(b), int(l)) for b, l in memory_settings]
+        for source, fit in fits.items():
+            for objective, batch, seq_len in cases:
+                opt = optimal_vocab_size(
+                    shape, fit, objective, batch=batch, seq_len=seq_len, grid=grid, dtype_bytes=dtype_bytes
+                )
+                rows.append(
+                    {
+                        "model": model,
+                        "nsl_source": source,
+                        "domain": domain,
+                        "objective": objective,
+                        "batch": batch,
+                        "seq_len": seq_len if seq_len is not None else 0,
+                        "metric": "optimal_vocab_size",
+                        "value": opt.vocab_size,
+                        "at_grid_edge": opt.at_grid_edge,
+                        "extrapolated": opt.extrapolated,
+                    }
+                )
+    return rows

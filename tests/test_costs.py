@@ -1,0 +1,203 @@
+"""Inference-cost model against hand-computed values and the paper-notes §6.5 reconstruction."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tokstudy import costs
+from tokstudy.costs import CostsError, ModelShape, NslFit
+
+# head_dim 4; per layer: Q 8·8 + O 8·8 + K,V 2·8·(1·4) = 192, plain MLP 2·8·16 = 256 -> 448; body 896
+TINY = ModelShape(n_layers=2, d_model=8, n_heads=2, n_kv_heads=1, d_ff=16, mlp="plain", vocab_size=10, context=4)
+
+
+def test_param_counts_tiny_shape():
+    assert costs.param_counts(TINY) == {"embedding": 80, "head": 80, "body": 896, "total": 1056}
+    tied = costs.param_counts(ModelShape(**{**TINY.__dict__, "tied": True}))
+    assert tied == {"embedding": 80, "head": 0, "body": 896, "total": 976}
+    # gated MLP: 3 matrices -> 192 + 3·8·16 = 576 per layer
+    assert costs.body_params(ModelShape(n_layers=2, d_model=8, n_heads=2, n_kv_heads=1, d_ff=16)) == 1152
+
+
+def test_kaplan_body_and_llama_defaults():
+    plain = ModelShape(n_layers=3, d_model=16, n_heads=4, mlp="plain")  # d_ff = 4d, no GQA
+    assert costs.body_params(plain) == 12 * 3 * 16**2
+    assert ModelShape(n_layers=1, d_model=4096, n_heads=32).ff == 11008  # Llama-2-7B's 8/3·d rounded to 256
+    llama7b = ModelShape(n_layers=32, d_model=4096, n_heads=32, d_ff=11008)
+    assert costs.param_counts(llama7b)["total"] == 6_738_149_376  # Llama-2-7B without norms (6.74B)
+
+
+def test_flops_per_token_tiny_shape():
+    # 2·896 + 2·V·d (2·10·8) + 2·n_layers·ctx·d_attn (2·2·4·8)
+    assert costs.flops_per_token(TINY) == 1792 + 160 + 128
+    assert costs.flops_per_token(TINY, ctx=0) == 1952
+    assert costs.flops_per_token(TINY, include_attention=False) == 1952
+    assert costs.flops_per_byte(TINY, 2.5) == pytest.approx(2080 / 2.5)
+
+
+def test_kv_cache_bytes():
+    # 2 · n_layers 2 · kv_heads 1 · head_dim 4 · 2 bytes = 32 bytes per token
+    assert costs.kv_cache_bytes(TINY, 1) == 32
+    assert costs.kv_cache_bytes(TINY, 10, dtype_bytes=2, batch=3) == 960
+    assert costs.kv_cache_bytes(TINY, 10, dtype_bytes=4) == 640
+    assert costs.kv_cache_bytes_per_doc(TINY, 100, 2.5) == 32 * 40
+
+
+def test_effective_context_and_variant_costs():
+    assert costs.effective_context_bytes(4096, 3.5) == 14336
+    v = costs.variant_costs(TINY, 2.5, doc_bytes=100)
+    assert v["effective_context_bytes"] == 10
+    assert v["flops_per_byte"] == pytest.approx(832)
+    assert v["kv_cache_bytes_per_doc"] == 1280
+    assert v["embedding_share"] == pytest.approx(160 / 1056)
+    assert v["weights_bytes"] == 2112
+
+
+def test_predicted_speed_ratio():
+    big_v = TINY.with_vocab(20)  # flops 1792 + 320 + 128 = 2240
+    assert costs.predicted_speed_ratio(TINY, 3.0, TINY, 2.0) == pytest.approx(1.5)
+    assert costs.predicted_speed_ratio(TINY, 3.0, big_v, 2.0) == pytest.approx((3 / 2080) / (2 / 2240))
+    assert costs.predicted_speed_ratio(TINY, 3.0, big_v, 2.0, regime="steps") == pytest.approx(1.5)
+    # memory-bound: weights (1056 vs 1216 params) ·2 bytes + KV of 4 tokens (128 bytes)
+    mem = costs.predicted_speed_ratio(TINY, 3.0, big_v, 2.0, regime="memory")
+    assert mem == pytest.approx((3 / (2112 + 128)) / (2 / (2432 + 128)))
+    with pytest.raises(CostsError):
+        costs.predicted_speed_ratio(TINY, 3.0, big_v, 2.0, regime="nope")
+
+
+def test_optimum_on_synthetic_convex_case():
+    # r(V) = 1 + K/V. compute: (1 + K/V)(2N + 2dV) is minimal at V* = sqrt(K·N/d)
+    r = NslFit(a=1.0, b=1000.0, c=1.0, scale=1.0)
+    grid = np.arange(10, 5000)
+    opt = costs.optimal_vocab_size(TINY, r, "compute", grid=grid)
+    assert opt.vocab_size == pytest.approx(math.sqrt(1000 * 896 / 8), abs=1)
+    assert not opt.at_grid_edge
+    # memory: 2·(N + 2dV) + 32·B·L·(1 + K/V) is minimal at V* = sqrt(32·B·L·K / (2·2d))
+    m1 = costs.optimal_vocab_size(TINY, r, "memory", batch=1, seq_len=100, grid=grid)
+    assert m1.vocab_size == pytest.approx(math.sqrt(32 * 100 * 1000 / 32), abs=1)
+    m4 = costs.optimal_vocab_size(TINY, r, "memory", batch=4, seq_len=100, grid=grid)
+    assert m4.vocab_size == pytest.approx(math.sqrt(4 * 32 * 100 * 1000 / 32), abs=1)
+    edge = costs.optimal_vocab_size(TINY, r, "compute", grid=np.arange(10, 100))
+    assert edge.at_grid_edge and edge.vocab_size == 99
+    with pytest.raises(CostsError, match="seq_len"):
+        costs.optimal_vocab_size(TINY, r, "memory", grid=grid)
+
+
+def test_fit_nsl_recovers_parameters_and_flags_extrapolation():
+    true = NslFit(0.7, 0.9, 0.45)
+    vs = [300, 400, 512, 768, 1024]
+    fit = costs.fit_nsl([(v, float(true(v))) for v in vs])
+    assert (fit.a, fit.b, fit.c) == pytest.approx((0.7, 0.9, 0.45), abs=2e-3)
+    assert fit.rmse < 1e-4 and (fit.v_min, fit.v_max) == (300, 1024)
+    opt = costs.optimal_vocab_size(TINY, [(v, float(true(v))) for v in vs], grid=np.arange(10, 100_000, 10))
+    assert opt.extrapolated == (not 300 <= opt.vocab_size <= 1024)
+    with pytest.raises(CostsError, match=">= 3"):
+        costs.fit_nsl([(300, 1.0), (400, 0.9)])
+
+
+
+def test_paper_notes_reconstruction_compute_optimum():
+    """paper-notes §6.5: NSL_code(V) = 0.666 + 0.815·(V/1000)^-0.510, cost ∝ NSL·(N_nonemb + V·d)."""
+    fit = costs.PAPER_NSL_FITS["code"]
+    grid = costs.vocab_grid(10_000, 1_000_000, 20_000)
+    s7b = ModelShape(n_layers=32, d_model=4096, n_heads=32, d_ff=11008, context=4096)
+    v7 = costs.optimal_vocab_size(s7b, fit, "compute", grid=grid).vocab_size
+    assert v7 == pytest.approx(92_500, abs=500)  # notes: ≈93k
+    s15 = ModelShape(n_layers=24, d_model=2048, n_heads=16, d_ff=5632)
+    assert costs.optimal_vocab_size(s15, fit, grid=grid).vocab_size == pytest.approx(50_000, rel=0.05)  # ≈50k
+    s13 = ModelShape(n_layers=40, d_model=5120, n_heads=40, d_ff=13824)
+    assert costs.optimal_vocab_size(s13, fit, grid=grid).vocab_size == pytest.approx(125_000, rel=0.02)  # ≈125k
+    # attention over a 4k window makes every token dearer: the optimum moves up
+    with_attn = costs.optimal_vocab_size(s7b, fit, "compute", seq_len=4096, grid=grid).vocab_size
+    assert with_attn > v7
+
+
+@pytest.mark.parametrize("tokens,expected", [(16_384, 35_000), (65_536, 87_000), (262_144, 218_000)])
+def test_paper_notes_reconstruction_memory_optimum(tokens, expected):
+    """memory ∝ bytes·(N + 2Vd) + bytes·2·n_layers·d·B·L·NSL(V), bf16, no GQA (paper-notes §6.5)."""
+    s7b = ModelShape(n_layers=32, d_model=4096, n_heads=32, d_ff=11008)
+    grid = costs.vocab_grid(10_000, 1_000_000, 20_000)
+    opt = costs.optimal_vocab_size(s7b, costs.PAPER_NSL_FITS["code"], "memory", batch=1, seq_len=tokens, grid=grid)
+    assert opt.vocab_size == pytest.approx(expected, rel=0.03)
+    # only B·L matters
+    opt2 = costs.optimal_vocab_size(s7b, costs.PAPER_NSL_FITS["code"], "memory", batch=4, seq_len=tokens // 4, grid=grid)
+    assert opt2.vocab_size == opt.vocab_size
+
+
+def test_memory_optimum_short_sequences_prefer_small_vocab():
+    s7b = ModelShape(n_layers=32, d_model=4096, n_heads=32, d_ff=11008)
+    grid = costs.vocab_grid(10_000, 1_000_000, 20_000)
+    opt = costs.optimal_vocab_size(s7b, costs.PAPER_NSL_FITS["code"], "memory", batch=1, seq_len=1024, grid=grid)
+    assert opt.vocab_size == 10_000 and opt.at_grid_edge
+
+
+def _compression_rows():
+    """Synthetic compression rows of a 4-size sweep with two code datasets."""
+    rows = []
+    true = NslFit(0.7, 0.9, 0.45)
+    for name, v in (("s1", 300), ("s2", 400), ("s3", 512), ("s4", 768)):
+        nsl = float(true(v))
+        per = {"py": (nsl * 0.9, 3.0), "c": (nsl * 1.1, 2.0)}
+        for ds, (n, bpt) in per.items():
+            rows += [
+                {"kind": "compression", "tokenizer": name, "vocab_size": v, "dataset": ds, "domain": "code",
+                 "metric": "nsl", "value": n},
+                {"kind": "compression", "tokenizer": name, "vocab_size": v, "dataset": ds, "domain": "code",
+                 "metric": "bytes_per_token", "value": bpt},
+            ]
+        rows += [
+            {"kind": "compression", "tokenizer": name, "vocab_size": v, "dataset": "mean:code", "domain": "code",
+             "metric": "nsl", "value": nsl},
+            {"kind": "compression", "tokenizer": name, "vocab_size": v, "dataset": "mean:code", "domain": "code",
+             "metric": "bytes_per_token", "value": 2.5},
+        ]
+    rows.append({"kind": "paper_sweep", "tokenizer": "s1", "vocab_size": 1, "dataset": "mean:code",
+                 "domain": "code", "metric": "nsl", "value": 9.0})
+    return rows, true
+
+
+def test_sweep_points_cost_rows_and_optimal_rows():
+    rows, true = _compression_rows()
+    pts = costs.sweep_points(rows, ["s1", "s2", "s3", "s4"], "code")
+    assert [p["vocab_size"] for p in pts] == [300, 400, 512, 768]
+    p = pts[0]
+    assert p["nsl"] == pytest.approx(float(true(300)))  # the paper_sweep row is ignored
+    assert p["bytes_per_token"] == 2.5
+    # base bpt per dataset = bpt·nsl: (3·0.9·n + 2·1.1·n)/2
+    assert p["base_bytes_per_token"] == pytest.approx((3 * 0.9 + 2 * 1.1) / 2 * float(true(300)))
+    shapes = {"tiny": TINY}
+    crow = costs.cost_rows(pts, shapes, base_vocab_size=10, doc_bytes=100)
+    by = {(r["tokenizer"], r["metric"]): r["value"] for r in crow}
+    assert by[("s1", "effective_context_bytes")] == pytest.approx(4 * 2.5)
+    assert by[("s1", "effective_context_ratio")] == pytest.approx(2.5 / p["base_bytes_per_token"])
+    s1 = TINY.with_vocab(300)
+    expected = (2.5 / costs.flops_per_token(s1)) / (p["base_bytes_per_token"] / costs.flops_per_token(TINY))
+    assert by[("s1", "predicted_speed_ratio")] == pytest.approx(expected)
+    assert by[("s1", "params_embedding")] == 300 * 8
+    orow = costs.optimal_vocab_rows(pts, shapes, [(1, 100), (8, 100)], grid=np.arange(16, 20_000, 4))
+    fit = {r["metric"]: r["value"] for r in orow if r.get("nsl_source") == "measured" and "model" not in r}
+    assert (fit["nsl_fit_a"], fit["nsl_fit_b"], fit["nsl_fit_c"]) == pytest.approx((0.7, 0.9, 0.45), abs=2e-3)
+    opts = [r for r in orow if r["metric"] == "optimal_vocab_size"]
+    # 2 NSL sources × (compute, compute+attention, 2 memory settings)
+    assert len(opts) == 8 and {r["nsl_source"] for r in opts} == {"measured", "paper"}
+    mem = {r["batch"]: r["value"] for r in opts if r["objective"] == "memory" and r["nsl_source"] == "measured"}
+    assert mem[8] > mem[1]
+    with pytest.raises(CostsError, match="no compression rows"):
+        costs.sweep_points(rows, ["missing"], "code")
+
+
+def test_fit_of_the_authors_sweep_reproduces_the_notes_fit():
+    """Our fit_nsl on the 15 transcribed sweep rows (data/paper/vocab_sweep.csv) ≈ the notes' 125-row fit."""
+    import csv
+
+    from tokstudy import paths
+
+    with open(paths.DATA / "paper" / "vocab_sweep.csv", encoding="utf-8") as fh:
+        sweep = [(int(r["vocab_size"]), float(r["nsl_code"])) for r in csv.DictReader(fh)]
+    fit = costs.fit_nsl(sweep)
+    assert (fit.a, fit.b, fit.c) == pytest.approx((0.666, 0.815, 0.510), abs=0.02)
+    assert fit.rmse < 0.001
+    s7b = ModelShape(n_layers=32, d_model=4096, n_heads=32, d_ff=11008)
+    opt = costs.optimal_vocab_size(s7b, sweep, grid=costs.vocab_grid(10_000, 1_000_000, 20_000))
+    assert opt.vocab_size == pytest.approx(93_000, rel=0.02) and not opt.extrapolated
