@@ -99,13 +99,23 @@ def piece_bytes(piece: str, scheme: str) -> bytes:
 
 
 def _vocab_strings(tok) -> list[str]:
-    """The vocabulary string of every id of a tokenizer handle (for specials and ``<0xNN>`` pieces)."""
+    """The vocabulary string of every id of a tokenizer handle (for specials and ``<0xNN>`` pieces).
+
+    Uses the handle's ``tokenizers.Tokenizer`` (``.tokenizer``) or ``.id_to_token``;
+    otherwise (tiktoken) ``.special_text`` for specials and ``""`` elsewhere.
+    """
     inner = getattr(tok, "tokenizer", None)
     if inner is not None and hasattr(inner, "id_to_token"):
         return [inner.id_to_token(i) or "" for i in range(tok.vocab_size)]
     f = getattr(tok, "id_to_token", None)
     if callable(f):
         return [f(i) or "" for i in range(tok.vocab_size)]
+    out = [""] * tok.vocab_size
+    text = getattr(tok, "special_text", None)
+    if callable(text):
+        for i in tok.special_ids:
+            out[i] = text(i)
+        return out
     hf = tok.to_hf()
     return [t or "" for t in hf.convert_ids_to_tokens(list(range(tok.vocab_size)))]
 
@@ -154,7 +164,7 @@ class TokenMap:
     kinds: list[str]
     new_name: str = ""
     old_name: str = ""
-    byte_fallback: list[int] = field(default_factory=list)  # new ids whose pieces use old <0xNN> tokens
+    byte_fallback: list[int] = field(default_factory=list)  # new ids mapped (partly) onto old <0xNN> tokens
     greedy: list[int] = field(default_factory=list)  # new ids mapped by the greedy byte fallback
 
     def copied(self) -> list[bool]:
@@ -194,6 +204,16 @@ def _greedy(data: bytes, index: dict[bytes, int], max_len: int) -> list[int] | N
         else:
             return None
     return out
+
+
+def _round_trips(old_tok, ids: list, data: bytes, specials: set[int]) -> bool:
+    """Whether old ``ids`` (from ``encode_bytes``) are valid, non-special and decode to exactly ``data``."""
+    if not ids or not all(isinstance(t, int) and 0 <= t < old_tok.vocab_size and t not in specials for t in ids):
+        return False
+    try:
+        return b"".join(old_tok.token_bytes(t) for t in ids) == data
+    except Exception:  # noqa: BLE001 - a handle that cannot give the bytes does not round-trip
+        return False
 
 
 def _old_bytes_index(old_tok, old_strings: list[str]) -> dict[bytes, int]:
@@ -236,6 +256,7 @@ def map_tokens(new_tok, old_tok) -> TokenMap:
     old_specials = {old_strings[i]: i for i in sorted(old_tok.special_ids)}
     old_roles = special_ids_by_role(old_tok)
     new_specials = set(new_tok.special_ids)
+    old_special_ids = set(old_tok.special_ids)
 
     pieces: list[list[int]] = []
     kinds: list[str] = []
@@ -261,13 +282,15 @@ def map_tokens(new_tok, old_tok) -> TokenMap:
         if b in index:
             pieces.append([index[b]])
             kinds.append("exact")
+            if index[b] in old_fallback:
+                byte_fallback.append(i)
             continue
         try:
             ids = list(old_tok.encode_bytes(b))
         except Exception as e:  # noqa: BLE001 - re-raised below if the fallback fails too
             log.debug("old encode_bytes(%r) failed: %s", b, e)
             ids = []
-        if not ids or b"".join(old_tok.token_bytes(t) for t in ids) != b:
+        if not _round_trips(old_tok, ids, b, old_special_ids):
             ids = _greedy(b, index, max_len)
             if ids is None:
                 failures.append((i, s, b))
@@ -345,7 +368,11 @@ def init_rows(
 
 @dataclass
 class TransferStats:
-    """What :func:`swap_tokenizer` did; ``rows()`` gives the result rows for ``results.write_run``."""
+    """What :func:`swap_tokenizer` did; ``rows()`` gives the result rows for ``results.write_run``.
+
+    ``mapping`` is :meth:`TokenMap.stats` of the new vocabulary (for ``merged``:
+    of the appended tokens only, so ``exact_share`` is 0 there by construction).
+    """
 
     method: str
     old_tokenizer: str
@@ -395,10 +422,8 @@ def _padded(n: int, multiple: int | None) -> int:
 def _hf_tokenizer(tok, roles: dict[str, int]):
     """``tok.to_hf()`` with bos/eos/pad set from the special tokens when the handle left them unset."""
     hf = tok.to_hf()
-    strings = None
     for role in ("bos", "eos", "pad", "unk"):
         if role in roles and getattr(hf, f"{role}_token", None) is None:
-            strings = strings or hf.convert_ids_to_tokens(list(roles.values()))
             setattr(hf, f"{role}_token", hf.convert_ids_to_tokens(roles[role]))
     return hf
 
@@ -677,6 +702,23 @@ def tiny_causal_lm(vocab_size: int, tie: bool = False, arch: str = "llama", seed
     return model
 
 
+def tokenizer_handle(profile: str, name: str | Path):
+    """``bpe.load`` of a trained variant (``paths.tokenizer_dir(profile, name)``), a reference name or a path,
+    with a :class:`TransferError` naming the fix when a variant has not been trained yet."""
+    from tokstudy import bpe, params
+
+    variants = params.load(profile).tokenizers
+    if isinstance(name, str) and name in variants:
+        d = paths.tokenizer_dir(profile, name)
+        if not (d / "tokenizer.json").is_file():
+            raise TransferError(
+                f"tokenizer {name!r} of profile {profile!r} is not trained (no {d / 'tokenizer.json'}): run "
+                f"`dvc repro train_tokenizer@{name}` or notebooks/01_train_tokenizer.ipynb -p profile {profile} -p variant {name}"
+            )
+        return bpe.load(d)
+    return bpe.load(name)
+
+
 def resolve_base(profile: str, base_model: str | Path | None = None, base_tokenizer: str | None = None, seed: int = 0):
     """The base model and the spec of its tokenizer, as the transfer notebook needs them.
 
@@ -696,10 +738,8 @@ def resolve_base(profile: str, base_model: str | Path | None = None, base_tokeni
         return model, spec, f"base model {model_dir}"
     if tok_dir is None:
         raise TransferError("resolve_base: pass base_tokenizer= for the smoke fallback model")
-    from tokstudy import bpe
-
-    handle = bpe.load(tok_dir / "tokenizer.json")
+    handle = tokenizer_handle(profile, base_tokenizer)
     model = tiny_causal_lm(handle.vocab_size, tie=False, seed=seed)
-    note = f"no base model at {model_dir}: smoke profile uses a tiny random Llama with tokenizer {tok_dir.name}"
+    note = f"no base model at {model_dir}: the smoke profile uses a tiny random Llama with tokenizer {base_tokenizer}"
     log.warning(note)
-    return model, tok_dir / "tokenizer.json", note
+    return model, tok_dir, note

@@ -1,0 +1,419 @@
+"""tokstudy.transfer on toy vocabularies and tiny random causal LMs (CPU, a few seconds)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+from tokstudy import transfer
+from tokstudy.transfer import BYTE_TO_UNICODE, TransferError, piece_bytes
+
+BYTE_CHARS = [BYTE_TO_UNICODE[b] for b in range(256)]
+BYTE_PIECES = [f"<0x{b:02X}>" for b in range(256)]
+
+
+# --------------------------------------------------------------------------- toy tokenizers
+
+
+class Handle:
+    """A local implementation of the tokstudy.bpe.TokenizerHandle contract over a ``tokenizers.Tokenizer``."""
+
+    def __init__(self, tok: Tokenizer, name: str, scheme: str, specials: list[str]):
+        self.tokenizer, self.name, self.scheme = tok, name, scheme
+        self.vocab_size = tok.get_vocab_size()
+        self.special_ids = {tok.token_to_id(s) for s in specials}
+
+    def encode(self, text):
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids):
+        return self.tokenizer.decode(ids)
+
+    def token_bytes(self, i):
+        return b"" if i in self.special_ids else piece_bytes(self.tokenizer.id_to_token(i), self.scheme)
+
+    def encode_bytes(self, data: bytes):
+        out, run = [], []
+        for ch in data.decode("utf-8", errors="surrogateescape"):
+            if 0xDC80 <= ord(ch) <= 0xDCFF:  # an invalid byte
+                if run:
+                    out += self.encode("".join(run))
+                    run = []
+                b = ord(ch) - 0xDC00
+                tid = self.tokenizer.token_to_id(f"<0x{b:02X}>")
+                out.append(tid if tid is not None else self.tokenizer.token_to_id(BYTE_TO_UNICODE[b]))
+            else:
+                run.append(ch)
+        if run:
+            out += self.encode("".join(run))
+        return out
+
+    def to_hf(self):
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(self.tokenizer.to_str()))
+
+
+def bytelevel(tokens: list[str], merges: list[tuple[str, str]], specials: list[str], name: str) -> Handle:
+    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(specials)
+    return Handle(tok, name, "bytelevel", specials)
+
+
+def sentencepiece(tokens: list[str], merges: list[tuple[str, str]], name: str) -> Handle:
+    """A Llama-2-like vocabulary: <unk> <s> </s>, 256 <0xNN> byte-fallback pieces, ▁ pieces."""
+    specials = ["<unk>", "<s>", "</s>"]
+    vocab = {t: i for i, t in enumerate(specials + BYTE_PIECES + tokens)}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=True, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never", split=False)
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens(specials)
+    return Handle(tok, name, "sentencepiece", specials)
+
+
+def merged_tokens(merges):
+    return ["".join(m) for m in merges]
+
+
+OLD_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>"]
+OLD_MERGES = [("d", "e"), ("de", "f"), ("Ġ", "def"), ("r", "e"), ("re", "t"), ("Ġ", "x"), ("Ġ", "ret")]
+NEW_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>", "<|fim_prefix|>"]
+NEW_EXTRA = [("u", "r"), ("ur", "n"), ("ret", "urn"), ("Ġ", "return"), ("Ċ", "Ġ")]
+
+
+@pytest.fixture(scope="module")
+def old_tok():
+    return bytelevel(OLD_SPECIALS + BYTE_CHARS + merged_tokens(OLD_MERGES), OLD_MERGES, OLD_SPECIALS, "old")
+
+
+@pytest.fixture(scope="module")
+def new_tok():
+    """Different id layout, extra specials, old merges kept plus new ones (a superset of the old vocab)."""
+    merges = OLD_MERGES + NEW_EXTRA
+    tokens = merged_tokens(merges)[::-1] + NEW_SPECIALS + BYTE_CHARS[::-1]
+    return bytelevel(tokens, merges, NEW_SPECIALS, "new")
+
+
+@pytest.fixture(scope="module")
+def perm_tok():
+    """The old vocabulary and merges under a random permutation of ids."""
+    tokens = OLD_SPECIALS + BYTE_CHARS + merged_tokens(OLD_MERGES)
+    random.Random(0).shuffle(tokens)
+    return bytelevel(tokens, OLD_MERGES, OLD_SPECIALS, "perm")
+
+
+def tid(h: Handle, piece: str) -> int:
+    i = h.tokenizer.token_to_id(piece)
+    assert i is not None, piece
+    return i
+
+
+def fresh(old_tok, tie=False, seed=0):
+    return transfer.tiny_causal_lm(old_tok.vocab_size, tie=tie, seed=seed)
+
+
+def logits(model, ids):
+    with torch.no_grad():
+        return model(torch.tensor([ids])).logits[0]
+
+
+# --------------------------------------------------------------------------- bytes and mapping
+
+
+def test_piece_bytes_bytelevel_sentencepiece_and_byte_fallback():
+    assert piece_bytes("Ġdef", "bytelevel") == b" def"
+    assert piece_bytes("ĊĠĠ", "bytelevel") == b"\n  "
+    assert piece_bytes("Ã©", "bytelevel") == "é".encode()
+    assert piece_bytes("▁def", "sentencepiece") == b" def"
+    assert piece_bytes("<0x0A>", "sentencepiece") == b"\n"
+    assert piece_bytes("<0xC3>", "bytelevel") == b"\xc3"
+    assert bytes(transfer.UNICODE_TO_BYTE[c] for c in BYTE_CHARS) == bytes(range(256))
+    with pytest.raises(TransferError, match="sentencepiece"):
+        piece_bytes("▁def", "bytelevel")
+
+
+def test_map_tokens_bytelevel_exact_composed_and_specials(old_tok, new_tok):
+    tm = transfer.map_tokens(new_tok, old_tok)
+    assert len(tm.pieces) == new_tok.vocab_size
+    # every old token exists in the new vocab: exact, one old id with the same bytes
+    for piece in ("Ġdef", "ret", "Ġx", "d", "Ċ"):
+        i = tid(new_tok, piece)
+        assert tm.kinds[i] == "exact" and tm.pieces[i] == [tid(old_tok, piece)]
+    # new tokens: the old tokenizer's pieces of the same bytes
+    assert tm.pieces[tid(new_tok, "Ġreturn")] == [tid(old_tok, p) for p in ("Ġret", "u", "r", "n")]
+    assert tm.pieces[tid(new_tok, "urn")] == [tid(old_tok, p) for p in ("u", "r", "n")]
+    assert tm.pieces[tid(new_tok, "ĊĠ")] == [tid(old_tok, "Ċ"), tid(old_tok, "Ġ")]
+    # specials: same content -> the old special; no counterpart (pad, FIM) -> [] (mean init)
+    assert tm.pieces[tid(new_tok, "<|end_of_text|>")] == [tid(old_tok, "<|end_of_text|>")]
+    assert tm.kinds[tid(new_tok, "<pad>")] == "special_mean" and tm.pieces[tid(new_tok, "<pad>")] == []
+    assert tm.kinds[tid(new_tok, "<|fim_prefix|>")] == "special_mean"
+    s = tm.stats()
+    assert s["n_composed"] == 5 and s["n_regular"] == new_tok.vocab_size - 4
+    assert s["exact_share"] == pytest.approx((s["n_regular"] - 5) / s["n_regular"])
+    assert s["n_special_matched"] == 2 and s["n_special_mean"] == 2 and s["n_byte_fallback"] == 0
+
+
+def test_map_tokens_sentencepiece_old_and_new(new_tok):
+    sp_merges = [("▁", "d"), ("▁d", "e"), ("▁de", "f"), ("r", "e"), ("re", "t")]
+    sp = sentencepiece(["▁", "d", "e", "f", "r", "t", "u", "n", "x"] + merged_tokens(sp_merges), sp_merges, "sp")
+    assert sp.token_bytes(tid(sp, "▁def")) == b" def" and sp.token_bytes(tid(sp, "<0x0A>")) == b"\n"
+    # byte-level new -> SentencePiece old (the Llama-2 direction)
+    tm = transfer.map_tokens(new_tok, sp)
+    assert tm.pieces[tid(new_tok, "Ġdef")] == [tid(sp, "▁def")]
+    assert tm.pieces[tid(new_tok, "Ċ")] == [tid(sp, "<0x0A>")]
+    assert tm.pieces[tid(new_tok, "ĊĠ")] == [tid(sp, "<0x0A>"), tid(sp, "▁")]
+    assert tm.pieces[tid(new_tok, "Ã")] == [tid(sp, "<0xC3>")]  # a partial UTF-8 byte-level token
+    assert tm.pieces[tid(new_tok, "Ġreturn")] == [tid(sp, p) for p in ("▁", "ret", "u", "r", "n")]
+    # specials by role: <|begin_of_text|> -> <s>, <|end_of_text|> -> </s>; <pad> has none
+    assert tm.pieces[tid(new_tok, "<|begin_of_text|>")] == [tid(sp, "<s>")]
+    assert tm.pieces[tid(new_tok, "<|end_of_text|>")] == [tid(sp, "</s>")]
+    assert tm.pieces[tid(new_tok, "<pad>")] == []
+    assert tid(new_tok, "Ċ") in tm.byte_fallback and tid(new_tok, "Ġdef") not in tm.byte_fallback
+    # SentencePiece new -> byte-level old: ▁def is the old Ġdef, <0x0A> the old Ċ (not the specials)
+    back = transfer.map_tokens(sp, new_tok)
+    assert back.pieces[tid(sp, "▁def")] == [tid(new_tok, "Ġdef")]
+    assert back.pieces[tid(sp, "<0x0A>")] == [tid(new_tok, "Ċ")]
+    assert back.pieces[tid(sp, "<s>")] == [tid(new_tok, "<|begin_of_text|>")]
+    assert back.kinds[tid(sp, "<unk>")] == "special_mean"
+
+
+def test_duplicate_old_bytes_prefer_the_regular_piece(new_tok):
+    """SentencePiece keeps both 'd' and <0x64>: a new 'd' maps to the piece the old tokenizer uses."""
+    sp = sentencepiece(["▁", "d", "e", "f"], [], "sp")
+    tm = transfer.map_tokens(new_tok, sp)
+    assert tm.pieces[tid(new_tok, "d")] == [tid(sp, "d")]
+    assert tm.pieces[tid(new_tok, "x")] == [tid(sp, "<0x78>")]
+
+
+def test_old_tokenizer_that_cannot_encode_bytes_raises(new_tok):
+    chars = ["Ġ", "d", "e", "f"]
+    poor = bytelevel(OLD_SPECIALS + chars, [], OLD_SPECIALS, "poor")
+    with pytest.raises(TransferError, match="cannot encode the bytes"):
+        transfer.map_tokens(new_tok, poor)
+
+
+# --------------------------------------------------------------------------- init and swap
+
+
+def test_fvt_rows_are_hand_computed_means_on_both_matrices(old_tok, new_tok):
+    model = fresh(old_tok, tie=False)
+    E = model.get_input_embeddings().weight.detach().clone()
+    H = model.get_output_embeddings().weight.detach().clone()
+    assert not torch.equal(E, H)
+    model, stats = transfer.swap_tokenizer(model, old_tok, new_tok, "fvt")
+    E2 = model.get_input_embeddings().weight.detach()
+    H2 = model.get_output_embeddings().weight.detach()
+    assert E2.shape == (new_tok.vocab_size, 32) and H2.shape == (new_tok.vocab_size, 32)
+    assert model.config.vocab_size == new_tok.vocab_size
+    o = [tid(old_tok, p) for p in ("Ġret", "u", "r", "n")]
+    r = tid(new_tok, "Ġreturn")
+    assert torch.equal(E2[r], (E[o[0]] + E[o[1]] + E[o[2]] + E[o[3]]) / 4)
+    assert torch.equal(H2[r], (H[o[0]] + H[o[1]] + H[o[2]] + H[o[3]]) / 4)
+    assert not torch.equal(E2[r], H2[r])
+    nl, sp = tid(old_tok, "Ċ"), tid(old_tok, "Ġ")
+    assert torch.equal(E2[tid(new_tok, "ĊĠ")], (E[nl] + E[sp]) / 2)
+    # exact matches are copied; the pad (no counterpart) gets the mean of all old rows
+    assert torch.equal(E2[tid(new_tok, "Ġdef")], E[tid(old_tok, "Ġdef")])
+    assert torch.equal(H2[tid(new_tok, "Ġdef")], H[tid(old_tok, "Ġdef")])
+    assert torch.equal(E2[tid(new_tok, "<|begin_of_text|>")], E[tid(old_tok, "<|begin_of_text|>")])
+    assert torch.allclose(E2[tid(new_tok, "<pad>")], E.mean(0), atol=1e-7)
+    assert not stats.tied and stats.mapping["n_composed"] == 5
+
+
+def test_tied_model_stays_tied(old_tok, new_tok):
+    model = fresh(old_tok, tie=True)
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    E = model.get_input_embeddings().weight.detach().clone()
+    model, stats = transfer.swap_tokenizer(model, old_tok, new_tok, "fvt", pad_to_multiple_of=64)
+    emb, head = model.get_input_embeddings(), model.get_output_embeddings()
+    assert head.weight is emb.weight and head.weight.data_ptr() == emb.weight.data_ptr()
+    assert stats.tied and emb.weight.shape[0] == 320
+    assert torch.equal(emb.weight[tid(new_tok, "Ġdef")].detach(), E[tid(old_tok, "Ġdef")])
+
+
+def test_fvt_swap_to_a_permuted_vocab_keeps_the_next_token_distribution(old_tok, perm_tok):
+    text = "def ret x\ndef"
+    old_ids, new_ids = old_tok.encode(text), perm_tok.encode(text)
+    assert [old_tok.tokenizer.id_to_token(i) for i in old_ids] == [perm_tok.tokenizer.id_to_token(i) for i in new_ids]
+    # new id -> old id of the same token, to compare full distributions
+    perm = torch.tensor([tid(old_tok, perm_tok.tokenizer.id_to_token(i)) for i in range(perm_tok.vocab_size)])
+    for tie in (False, True):
+        model = fresh(old_tok, tie=tie, seed=3)
+        before = torch.log_softmax(logits(model, old_ids), -1)
+        model, _ = transfer.swap_tokenizer(model, old_tok, perm_tok, "fvt")
+        after = torch.log_softmax(logits(model, new_ids), -1)
+        torch.testing.assert_close(after, before[:, perm], rtol=0, atol=1e-6)
+
+
+def test_fvt_swap_to_a_superset_keeps_logits_of_shared_tokens(old_tok, new_tok):
+    text = "def ret x\n def"
+    old_ids, new_ids = old_tok.encode(text), new_tok.encode(text)
+    assert [old_tok.tokenizer.id_to_token(i) for i in old_ids] == [new_tok.tokenizer.id_to_token(i) for i in new_ids]
+    shared = [p for p in old_tok.tokenizer.get_vocab() if tid(old_tok, p) not in old_tok.special_ids]
+    model = fresh(old_tok, seed=5)
+    before = logits(model, old_ids)[:, [tid(old_tok, p) for p in shared]]
+    model, _ = transfer.swap_tokenizer(model, old_tok, new_tok, "fvt")
+    after = logits(model, new_ids)[:, [tid(new_tok, p) for p in shared]]
+    torch.testing.assert_close(after, before, rtol=0, atol=1e-6)
+    # the random baseline does change them
+    model = fresh(old_tok, seed=5)
+    model, _ = transfer.swap_tokenizer(model, old_tok, new_tok, "random")
+    assert not torch.allclose(logits(model, new_ids)[:, [tid(new_tok, p) for p in shared]], before, atol=1e-3)
+
+
+def test_output_bias_is_transferred(old_tok, new_tok):
+    model = fresh(old_tok)
+    head = model.get_output_embeddings()
+    head.bias = torch.nn.Parameter(torch.randn(old_tok.vocab_size, generator=torch.Generator().manual_seed(1)))
+    b = head.bias.detach().clone()
+    model, _ = transfer.swap_tokenizer(model, old_tok, new_tok, "fvt", pad_to_multiple_of=64)
+    b2 = model.get_output_embeddings().bias.detach()
+    assert b2.shape == (320,)
+    assert b2[tid(new_tok, "Ġdef")] == b[tid(old_tok, "Ġdef")]
+    assert torch.equal(b2[tid(new_tok, "urn")], b[[tid(old_tok, p) for p in "urn"]].mean())
+
+
+def test_random_differs_from_fvt_and_reinitialises_everything(old_tok, new_tok):
+    base = fresh(old_tok)
+    E = base.get_input_embeddings().weight.detach().clone()
+    fvt, _ = transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "fvt")
+    rnd, stats = transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "random", seed=1)
+    Ef, Er = fvt.get_input_embeddings().weight.detach(), rnd.get_input_embeddings().weight.detach()
+    assert not stats.copy_exact
+    assert not torch.equal(Er[tid(new_tok, "Ġdef")], E[tid(old_tok, "Ġdef")])  # no copy in the baseline
+    assert (Er - Ef).abs().mean() > 0.01
+    assert Er.std().item() == pytest.approx(rnd.config.initializer_range, rel=0.1)
+    Eh = rnd.get_output_embeddings().weight.detach()
+    assert Eh.std().item() == pytest.approx(rnd.config.initializer_range, rel=0.1) and not torch.equal(Er, Eh)
+    # the flag brings exact copies back; the seed changes the draw
+    cp, _ = transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "random", copy_exact=True)
+    assert torch.equal(cp.get_input_embeddings().weight[tid(new_tok, "Ġdef")].detach(), E[tid(old_tok, "Ġdef")])
+    r2, _ = transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "random", seed=2)
+    assert not torch.equal(r2.get_input_embeddings().weight.detach(), Er)
+
+
+def test_mean_is_the_global_mean_plus_noise(old_tok, new_tok):
+    model = fresh(old_tok)
+    E = model.get_input_embeddings().weight.detach().clone()
+    mu = E.mean(0)
+    model, _ = transfer.swap_tokenizer(model, old_tok, new_tok, "mean", noise_std=1e-3)
+    E2 = model.get_input_embeddings().weight.detach()
+    r = tid(new_tok, "Ġreturn")
+    assert 0 < (E2[r] - mu).abs().max() < 5e-3
+    assert (E2[r] - mu).std().item() == pytest.approx(1e-3, rel=0.5)
+    assert torch.equal(E2[tid(new_tok, "Ġdef")], E[tid(old_tok, "Ġdef")])
+    exact_mean, _ = transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "mean", noise_std=0.0)
+    torch.testing.assert_close(exact_mean.get_input_embeddings().weight[r].detach(), mu, rtol=0, atol=1e-7)
+
+
+def test_pad_to_multiple_records_true_size_and_special_ids(old_tok, new_tok):
+    model, stats = transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "fvt", pad_to_multiple_of=64)
+    assert model.config.vocab_size == 320 == stats.padded_vocab_size and 320 % 64 == 0
+    assert model.get_output_embeddings().weight.shape[0] == 320
+    assert model.config.tokstudy_true_vocab_size == new_tok.vocab_size == stats.true_vocab_size
+    assert model.config.bos_token_id == tid(new_tok, "<|begin_of_text|>")
+    assert model.config.eos_token_id == model.generation_config.eos_token_id == tid(new_tok, "<|end_of_text|>")
+    assert model.config.pad_token_id == model.generation_config.pad_token_id == tid(new_tok, "<pad>")
+    rows = {r["metric"]: r for r in stats.rows()}
+    assert rows["true_vocab_size"]["value"] == new_tok.vocab_size and rows["exact_share"]["tokenizer"] == "new"
+    assert rows["exact_share"]["method"] == "fvt"
+
+
+def test_save_and_reload_round_trip(old_tok, new_tok, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, stats = transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "fvt", pad_to_multiple_of=64)
+    out = transfer.save_transferred(model, stats.tokenizer, tmp_path / "m", stats)
+    re_model = AutoModelForCausalLM.from_pretrained(out)
+    re_tok = AutoTokenizer.from_pretrained(out)
+    text = "def return x\n"
+    ids = re_tok(text, add_special_tokens=False)["input_ids"]
+    assert ids == new_tok.encode(text) and re_tok.decode(ids) == text
+    torch.testing.assert_close(logits(re_model, ids), logits(model, ids), rtol=0, atol=0)
+    assert re_model.config.vocab_size == 320 and re_model.config.tokstudy_true_vocab_size == new_tok.vocab_size
+    assert re_model.config.eos_token_id == tid(new_tok, "<|end_of_text|>")
+    assert re_tok.eos_token_id == tid(new_tok, "<|end_of_text|>") and re_tok.pad_token_id == tid(new_tok, "<pad>")
+    info = json.loads((out / "transfer.json").read_text())
+    assert info["method"] == "fvt" and info["true_vocab_size"] == new_tok.vocab_size
+    assert info["mapping"]["n_composed"] == 5
+
+
+def test_merged_keeps_old_rows_and_appends_fvt_rows(old_tok, new_tok):
+    model = fresh(old_tok)
+    E = model.get_input_embeddings().weight.detach().clone()
+    H = model.get_output_embeddings().weight.detach().clone()
+    model, stats = transfer.swap_tokenizer(model, old_tok, new_tok, "merged")
+    hf = stats.tokenizer
+    V = old_tok.vocab_size
+    assert stats.n_added == 5 and stats.true_vocab_size == V + 5 == len(hf)
+    E2, H2 = model.get_input_embeddings().weight.detach(), model.get_output_embeddings().weight.detach()
+    assert torch.equal(E2[:V], E) and torch.equal(H2[:V], H)
+    r = hf.convert_tokens_to_ids(" return")
+    assert r >= V
+    o = [tid(old_tok, p) for p in ("Ġret", "u", "r", "n")]
+    assert torch.equal(E2[r], E[o].mean(0)) and torch.equal(H2[r], H[o].mean(0))
+    text = "def return(x)\n"
+    ids = hf(text, add_special_tokens=False)["input_ids"]
+    assert r in ids and hf.decode(ids) == text
+    assert hf("def x", add_special_tokens=False)["input_ids"] == old_tok.encode("def x")  # old ids unchanged
+
+
+# --------------------------------------------------------------------------- base model
+
+
+def test_missing_or_incomplete_base_dir_names_the_fix(tmp_path):
+    with pytest.raises(TransferError, match=r"04_pretrain_base\.ipynb.*base_model="):
+        transfer.load_base(tmp_path / "nope")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(TransferError, match=r"incomplete, missing model weights.*04_pretrain_base"):
+        transfer.load_base(tmp_path / "half")
+
+
+def test_load_base_reads_a_saved_model(old_tok, tmp_path):
+    model = fresh(old_tok)
+    model.save_pretrained(tmp_path / "base")
+    loaded = transfer.load_base(tmp_path / "base")
+    torch.testing.assert_close(logits(loaded, [5, 6, 7]), logits(model, [5, 6, 7]), rtol=0, atol=0)
+
+
+def test_model_smaller_than_old_vocab_is_rejected(old_tok, new_tok):
+    with pytest.raises(TransferError, match="tokenizer the base model was trained with"):
+        transfer.swap_tokenizer(transfer.tiny_causal_lm(100), old_tok, new_tok)
+
+
+# --------------------------------------------------------------------------- against tokstudy.bpe
+
+
+def test_swap_between_real_bpe_tokenizers(tmp_path):
+    bpe = pytest.importorskip("tokstudy.bpe")
+    from tokstudy.params import TokenizerVariant
+
+    texts = [
+        "def main(argv):\n    for i in range(10):\n        print(i, argv)\n    return 0\n",
+        "The quick brown fox jumps over the lazy dog. Résumé: naïve café.\n",
+        "int main(void) {\n    return printf(\"%d\\n\", 42);\n}\n",
+    ] * 30
+    old = bpe.load(bpe.save(bpe.train(texts, TokenizerVariant("old", "gpt2", 300, "code70")), tmp_path / "old", {}))
+    new = bpe.load(bpe.save(bpe.train(texts, TokenizerVariant("new", "identity", 330, "code70")), tmp_path / "new", {}))
+    tm = transfer.map_tokens(new, old)
+    for i in range(new.vocab_size):  # every mapping reproduces the new token's bytes
+        if tm.kinds[i] in ("exact", "composed"):
+            assert b"".join(old.token_bytes(t) for t in tm.pieces[i]) == new.token_bytes(i)
+    assert tm.stats()["n_special_matched"] == len(new.special_ids) and tm.stats()["n_composed"] > 0
+    model = transfer.tiny_causal_lm(old.vocab_size)
+    E = model.get_input_embeddings().weight.detach().clone()
+    model, stats = transfer.swap_tokenizer(model, old, new, "fvt", pad_to_multiple_of=64)
+    E2 = model.get_input_embeddings().weight.detach()
+    i = next(i for i, k in enumerate(tm.kinds) if k == "composed")
+    assert torch.equal(E2[i], E[tm.pieces[i]].mean(0))
+    hf = stats.tokenizer
+    assert stats.padded_vocab_size == 384 and model.config.eos_token_id == hf.eos_token_id == 1
+    out = transfer.save_transferred(model, hf, tmp_path / "m", stats)
+    assert transfer.load_base(out).config.tokstudy_true_vocab_size == 330
