@@ -329,6 +329,83 @@ def truncate(tokenizer, vocab_size: int):
     return Tokenizer.from_str(json.dumps(d, ensure_ascii=False))
 
 
+def load_variant(profile: str, name: str, train_if_missing: bool | None = None) -> "TokenizerHandle":
+    """The trained tokenizer variant ``name`` of ``profile``.
+
+    If it has not been trained yet, it is trained from the profile's corpus when
+    ``train_if_missing`` (default: only in the ``smoke`` profile, so a notebook
+    opened on its own still runs top to bottom); otherwise a
+    :class:`TokenizerError` names the DVC stage to run.
+    """
+    from tokstudy import corpus, params
+
+    d = paths.tokenizer_dir(profile, name)
+    if not (d / "tokenizer.json").is_file():
+        if train_if_missing is None:
+            train_if_missing = profile == "smoke"
+        if not train_if_missing:
+            raise TokenizerError(
+                f"tokenizer {name!r} of profile {profile!r} is not trained (no {d / 'tokenizer.json'}): run "
+                f"`dvc repro train_tokenizer@{name}` or notebooks/01_train_tokenizer.ipynb -p profile {profile} "
+                f"-p variant {name}"
+            )
+        P = params.load(profile)
+        v = P.tokenizer(name)
+        if not (paths.corpus_dir(profile) / "train.jsonl").is_file():
+            corpus.build(P)
+        texts = corpus.sample_mix(corpus.load(profile, "train"), P.mix(v.mix), v.train_bytes, P.seed)
+        info: dict = {}
+        log.info("training missing tokenizer variant %s (%s profile)", name, profile)
+        save(train(texts, v, seed=P.seed, info=info), d, {"variant": v, "profile": profile, **info})
+    return load(d)
+
+
+def sweep_from_one_run(texts, variant, sizes: Sequence[int], seed: int = 0, compare: bool = False) -> list[dict]:
+    """Derive a vocab-size sweep from one training run at the largest size.
+
+    Trains ``variant`` once at ``max(sizes)`` and :func:`truncate`\ s it to every
+    smaller size. With ``compare=True`` it also trains each size separately
+    (the slow way) and reports, per size, whether the two tokenizers are
+    identical (``identical`` = 1.0 / 0.0), the share of equal vocabulary
+    entries, and the seconds each way, so the time saved is measured rather
+    than assumed. Returns tidy result rows (``metric``/``value`` + ``vocab_size``).
+    """
+    from tqdm.auto import tqdm
+
+    texts = _check_texts(texts)
+    sizes = sorted(set(int(v) for v in sizes))
+    top = dataclasses.replace(variant, vocab_size=sizes[-1])
+    t0 = time.perf_counter()
+    big = train(texts, top, seed=seed)
+    one_run = time.perf_counter() - t0
+    rows: list[dict] = [{"metric": "train_seconds_one_run", "value": one_run, "vocab_size": sizes[-1]}]
+    separate_total = 0.0
+    for v in tqdm(sizes, desc="vocab sweep", unit="size"):
+        t0 = time.perf_counter()
+        small = truncate(big, v)
+        rows.append({"metric": "truncate_seconds", "value": time.perf_counter() - t0, "vocab_size": v})
+        if not compare:
+            continue
+        t0 = time.perf_counter()
+        ref = train(texts, dataclasses.replace(variant, vocab_size=v), seed=seed)
+        sec = time.perf_counter() - t0
+        separate_total += sec
+        a, b = small.get_vocab(with_added_tokens=True), ref.get_vocab(with_added_tokens=True)
+        same = sum(1 for t, i in a.items() if b.get(t) == i)
+        rows += [
+            {"metric": "train_seconds_separate", "value": sec, "vocab_size": v},
+            {"metric": "identical", "value": float(small.to_str() == ref.to_str()), "vocab_size": v},
+            {"metric": "vocab_agreement", "value": same / max(len(a), len(b)), "vocab_size": v},
+        ]
+    if compare:
+        rows.append({"metric": "time_saved_seconds", "value": separate_total - one_run, "vocab_size": sizes[-1]})
+        rows.append({"metric": "speedup", "value": separate_total / one_run if one_run else float("nan"),
+                     "vocab_size": sizes[-1]})
+    for r in rows:
+        r.update(tokenizer=variant.name, regex=variant.regex, mix=variant.mix, engine=variant.engine)
+    return rows
+
+
 # --------------------------------------------------------------------------- reference tokenizers
 TIKTOKEN_SPECIALS = {
     "r50k_base": {"<|endoftext|>": 50256},

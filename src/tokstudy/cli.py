@@ -45,6 +45,12 @@ def _docs_from(spec: str, profile: str | None, max_docs: int | None):
     return ds
 
 
+def _label(spec: str) -> str:
+    """A short name for a tokenizer spec: the folder of a tokenizer.json, else the spec."""
+    p = Path(spec)
+    return p.parent.name if p.name == "tokenizer.json" else p.name if p.exists() else spec
+
+
 def cmd_corpus(a: argparse.Namespace) -> int:
     from tokstudy import corpus, params
 
@@ -112,17 +118,14 @@ def cmd_overlap(a: argparse.Namespace) -> int:
 
     from tokstudy import bpe, metrics, plots
 
-    handles = [bpe.load(s) for s in a.tokenizers]
-    rows = []
-    for i, h1 in enumerate(handles):
-        for h2 in handles[i:]:
-            rows += metrics.vocab_overlap(h1, h2)
-    df = pd.DataFrame(rows)
+    handles = {_label(s): bpe.load(s) for s in a.tokenizers}
+    df = pd.DataFrame(metrics.overlap_rows(handles))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "overlap.csv", index=False)
     plots.overlap_heatmap(df, out)
-    print(df[df["metric"] == "jaccard"].pivot_table(index="tokenizer", columns="other", values="value"))
+    print(df[df["metric"] == "vocab_jaccard"].pivot_table(index="tokenizer", columns="other", values="value"))
+    print(f"wrote {out / 'overlap.csv'} and {out / 'vocab_overlap.png'}")
     return 0
 
 

@@ -424,6 +424,17 @@ class VocabOverlap:
         return rows
 
 
+def overlap_rows(handles: Mapping[str, Any]) -> list[dict]:
+    """Pairwise :func:`vocab_overlap` rows for ``{name: handle}`` (each unordered pair once)."""
+    names = list(handles)
+    sets = {n: token_set(handles[n]) for n in names}
+    rows: list[dict] = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            rows += VocabOverlap(a, b, sets[a], sets[b]).rows()
+    return rows
+
+
 def vocab_overlap(handle_a, handle_b) -> VocabOverlap:
     """Compare two vocabularies by token byte strings (``handle.token_bytes``), specials skipped."""
     return VocabOverlap(str(handle_a.name), str(handle_b.name), token_set(handle_a), token_set(handle_b))

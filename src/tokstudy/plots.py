@@ -200,13 +200,64 @@ def compare(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
 
 def overlap_heatmap(df: pd.DataFrame, out_dir: str | Path | None = None, profile: str | None = None) -> list[Path]:
     """Jaccard overlap of token byte-strings between tokenizers, as a heatmap."""
-    jac = df[df["metric"] == "jaccard"]
-    both = pd.concat([jac, jac.rename(columns={"tokenizer": "other", "other": "tokenizer"})])
+    jac = df[df["metric"] == "vocab_jaccard"]
+    if jac.empty:
+        return []
+    names = sorted(set(jac["tokenizer"]) | set(jac["other"]))
+    diag = pd.DataFrame({"tokenizer": names, "other": names, "value": 1.0})
+    both = pd.concat([jac, jac.rename(columns={"tokenizer": "other", "other": "tokenizer"}), diag])
     grid = both.pivot_table(index="tokenizer", columns="other", values="value", aggfunc="first")
     fig, ax = plt.subplots(figsize=(1.2 * len(grid) + 2, 1.0 * len(grid) + 1.5))
     sns.heatmap(grid, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax)
     ax.set_title("Vocabulary overlap (Jaccard of token byte-strings)")
     return save(fig, "vocab_overlap", profile=profile, out_dir=out_dir)
+
+
+def vocab_overlap(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """Heatmap of the pipeline's vocabulary-overlap run."""
+    ov = _ours(df, "overlap")
+    return overlap_heatmap(ov, profile=profile) or None if not ov.empty else None
+
+
+def vocab_sweep(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """Time of one training run + truncation vs separate runs, and whether they agree."""
+    sw = _ours(df, "sweep")
+    if sw.empty or "vocab_size" not in sw.columns:
+        return None
+    sec = sw[sw["metric"].isin(["train_seconds_separate", "truncate_seconds"])]
+    agree = sw[sw["metric"] == "vocab_agreement"]
+    if sec.empty:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    sns.barplot(data=sec, x="vocab_size", y="value", hue="metric", ax=axes[0])
+    axes[0].set(ylabel="seconds", title="separate training vs truncating one run")
+    if not agree.empty:
+        sns.barplot(data=agree, x="vocab_size", y="value", color="tab:green", ax=axes[1])
+    axes[1].set(ylim=(0, 1.05), ylabel="share of identical vocab entries",
+                title="truncated == trained at that size?")
+    fig.suptitle("Vocab-size sweep from one run (the authors' CSV sweep is 125 prefixes of one merge list)")
+    return save(fig, "vocab_sweep", profile)
+
+
+def optimal_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """Compute- and memory-optimal vocab size per model size, beside the paper's recommendations."""
+    opt = _ours(df, "costs")
+    if opt.empty:
+        return None
+    opt = opt[opt["metric"] == "optimal_vocab_size"]
+    if opt.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = "shape" if "shape" in opt.columns else "run"
+    hue = "objective" if "objective" in opt.columns else None
+    style = "fit" if "fit" in opt.columns else None
+    sns.scatterplot(data=opt, x=x, y="value", hue=hue, style=style, s=70, ax=ax)
+    ax.set(yscale="log", ylabel="optimal vocabulary size",
+           title="Optimal vocab size per model — paper: larger models afford larger vocabs (7B: 80k+)")
+    for v, label in ((32000, "Llama 2 (32k)"), (80000, "paper 7B (80k)")):
+        ax.axhline(v, color="grey", ls="--", lw=0.8)
+        ax.text(ax.get_xlim()[0], v * 1.05, label, fontsize=7, color="grey")
+    return save(fig, "optimal_vocab", profile)
 
 
 FIGURES: dict[str, Callable[[pd.DataFrame, str], list[Path] | None]] = {
@@ -217,6 +268,9 @@ FIGURES: dict[str, Callable[[pd.DataFrame, str], list[Path] | None]] = {
     "renyi_vs_vocab": renyi_vs_vocab,
     "finetune_bpb": finetune_bpb,
     "speed_vs_nsl": speed_vs_nsl,
+    "vocab_overlap": vocab_overlap,
+    "vocab_sweep": vocab_sweep,
+    "optimal_vocab": optimal_vocab,
 }
 
 

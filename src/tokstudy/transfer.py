@@ -709,13 +709,10 @@ def tokenizer_handle(profile: str, name: str | Path):
 
     variants = params.load(profile).tokenizers
     if isinstance(name, str) and name in variants:
-        d = paths.tokenizer_dir(profile, name)
-        if not (d / "tokenizer.json").is_file():
-            raise TransferError(
-                f"tokenizer {name!r} of profile {profile!r} is not trained (no {d / 'tokenizer.json'}): run "
-                f"`dvc repro train_tokenizer@{name}` or notebooks/01_train_tokenizer.ipynb -p profile {profile} -p variant {name}"
-            )
-        return bpe.load(d)
+        try:
+            return bpe.load_variant(profile, name)
+        except bpe.TokenizerError as exc:
+            raise TransferError(str(exc)) from None
     return bpe.load(name)
 
 

@@ -1,0 +1,341 @@
+"""tokstudy.evaluate: bits per byte, pass@k, the execution sandbox, MBPP loading, generation speed."""
+
+import json
+import math
+import time
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from tokstudy import evaluate as E
+from tokstudy import params
+
+SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>"]
+CODE = "def add(a, b):\n    return a + b\n\nclass Point:\n    x: int = 0\n    y: int = 0\n"
+ENGLISH = "The quick brown fox jumps over the lazy dog. Café naïve façade — “quoted” text. "
+TEXTS = [CODE * 3, ENGLISH * 3, "for i in range(10):\n    print(i * i)\n" * 4]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=SPECIALS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(TEXTS, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=SPECIALS[0], eos_token=SPECIALS[1],
+                                   pad_token=SPECIALS[2])
+
+
+def _llama(tok, seed=0, tie=True):
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id, tie_word_embeddings=tie)
+    return LlamaForCausalLM(cfg).eval()
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    return _llama(tok)
+
+
+@pytest.fixture(scope="module")
+def uniform(tok):
+    """Zero output projection: logits are all 0, so every token costs exactly ln V nats."""
+    m = _llama(tok, tie=False)
+    with torch.no_grad():
+        m.lm_head.weight.zero_()
+    return m
+
+
+# --------------------------------------------------------------------------- bits per byte
+
+
+def test_uniform_model_gives_log2_v_tokens_over_bytes(tok, uniform):
+    v = uniform.config.vocab_size
+    n_tokens = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in TEXTS)
+    n_bytes = sum(len(t.encode()) for t in TEXTS)
+    r = E.bits_per_byte(uniform, tok, TEXTS, seq_len=16, batch_size=3)
+    assert (r.n_tokens, r.n_bytes, r.n_texts) == (n_tokens, n_bytes, 3)  # every text token predicted once
+    assert r.value == pytest.approx(math.log2(v) * n_tokens / n_bytes, rel=1e-6)  # fp32 loss
+
+
+def test_matches_the_models_own_loss_on_one_window(tok, model):
+    text = TEXTS[0]
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    inp = torch.tensor([[tok.bos_token_id, *ids]])
+    with torch.no_grad():
+        mean_nats = model(input_ids=inp, labels=inp).loss.item()  # mean over the len(ids) predictions
+    r = E.bits_per_byte(model, tok, [text], seq_len=len(ids) + 1, batch_size=1)
+    assert r.n_tokens == len(ids)
+    assert r.value == pytest.approx(mean_nats * len(ids) / len(text.encode()) / math.log(2), rel=1e-5)
+
+
+def test_invariant_to_batch_size_and_order(tok, model):
+    a = E.bits_per_byte(model, tok, TEXTS, seq_len=24, batch_size=1)
+    b = E.bits_per_byte(model, tok, TEXTS, seq_len=24, batch_size=5)
+    c = E.bits_per_byte(model, tok, TEXTS[::-1], seq_len=24, batch_size=2)
+    assert a.n_tokens == b.n_tokens == c.n_tokens
+    assert b.value == pytest.approx(a.value, rel=1e-5) and c.value == pytest.approx(a.value, rel=1e-5)
+
+
+def test_context_overlap_scores_each_token_once_and_changes_the_value(tok, model):
+    plain = E.bits_per_byte(model, tok, TEXTS, seq_len=12, batch_size=4)
+    overlap = E.bits_per_byte(model, tok, TEXTS, seq_len=12, batch_size=4, context=6)
+    assert overlap.n_tokens == plain.n_tokens and overlap.n_bytes == plain.n_bytes
+    assert overlap.value != pytest.approx(plain.value, rel=1e-6)
+    with pytest.raises(E.EvaluateError, match="context"):
+        E.bits_per_byte(model, tok, TEXTS, seq_len=4, context=3)
+
+
+def test_special_tokens_are_neither_predicted_nor_counted(tok, uniform):
+    text = "x = 1\n<|end_of_text|>y = 2\n"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert tok.eos_token_id in ids
+    r = E.bits_per_byte(uniform, tok, [text], seq_len=64)
+    assert r.n_tokens == len(ids) - 1
+    assert r.n_bytes == len(text.encode()) - len("<|end_of_text|>")
+    assert r.value == pytest.approx(math.log2(uniform.config.vocab_size) * r.n_tokens / r.n_bytes)
+
+
+def test_bpb_rows_per_dataset_domain_and_average(tok, uniform):
+    datasets = {"python": ("code", [TEXTS[0]]), "shell": ("code", [TEXTS[2]]), "prose": ("english", [TEXTS[1]])}
+    rows = E.bpb_rows(uniform, tok, datasets, seq_len=32, batch_size=2, extra={"model": "u"})
+    by = {r["dataset"]: r for r in rows}
+    assert set(by) == {"python", "shell", "prose", "mean:code", "mean:english", "average"}
+    assert all(r["metric"] == "bits_per_byte" and r["model"] == "u" for r in rows)
+    assert by["mean:code"]["value"] == pytest.approx((by["python"]["value"] + by["shell"]["value"]) / 2)
+    assert by["average"]["value"] == pytest.approx((by["mean:code"]["value"] + by["prose"]["value"]) / 2)
+    with pytest.raises(E.EvaluateError, match="corpus"):
+        E.bpb_rows(uniform, tok, {})
+
+
+def test_limit_texts_counts_docs_and_bytes():
+    texts = ["aa", "", "bbb", "cccc"]
+    assert E.limit_texts(texts, max_docs=2) == ["aa", "bbb"]
+    assert E.limit_texts(texts, max_bytes=5) == ["aa", "bbb"]
+    assert E.limit_texts(texts, max_bytes=1) == ["aa"]  # the first text is always kept
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def test_truncate_at_stop_takes_the_earliest():
+    text = "    return 1\n# tail\ndef g():\n"
+    assert E.truncate_at_stop(text, E.HUMANEVAL_STOP) == "    return 1"
+    assert E.truncate_at_stop("    return 1\n", E.HUMANEVAL_STOP) == "    return 1\n"
+
+
+def test_stop_criteria_match_decoded_text_across_token_boundaries(tok):
+    prompt = [tok.bos_token_id, *tok("def f():\n", add_special_tokens=False)["input_ids"]]
+    gen = tok("    return 1\ndef g(): pass", add_special_tokens=False)["input_ids"]
+    assert not any("\ndef " in tok.decode([t]) for t in gen)  # the stop string spans several tokens
+    crit = E._stop_criteria(tok, len(prompt), ["\ndef "])
+    fired = [bool(crit(torch.tensor([prompt + gen[:n]]), None)[0]) for n in range(len(gen) + 1)]
+    expected = ["\ndef " in tok.decode(gen[:n]) for n in range(len(gen) + 1)]
+    assert fired == expected and expected[-1] and not expected[0]
+
+
+def test_generate_is_greedy_and_batch_independent(tok, model):
+    prompts = ["def add(a, b):\n", "The quick brown fox", "for i in"]
+    one = E.generate(model, tok, prompts, 12, batch_size=1)
+    three = E.generate(model, tok, prompts, 12, batch_size=3)
+    assert one == E.generate(model, tok, prompts, 12, batch_size=1)
+    assert one == three
+    assert all(isinstance(t, str) and 0 < n <= 12 for t, n in one)
+
+
+def test_generation_speed_counts_exactly_max_new_tokens(tok, model):
+    s = E.generation_speed(model, tok, ["def add(a, b):\n", "class P:\n"], max_new_tokens=8, warmup=1)
+    assert s.n_tokens == 16 and s.n_bytes > 0 and s.seconds > 0
+    assert s.bytes_per_s / s.tokens_per_s == pytest.approx(s.n_bytes / s.n_tokens)
+
+
+# --------------------------------------------------------------------------- pass@k
+
+
+def test_pass_at_k_estimator():
+    assert E.pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert E.pass_at_k(5, 2, 2) == pytest.approx(1 - math.comb(3, 2) / math.comb(5, 2))  # 0.7
+    assert E.pass_at_k(200, 0, 100) == 0.0
+    assert E.pass_at_k(10, 6, 5) == 1.0  # fewer than k wrong samples: some draw of k always passes
+    assert E.pass_at_k(200, 37, 100) == pytest.approx(1 - math.comb(163, 100) / math.comb(200, 100))
+    assert E.mean_pass_at_k([(2, 1), (2, 2)], 1) == pytest.approx(0.75)
+    with pytest.raises(E.EvaluateError):
+        E.pass_at_k(3, 4, 1)
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+def test_all_164_canonical_humaneval_solutions_pass():
+    problems = E.humaneval_problems()
+    assert len(problems) == 164
+    t0 = time.perf_counter()
+    res = E.check(problems, [p.reference for p in problems], workers=2, timeout=10.0)
+    assert [p.task_id for p, r in zip(problems, res.results) if not r.passed] == []
+    assert res.pass_at_1 == 1.0
+    assert time.perf_counter() - t0 < 60
+
+
+def test_wrong_completion_fails():
+    p = E.humaneval_problems(1)[0]
+    res = E.check([p, p], ["    return None\n", p.reference])
+    assert [r.status for r in res.results] == ["failed", "passed"] and res.pass_at_1 == 0.5
+
+
+def test_infinite_loop_times_out_and_the_run_continues():
+    t0 = time.perf_counter()
+    res = E.run_programs(["while True:\n    pass\n", "x = 1\nassert x == 1\n"], timeout=1.0, workers=2)
+    assert [r.status for r in res] == ["timeout", "passed"]
+    assert time.perf_counter() - t0 < 5
+
+
+def test_sleeping_child_is_killed_on_timeout():
+    r = E.run_program("import time\ntime.sleep(30)\n", timeout=0.5)
+    assert r.status == "timeout" and r.seconds < 3
+
+
+@pytest.mark.parametrize("code", [
+    "import os\nos.remove({p!r})",
+    "import os\nos.unlink({p!r})",
+    "import pathlib\npathlib.Path({p!r}).unlink()",
+    "import shutil\nshutil.rmtree({d!r})",
+    "import os\nos.unlink('victim.txt', dir_fd=os.open({d!r}, os.O_RDONLY))",
+    "import os, shutil\nos.symlink({d!r}, 'link')\nshutil.rmtree('link/')",
+    "import os\nos.system('rm -f {p}')",
+    "import subprocess\nsubprocess.run(['rm', '-f', {p!r}])",
+    "import os\nos.rename({p!r}, {p!r} + '.moved')",
+    "open({p!r}, 'w').write('clobbered')",
+    "import os\nos.truncate({p!r}, 0)",
+])
+def test_destructive_code_fails_and_leaves_outside_files_alone(tmp_path, code):
+    victim = tmp_path / "keep" / "victim.txt"
+    victim.parent.mkdir()
+    victim.write_text("precious")
+    r = E.run_program(code.format(p=str(victim), d=str(victim.parent)) + "\n", timeout=5.0)
+    assert r.status == "failed", r.detail
+    assert "PermissionError" in r.detail or "disabled" in r.detail
+    assert victim.read_text() == "precious"
+
+
+def test_writing_outside_fails_but_inside_the_sandbox_works(tmp_path):
+    outside = tmp_path / "new.txt"
+    assert E.run_program(f"open({str(outside)!r}, 'w').write('x')\n").status == "failed"
+    assert E.run_program(f"import os\nos.close(os.open({str(outside)!r}, os.O_CREAT | os.O_WRONLY))\n").status == "failed"
+    assert not outside.exists()
+    inside = ("import os, shutil, tempfile\nopen('a.txt', 'w').write('hi')\nassert open('a.txt').read() == 'hi'\n"
+              "os.makedirs('d/e')\nopen('d/e/f', 'w').close()\nshutil.rmtree('d')\nos.remove('a.txt')\n"
+              "with tempfile.NamedTemporaryFile() as fh:\n    fh.write(b'x')\nassert os.listdir('.') == ['.output']\n")
+    assert E.run_program(inside).status == "passed"
+
+
+def test_sandbox_runs_in_a_fresh_temporary_home_that_is_removed():
+    code = ("import os, tempfile\ncwd = os.getcwd()\n"
+            "assert os.environ['HOME'] == cwd == tempfile.gettempdir() and 'tokstudy-exec-' in cwd\n"
+            "assert os.listdir(cwd) == ['.output']\nprint('CWD=' + cwd)\n")
+    r = E.run_program(code)
+    assert r.passed, r.detail
+    cwd = r.detail.split("CWD=")[1].strip()
+    assert not __import__("os").path.exists(cwd)
+
+
+def test_huge_allocation_fails_without_harm():
+    r = E.run_program("x = bytearray(8 * 1024 ** 3)\n", memory_mb=512)
+    assert r.status == "failed" and "MemoryError" in r.detail
+    assert E.run_program("assert sum(range(10)) == 45\n").passed
+
+
+@pytest.mark.parametrize("exit_code", ["import sys\nsys.exit(0)", "raise SystemExit(0)", "exit()",
+                                       "import os\nos._exit(0)"])
+def test_leaving_before_the_asserts_is_not_a_pass(exit_code):
+    r = E.run_program(f"{exit_code}\nassert False, 'never reached'\n")
+    assert r.status == "failed"
+
+
+def test_no_network_and_no_ctypes():
+    assert E.run_program("import socket\n").status == "failed"
+    assert E.run_program("import ctypes\n").status == "failed"
+
+
+def test_output_flood_is_bounded():
+    r = E.run_program("while True:\n    print('x' * 10000)\n", timeout=3.0, fsize_mb=1)
+    assert r.status in ("failed", "timeout") and len(r.detail) < 3000
+
+
+# --------------------------------------------------------------------------- MBPP
+
+MBPP_ROWS = [
+    {"task_id": 1, "text": "Write a function to return the square of a number.",
+     "code": "def square(x):\n    return x * x", "test_list": ["assert square(3) == 9", "assert square(-2) == 4"]},
+    {"task_id": 2, "text": "Write a function to reverse a string.",
+     "code": "def rev(s):\n    return s[::-1]", "test_list": ["assert rev('abc') == 'cba'", "assert rev('') == ''"]},
+    {"task_id": 3, "text": "Write a function to add a constant to each item of a list.",
+     "code": "def add_k(xs):\n    return [x + K for x in xs]", "test_list": ["assert add_k([1, 2]) == [11, 12]"],
+     "test_setup_code": "K = 10"},
+]
+
+
+@pytest.fixture
+def mbpp_file(tmp_path):
+    path = tmp_path / "mbpp.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in MBPP_ROWS))
+    return path
+
+
+def test_mbpp_canonical_code_passes_and_prompt_has_the_first_test(mbpp_file):
+    problems = E.mbpp_problems(mbpp_file)
+    assert [p.task_id for p in problems] == ["1", "2", "3"]
+    assert problems[0].prompt == '"""\nWrite a function to return the square of a number.\nassert square(3) == 9\n"""\n'
+    res = E.check(problems, [p.reference for p in problems])
+    assert res.pass_at_1 == 1.0
+    assert E.check(problems[2:], ["def add_k(xs):\n    return xs"]).pass_at_1 == 0.0
+
+
+def test_mbpp_errors_name_the_fix(tmp_path, mbpp_file):
+    with pytest.raises(E.EvaluateError, match="mbpp_path"):
+        E.mbpp_problems(tmp_path / "absent.jsonl")
+    with pytest.raises(E.EvaluateError, match="mbpp_path"):
+        E.mbpp_problems(None)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(mbpp_file.read_text() + "{not json\n")
+    with pytest.raises(E.EvaluateError, match=r"bad.jsonl:4"):
+        E.mbpp_problems(bad)
+    bad.write_text(json.dumps({"task_id": 9, "text": "t", "code": "c"}) + "\n")
+    with pytest.raises(E.EvaluateError, match=r":1: missing field\(s\) \['test_list'\]"):
+        E.mbpp_problems(bad)
+
+
+# --------------------------------------------------------------------------- settings and a whole run
+
+
+def test_settings_merge_profile_overrides():
+    cpu, smoke = E.settings(params.load("cpu")), E.settings(params.load("smoke"))
+    assert set(smoke) == set(E.DEFAULTS)
+    assert smoke["humaneval"]["limit"] is not None and smoke["humaneval"]["limit"] < 164
+    assert smoke["bpb"]["seq_len"] <= cpu["bpb"]["seq_len"]
+
+
+def test_model_dir_outside_smoke_names_the_fix(tmp_path):
+    with pytest.raises(E.EvaluateError, match="dvc repro"):
+        E.model_dir_or_smoke("cpu", "base", tmp_path / "missing")
+
+
+def test_evaluate_run_end_to_end(tmp_path, mbpp_file):
+    m, t = E.tiny_model(TEXTS * 4, vocab_size=300)
+    m.save_pretrained(tmp_path / "model")
+    t.save_pretrained(tmp_path / "model")
+    datasets = {"python": ("code", [TEXTS[0]]), "prose": ("english", [TEXTS[1]])}
+    rows = E.evaluate_run("smoke", "tiny", model_dir=tmp_path / "model", mbpp_path=mbpp_file,
+                          humaneval_limit=2, datasets=datasets, device="cpu")
+    assert {r["metric"] for r in rows} == set(E.METRICS)
+    assert all(r["model"] == "tiny" and r["vocab_size"] == len(t) for r in rows)
+    bpb = [r["value"] for r in rows if r["metric"] == "bits_per_byte"]
+    assert all(0 < v < 2 * math.log2(len(t)) for v in bpb)  # random model: near log2(V) bits per token
+    he = next(r for r in rows if r["metric"] == "humaneval_pass@1")
+    assert he["problems"] == 2 and 0.0 <= he["value"] <= 1.0
