@@ -363,7 +363,7 @@ def load_variant(profile: str, name: str, train_if_missing: bool | None = None) 
 def sweep_from_one_run(texts, variant, sizes: Sequence[int], seed: int = 0, compare: bool = False) -> list[dict]:
     """Derive a vocab-size sweep from one training run at the largest size.
 
-    Trains ``variant`` once at ``max(sizes)`` and :func:`truncate`\ s it to every
+    Trains ``variant`` once at ``max(sizes)`` and truncates it (:func:`truncate`) to every
     smaller size. With ``compare=True`` it also trains each size separately
     (the slow way) and reports, per size, whether the two tokenizers are
     identical (``identical`` = 1.0 / 0.0), the share of equal vocabulary

@@ -103,11 +103,13 @@ def cmd_compare(a: argparse.Namespace) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "compare.csv", index=False)
-    table = df[df["metric"].isin(["bytes_per_token", "nsl", "renyi_efficiency"])].pivot_table(
-        index=["dataset"], columns=["tokenizer", "metric"], values="value", aggfunc="first"
-    )
     with pd.option_context("display.width", 200, "display.max_columns", 50, "display.float_format", "{:.3f}".format):
-        print(table)
+        for metric, label in (("bytes_per_token", "bytes per token (higher = better compression)"),
+                              ("nsl", f"NSL vs {a.base} (lower = fewer tokens)"),
+                              ("renyi_efficiency", f"Rényi efficiency, alpha={a.alpha}")):
+            table = df[df["metric"] == metric].pivot_table(index="dataset", columns="tokenizer", values="value",
+                                                           aggfunc="first", sort=False)
+            print(f"\n{label}\n{table}")
     plots.compare(df, out)
     print(f"\nwrote {out / 'compare.csv'} and {out / 'compare.png'} (NSL base: {a.base})")
     return 0

@@ -1,0 +1,70 @@
+import dataclasses
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tokstudy import bpe, cli, params
+
+
+@pytest.fixture(scope="module")
+def tokenizers(tmp_path_factory):
+    """Two small trained tokenizers that differ only in their regex."""
+    root = tmp_path_factory.mktemp("toks")
+    texts = [("def f%d(x):\n    return x * %d\n" % (i, i)) * 4 + "Some English prose here. " * 3 for i in range(150)]
+    base = params.load("smoke").tokenizer("gpt4-m")
+    out = {}
+    for regex in ("gpt4", "identity"):
+        v = dataclasses.replace(base, name=regex, regex=regex, vocab_size=400)
+        bpe.save(bpe.train(texts, v), root / regex, {"variant": v})
+        out[regex] = root / regex
+    return out
+
+
+@pytest.fixture
+def user_folder(tmp_path):
+    (tmp_path / "a.py").write_text("def g(y):\n    return y + 1\n" * 20)
+    (tmp_path / "b.py").write_text("class K:\n    pass\n" * 20)
+    (tmp_path / "notes.md").write_text("This is English prose about the project.\n" * 10)
+    return tmp_path
+
+
+def test_every_verb_has_help():
+    for verb in ("corpus", "train", "compare", "overlap", "sweep", "transfer"):
+        r = subprocess.run([sys.executable, "-m", "tokstudy.cli", verb, "--help"], capture_output=True, text=True)
+        assert r.returncode == 0 and "usage: tokstudy " + verb in r.stdout, r.stderr
+
+
+def test_compare_on_a_user_folder(tokenizers, user_folder, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    rc = cli.main(["compare", str(user_folder), str(tokenizers["gpt4"] / "tokenizer.json"),
+                   str(tokenizers["identity"] / "tokenizer.json"), "--base", str(tokenizers["gpt4"] / "tokenizer.json"),
+                   "--out", str(out)])
+    assert rc == 0
+    df = pd.read_csv(out / "compare.csv")
+    assert set(df["dataset"]) >= {"python", "markdown"}
+    nsl = df[(df["metric"] == "nsl") & (df["dataset"] == "python")].set_index("tokenizer")["value"]
+    # the base against itself is exactly 1; a different tokenizer is not
+    assert nsl["gpt4"] == pytest.approx(1.0)
+    assert nsl["identity"] != pytest.approx(1.0)
+    assert (out / "compare.png").is_file() and (out / "compare.pdf").is_file()
+    printed = capsys.readouterr().out
+    assert "bytes per token" in printed and "identity" in printed
+
+
+def test_overlap_writes_heatmap(tokenizers, tmp_path):
+    out = tmp_path / "ov"
+    rc = cli.main(["overlap", str(tokenizers["gpt4"] / "tokenizer.json"), str(tokenizers["identity"] / "tokenizer.json"),
+                   "--out", str(out)])
+    assert rc == 0
+    df = pd.read_csv(out / "overlap.csv")
+    jac = df[df["metric"] == "vocab_jaccard"]
+    assert len(jac) == 1 and set(jac["tokenizer"]) | set(jac["other"]) == {"gpt4", "identity"}
+    assert 0 < jac["value"].iloc[0] < 1
+    assert (out / "vocab_overlap.png").is_file()
+
+
+def test_compare_rejects_unknown_corpus(tokenizers):
+    with pytest.raises(SystemExit, match="neither a folder"):
+        cli.main(["compare", "no/such/place", str(tokenizers["gpt4"] / "tokenizer.json")])
