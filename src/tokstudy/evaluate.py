@@ -84,14 +84,8 @@ class EvaluateError(RuntimeError):
 
 
 def settings(params) -> dict[str, Any]:
-    """The ``evaluate`` settings of ``params.profile``: defaults < ``evaluate`` < ``evaluate.profiles.<profile>``.
-
-    ``profiles.<profile>.evaluate`` (the repo-wide override place) is honoured too.
-    """
-    section = dict(params.section("evaluate"))
-    per_profile = (section.pop("profiles", None) or {}).get(params.profile) or {}
-    out = _merge(DEFAULTS, section)
-    out = _merge(out, per_profile)
+    """The ``evaluate`` settings of ``params.profile``: defaults < ``evaluate`` < ``profiles.<profile>.evaluate``."""
+    out = _merge(DEFAULTS, params.section("evaluate"))
     unknown = sorted(set(out) - set(DEFAULTS))
     if unknown:
         raise EvaluateError(f"params.yaml evaluate: unknown key(s) {unknown}; allowed: {sorted(DEFAULTS)}")

@@ -86,11 +86,18 @@ def table1(df: pd.DataFrame, profile: str) -> list[Path] | None:
     if ours.empty:
         return None
     ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"])]
+    sizes = ours.groupby("run")["vocab_size"].first() if "vocab_size" in ours.columns else None
     ours = ours.pivot_table(index="run", columns="domain", values="value", aggfunc="first")
-    paper = df[df["kind"] == "paper_table1"].pivot_table(index="run", columns="domain", values="value", aggfunc="first")
-    table = ours.add_prefix("ours ").join(paper.add_prefix("paper "), how="outer").sort_index()
-    cells = table.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(cells) + 1.2))
+    paper_rows = df[df["kind"] == "paper_table1"]
+    paper = paper_rows.pivot_table(index="run", columns="domain", values="value", aggfunc="first")
+    sizes = pd.concat([s for s in (sizes, paper_rows.groupby("run")["vocab_size"].first()) if s is not None])
+    table = ours.add_prefix("ours ").join(paper.add_prefix("paper "), how="outer")
+    table.insert(0, "vocab", sizes.groupby(level=0).first().reindex(table.index))
+    table = table.sort_values(["vocab"]).rename_axis(None)
+    cells = table.apply(lambda col: col.map(
+        (lambda v: "" if pd.isna(v) else f"{int(v):,}") if col.name == "vocab" else
+        (lambda v: "" if pd.isna(v) else f"{v:.3f}")))
+    fig, ax = plt.subplots(figsize=(7.5, 0.24 * len(cells) + 0.8))
     ax.axis("off")
     tab = ax.table(cellText=cells.values, rowLabels=cells.index, colLabels=cells.columns, loc="center")
     tab.auto_set_font_size(False)
