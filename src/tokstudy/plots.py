@@ -247,23 +247,36 @@ def vocab_sweep(df: pd.DataFrame, profile: str) -> list[Path] | None:
 
 
 def optimal_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
-    """Compute- and memory-optimal vocab size per model size, beside the paper's recommendations."""
+    """Compute- and memory-optimal vocab size per model size, beside the paper's recommendations.
+
+    Left: the compute objective (FLOPs per byte) per model shape, with NSL(V)
+    fitted on our sweep ("measured") and on the authors' sweep ("paper").
+    Right: the memory objective against batch x sequence length.
+    """
     opt = _ours(df, "costs")
-    if opt.empty:
+    if opt.empty or not _has(opt, "objective", "model"):
         return None
     opt = opt[opt["metric"] == "optimal_vocab_size"]
-    if opt.empty:
+    comp = opt[(opt["objective"] == "compute") & (opt["seq_len"] > 0)]
+    mem = opt[opt["objective"] == "memory"].assign(tokens=lambda d: d["batch"] * d["seq_len"])
+    if comp.empty and mem.empty:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    x = "shape" if "shape" in opt.columns else "run"
-    hue = "objective" if "objective" in opt.columns else None
-    style = "fit" if "fit" in opt.columns else None
-    sns.scatterplot(data=opt, x=x, y="value", hue=hue, style=style, s=70, ax=ax)
-    ax.set(yscale="log", ylabel="optimal vocabulary size",
-           title="Optimal vocab size per model — paper: larger models afford larger vocabs (7B: 80k+)")
-    for v, label in ((32000, "Llama 2 (32k)"), (80000, "paper 7B (80k)")):
-        ax.axhline(v, color="grey", ls="--", lw=0.8)
-        ax.text(ax.get_xlim()[0], v * 1.05, label, fontsize=7, color="grey")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    if not comp.empty:
+        sns.pointplot(data=comp, x="model", y="value", hue="nsl_source", linestyle="none", dodge=0.3, ax=axes[0])
+    axes[0].set(yscale="log", xlabel="model shape", ylabel="compute-optimal vocabulary size",
+                title="FLOPs per byte (NSL fit: ours vs authors')")
+    for v, label in ((32000, "Llama 2 32k"), (80000, "paper 7B: 80k")):
+        axes[0].axhline(v, color="grey", ls="--", lw=0.8)
+        axes[0].annotate(label, (0, v), xycoords=("axes fraction", "data"), fontsize=7, color="grey",
+                         xytext=(2, 2), textcoords="offset points")
+    if not mem.empty:
+        sns.lineplot(data=mem[mem["batch"] == 1], x="tokens", y="value", hue="model", style="nsl_source",
+                     markers=True, ax=axes[1])
+    axes[1].set(xscale="log", yscale="log", xlabel="batch x sequence length (Llama tokens), batch 1",
+                ylabel="memory-optimal vocabulary size",
+                title="weights + KV cache (longer contexts: larger vocab)")
+    fig.suptitle("Optimal vocabulary size — cf. paper §2.5 (inference- and memory-optimal vocabulary)", y=1.02)
     return save(fig, "optimal_vocab", profile)
 
 
