@@ -92,8 +92,8 @@ def test_interrupted_run_resumes_to_identical_weights(packed, tmp_path):
     part = finetune.train(finetune.build_model(SIZE, 300), ds, cfg(), tmp_path / "b", max_steps=10, stop_after=6)
     assert part.metrics["steps"] == 6
     assert [p.name for p in finetune.checkpoints(tmp_path / "b")] == ["step_0000004"]
-    fresh = finetune.build_model(SIZE, 300, seed=99)  # weights come from the checkpoint, not from here
-    done = finetune.train(fresh, ds, cfg(), tmp_path / "b", max_steps=10)
+    # a restart rebuilds the same starting model; the trained weights come from the checkpoint
+    done = finetune.train(finetune.build_model(SIZE, 300), ds, cfg(), tmp_path / "b", max_steps=10)
     assert done.metrics["resumed_from"] == 4
     a, b = full.model.state_dict(), done.model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -103,12 +103,22 @@ def test_interrupted_run_resumes_to_identical_weights(packed, tmp_path):
     assert all(torch.equal(a[k], again.model.state_dict()[k]) for k in a)
 
 
-def test_resume_refuses_a_different_setup(packed, tmp_path):
+def test_a_different_setup_starts_over_and_keeps_the_old_checkpoints(packed, tmp_path):
     root, _ = packed
     ds = data.PackedDataset(root / "train", seed=0)
     finetune.train(finetune.build_model(SIZE, 300), ds, cfg(), tmp_path, max_steps=4)
-    with pytest.raises(TrainError, match="different setup"):
-        finetune.train(finetune.build_model(SIZE, 300), ds, cfg(lr=1e-3), tmp_path, max_steps=4)
+    # changed params: the old checkpoints are kept aside, the run starts from step 0
+    res = finetune.train(finetune.build_model(SIZE, 300), ds, cfg(lr=1e-3), tmp_path, max_steps=4)
+    assert res.metrics["resumed_from"] == 0
+    assert finetune.checkpoints(tmp_path) and any((tmp_path / "checkpoints.stale").iterdir())
+    # same params, different starting weights (e.g. a re-trained base model): starts over too
+    other = finetune.build_model(SIZE, 300, seed=1)
+    assert finetune.state_sha256(other) != finetune.state_sha256(finetune.build_model(SIZE, 300))
+    res = finetune.train(other, ds, cfg(lr=1e-3), tmp_path, max_steps=4)
+    assert res.metrics["resumed_from"] == 0
+    # unchanged: resumes (nothing left to do)
+    res = finetune.train(finetune.build_model(SIZE, 300, seed=1), ds, cfg(lr=1e-3), tmp_path, max_steps=4)
+    assert res.metrics["resumed_from"] == 4
     res = finetune.train(finetune.build_model(SIZE, 300), ds, cfg(lr=1e-3), tmp_path, max_steps=4, resume=False)
     assert res.metrics["resumed_from"] == 0
 

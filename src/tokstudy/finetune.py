@@ -51,6 +51,7 @@ import contextlib
 import csv
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import logging
@@ -385,8 +386,18 @@ class TrainResult:
         return out
 
 
-def _fingerprint(cfg: TrainParams, dataset: PackedDataset, d: Dist, max_steps: int, seed: int) -> dict:
+def state_sha256(model) -> str:
+    """A hash of a model's weights: a checkpoint only resumes the run that started from the same weights."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _fingerprint(cfg: TrainParams, dataset: PackedDataset, d: Dist, max_steps: int, seed: int, init: str) -> dict:
     return {
+        "init_weights": init,
         "seq_len": cfg.seq_len, "batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum,
         "world_size": d.world_size, "max_steps": max_steps, "seed": seed, "lr": cfg.lr,
         "warmup_steps": cfg.warmup_steps, "min_lr_ratio": cfg.min_lr_ratio,
@@ -473,6 +484,7 @@ def train(
     )
 
     # --- wrap: DDP / FSDP2, then compile (CUDA only)
+    init_weights = state_sha256(model)
     model.to(device)
     model.train()
     raw = model
@@ -498,20 +510,28 @@ def train(
     )
 
     # --- resume
-    fingerprint = _fingerprint(cfg, dataset, d, max_steps, seed)
+    fingerprint = _fingerprint(cfg, dataset, d, max_steps, seed, init_weights)
     step, curve, evals, previous = 0, [], [], {}
     found = checkpoints(out_dir) if resume else []
     if not resume and d.is_main and (out_dir / "checkpoints").exists():
         shutil.rmtree(out_dir / "checkpoints")
     _barrier(d)
+    diff = {}
     if found:
         state = torch.load(found[-1] / "state.pt", map_location="cpu", weights_only=False)
         diff = {k: (state["fingerprint"].get(k), v) for k, v in fingerprint.items() if state["fingerprint"].get(k) != v}
-        if diff:
-            raise TrainError(
-                f"checkpoint {found[-1]} was written by a different setup {diff} (checkpoint, now); "
-                "delete the run directory or pass resume=False to start over"
-            )
+    if found and diff:
+        # a changed setup (params, data, or the weights it starts from) must not resume the old run;
+        # keep its checkpoints aside instead of deleting them, and start over
+        stale = out_dir / "checkpoints.stale"
+        log.warning("checkpoints in %s were written by a different setup %s (checkpoint, now): moved to %s, "
+                    "starting over", out_dir, sorted(diff), stale)
+        if d.is_main:
+            shutil.rmtree(stale, ignore_errors=True)
+            os.replace(out_dir / "checkpoints", stale)
+        _barrier(d)
+        found = []
+    if found:
         _load_states(raw, opt, state, fsdp)
         sched.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"][d.rank])
