@@ -199,3 +199,8 @@ def test_vocab_overlap_on_toy_vocabularies():
     assert rows[("B", "token_length_count", 3)] == 1
     assert rows[("B", "token_length_mean", None)] == pytest.approx((1 + 1 + 2 + 3) / 4)
     assert all("metric" in r and "value" in r for r in ov.rows())
+
+
+def test_missing_compression_run_names_the_stage_outside_smoke():
+    with pytest.raises(metrics.MetricsError, match=r"dvc repro metrics@no-such-variant"):
+        metrics.compression_run_rows("cpu", ["no-such-variant"])

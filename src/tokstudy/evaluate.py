@@ -83,6 +83,22 @@ class EvaluateError(RuntimeError):
 # --------------------------------------------------------------------------- settings and devices
 
 
+def run_labels(params, run: str, tokenizer=None) -> dict[str, Any]:
+    """Columns that tie a run's result rows to its experiment: model, tokenizer, method, tokens, stage.
+
+    Runs named in ``params.yaml`` ``models`` get their tokenizer variant, init method
+    (keep / fvt / random) and fine-tuning token budget, so figures can group by them.
+    """
+    labels: dict[str, Any] = {"model": run}
+    if tokenizer is not None:
+        labels["vocab_size"] = len(tokenizer)
+    spec = params.models.get(run)
+    if spec is not None:
+        labels.update(tokenizer=spec.tokenizer, method=spec.method, stage=spec.stage,
+                      tokens=spec.tokens if spec.stage == "finetune" else 0)
+    return labels
+
+
 def settings(params) -> dict[str, Any]:
     """The ``evaluate`` settings of ``params.profile``: defaults < ``evaluate`` < ``profiles.<profile>.evaluate``."""
     out = _merge(DEFAULTS, params.section("evaluate"))

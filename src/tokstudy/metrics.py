@@ -35,6 +35,7 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from tqdm.auto import tqdm
@@ -438,3 +439,46 @@ def overlap_rows(handles: Mapping[str, Any]) -> list[dict]:
 def vocab_overlap(handle_a, handle_b) -> VocabOverlap:
     """Compare two vocabularies by token byte strings (``handle.token_bytes``), specials skipped."""
     return VocabOverlap(str(handle_a.name), str(handle_b.name), token_set(handle_a), token_set(handle_b))
+
+
+def compression_run(profile: str, tokenizer: str) -> Path:
+    """Measure one tokenizer (a variant of ``params.yaml`` or a reference name) on the test split
+    of ``profile`` and write its ``compression`` run record — notebook 02 in one call."""
+    from tokstudy import bpe, corpus, params, paths, results
+
+    P = params.load(profile)
+    ds = limit_docs(corpus.datasets(corpus.load(profile, "test")), P.metrics.max_docs)
+    variant = P.tokenizers.get(tokenizer)
+    handle = bpe.load_variant(profile, tokenizer) if variant else bpe.load(tokenizer)
+    extra = {"variant": tokenizer, "regex": variant.regex, "mix": variant.mix, "vocab_size": variant.vocab_size} \
+        if variant else {}
+    base = bpe.load(P.metrics.base)
+    rows = compression_rows(handle, ds, base_counts(profile, base, ds), P.metrics.renyi_alpha,
+                            extra={**extra, "base": base.name})
+    tok_file = paths.tokenizer_dir(profile, tokenizer) / "tokenizer.json" if variant else bpe.fetch_reference(tokenizer)
+    return results.write_run(profile, "compression", tokenizer, rows,
+                             params={"metrics": P.metrics, "tokenizer": variant or tokenizer}, seed=P.seed,
+                             inputs=[tok_file, paths.corpus_dir(profile) / "test.jsonl"])
+
+
+def compression_run_rows(profile: str, tokenizers: Sequence[str], compute_missing: bool | None = None) -> list[dict]:
+    """The rows of the ``compression`` runs of ``tokenizers``.
+
+    A missing run is measured on the spot when ``compute_missing`` (default: only in
+    the ``smoke`` profile, so notebooks run on their own); otherwise the error names
+    the DVC stage that makes it.
+    """
+    from tokstudy import paths, results
+
+    if compute_missing is None:
+        compute_missing = profile == "smoke"
+    rows: list[dict] = []
+    for name in tokenizers:
+        f = paths.runs_dir(profile) / f"compression-{name}.json"
+        if not f.is_file():
+            if not compute_missing:
+                raise MetricsError(f"no compression results for {name!r} ({f}): run `dvc repro metrics@{name}` "
+                                   f"or notebooks/02_tokenizer_metrics.ipynb -p profile {profile} -p tokenizer {name}")
+            compression_run(profile, name)
+        rows += results.read_run(f)["rows"]
+    return rows

@@ -163,17 +163,21 @@ def renyi_vs_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
 
 def finetune_bpb(df: pd.DataFrame, profile: str) -> list[Path] | None:
     """Bits per byte on held-out code vs fine-tuning tokens, per method (paper Fig. 6 analogue)."""
-    ev = df[(df["kind"] == "evaluate") & (df["metric"] == "bits_per_byte")]
-    if not _has(ev, "tokens", "method") or ev.empty:
+    ev = df[(df["kind"] == "evaluate") & (df["metric"] == "bits_per_byte") & (df["dataset"] == "mean:code")]
+    if not _has(ev, "tokens", "method"):
         return None
-    ev = ev[ev["dataset"] == "mean:code"] if "mean:code" in set(ev["dataset"]) else ev
-    ev = ev[ev["tokens"].notna()]
-    if ev.empty:
+    ft = ev[ev["tokens"].fillna(0) > 0]
+    if ft.empty:
         return None
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    sns.lineplot(data=ev, x="tokens", y="value", hue="method", style="profile", markers=True, ax=ax)
-    ax.set(xscale="log", xlabel="fine-tuning tokens", ylabel="bits per byte, held-out code (lower is better)",
-           title="Switching tokenizer: FVT vs random vs keep — cf. paper Fig. 6")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    sns.lineplot(data=ft, x="tokens", y="value", hue="method", style="profile", markers=True, ax=ax)
+    base = ev[(ev["tokens"].fillna(0) == 0) & (ev["profile"] == profile)]
+    for v in base["value"]:
+        ax.axhline(v, color="grey", ls="--", lw=0.8)
+        ax.annotate("base model (before fine-tuning)", (0, v), xycoords=("axes fraction", "data"), fontsize=7,
+                    color="grey", xytext=(2, 2), textcoords="offset points")
+    ax.set(xscale="log", xlabel="fine-tuning tokens (code)", ylabel="bits per byte, held-out code (lower is better)",
+           title="Switching the tokenizer: FVT vs random vs keep — cf. paper Fig. 6")
     return save(fig, "finetune_bpb", profile)
 
 
