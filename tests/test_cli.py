@@ -31,7 +31,7 @@ def user_folder(tmp_path):
 
 
 def test_every_verb_has_help():
-    for verb in ("corpus", "train", "compare", "overlap", "sweep", "transfer"):
+    for verb in ("corpus", "train", "compare", "overlap", "sweep", "transfer", "evaluate"):
         r = subprocess.run([sys.executable, "-m", "tokstudy.cli", verb, "--help"], capture_output=True, text=True)
         assert r.returncode == 0 and "usage: tokstudy " + verb in r.stdout, r.stderr
 
@@ -68,3 +68,29 @@ def test_overlap_writes_heatmap(tokenizers, tmp_path):
 def test_compare_rejects_unknown_corpus(tokenizers):
     with pytest.raises(SystemExit, match="neither a folder"):
         cli.main(["compare", "no/such/place", str(tokenizers["gpt4"] / "tokenizer.json")])
+
+
+def test_finetune_verb_is_the_training_entry_point():
+    r = subprocess.run([sys.executable, "-m", "tokstudy.cli", "finetune", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "tokstudy.finetune" in r.stdout and "--profile" in r.stdout
+
+
+def test_train_on_a_user_folder_then_transfer_a_model(user_folder, tokenizers, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from tokstudy import transfer
+
+    out = tmp_path / "mine"
+    assert cli.main(["train", "--profile", "smoke", "--variant", "gpt4-m", "--data", str(user_folder),
+                     "--vocab-size", "300", "--out", str(out)]) == 0
+    handle = bpe.load(out / "tokenizer.json")
+    assert handle.vocab_size == 300
+    # a base model with the user's tokenizer, switched to another tokenizer with FVT
+    base_dir = tmp_path / "base"
+    model = transfer.tiny_causal_lm(handle.vocab_size)
+    model.save_pretrained(base_dir)
+    handle.to_hf().save_pretrained(base_dir)
+    new_dir = tmp_path / "swapped"
+    assert cli.main(["transfer", str(base_dir), str(tokenizers["gpt4"]), "--method", "fvt", "--out", str(new_dir)]) == 0
+    swapped = AutoModelForCausalLM.from_pretrained(new_dir)
+    assert swapped.get_input_embeddings().weight.shape[0] == bpe.load(tokenizers["gpt4"]).vocab_size

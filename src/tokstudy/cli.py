@@ -149,21 +149,33 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 def cmd_transfer(a: argparse.Namespace) -> int:
     from tokstudy import bpe, transfer
 
-    model, old_tok = transfer.load_base(a.base_model)
+    model = transfer.load_base(a.base_model)
+    old = bpe.load(a.old_tokenizer or a.base_model)
     new = bpe.load(a.new_tokenizer)
-    old = bpe.load(a.old_tokenizer) if a.old_tokenizer else old_tok
     model, stats = transfer.swap_tokenizer(model, old, new, a.method, pad_to_multiple_of=a.pad_to_multiple_of)
-    transfer.save_transferred(model, new.to_hf(), a.out, stats)
-    print(stats)
+    out = transfer.save_transferred(model, stats.tokenizer, a.out, stats)
+    for row in stats.rows():
+        print(f"{row['metric']:>28}  {row['value']}")
+    print(f"wrote {out}")
     return 0
 
 
-def cmd_passthrough(module: str):
-    def run(a: argparse.Namespace) -> int:
-        mod = __import__(f"tokstudy.{module}", fromlist=["main"])
-        return mod.main(a.args) or 0
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    import pandas as pd
 
-    return run
+    from tokstudy import evaluate, params, results
+
+    P = params.load(a.profile)
+    name = a.name or Path(a.model_dir).name
+    rows = evaluate.evaluate_run(P.profile, name, model_dir=a.model_dir, mbpp_path=a.mbpp,
+                                 humaneval_limit=a.humaneval_limit, params=P, device=a.device)
+    out = results.write_run(P.profile, "evaluate", name, rows, params={"model_dir": a.model_dir}, seed=P.seed,
+                            inputs=[a.model_dir])
+    df = pd.DataFrame(rows)
+    with pd.option_context("display.width", 160, "display.float_format", "{:.4f}".format):
+        print(df[["metric", "dataset", "value"]].to_string(index=False))
+    print(f"wrote {out}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,15 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output model directory")
     p.set_defaults(fn=cmd_transfer)
 
-    for verb, module, text in (("finetune", "finetune", "pretrain / fine-tune a model (see `--help`)"),
-                               ("evaluate", "evaluate", "evaluate a model directory (see `--help`)")):
-        p = sub.add_parser(verb, help=text, add_help=False)
-        p.add_argument("args", nargs=argparse.REMAINDER)
-        p.set_defaults(fn=cmd_passthrough(module))
+    p = sub.add_parser("evaluate", help="bits/byte, HumanEval (and MBPP) pass@1, generation speed of a model dir")
+    _profile_arg(p)
+    p.add_argument("model_dir", help="a local HF causal-LM directory with its tokenizer")
+    p.add_argument("--name", help="run name in the results (default: the folder name)")
+    p.add_argument("--mbpp", help="path to an MBPP JSONL file (task_id, text, code, test_list)")
+    p.add_argument("--humaneval-limit", type=int, help="first N HumanEval problems (default: the profile's)")
+    p.add_argument("--device", help="cpu / cuda (default: cuda if available)")
+    p.set_defaults(fn=cmd_evaluate)
+
+    # `tokstudy finetune ...` is `python -m tokstudy.finetune ...` (see main())
+    sub.add_parser("finetune", help="pretrain / fine-tune a params.yaml `models:` run (`tokstudy finetune --help`)",
+                   add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["finetune"]:
+        from tokstudy import finetune
+
+        return finetune.main(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
