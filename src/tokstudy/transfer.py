@@ -45,7 +45,7 @@ from typing import Any, Sequence
 
 import torch
 
-from tokstudy import paths
+from tokstudy import bpe, paths
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +61,7 @@ class TransferError(RuntimeError):
 # --------------------------------------------------------------------------- token bytes
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table (the ``ByteLevel`` alphabet)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
-
-
-BYTE_TO_UNICODE = _bytes_to_unicode()
+BYTE_TO_UNICODE = bpe.bytes_to_unicode()  # the ByteLevel alphabet
 UNICODE_TO_BYTE = {c: b for b, c in BYTE_TO_UNICODE.items()}
 
 
@@ -705,7 +692,7 @@ def tiny_causal_lm(vocab_size: int, tie: bool = False, arch: str = "llama", seed
 def tokenizer_handle(profile: str, name: str | Path):
     """``bpe.load`` of a trained variant (``paths.tokenizer_dir(profile, name)``), a reference name or a path,
     with a :class:`TransferError` naming the fix when a variant has not been trained yet."""
-    from tokstudy import bpe, params
+    from tokstudy import params
 
     variants = params.load(profile).tokenizers
     if isinstance(name, str) and name in variants:
