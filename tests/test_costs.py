@@ -201,3 +201,50 @@ def test_fit_of_the_authors_sweep_reproduces_the_notes_fit():
     s7b = ModelShape(n_layers=32, d_model=4096, n_heads=32, d_ff=11008)
     opt = costs.optimal_vocab_size(s7b, sweep, grid=costs.vocab_grid(10_000, 1_000_000, 20_000))
     assert opt.vocab_size == pytest.approx(93_000, rel=0.02) and not opt.extrapolated
+
+
+def test_speed_check_rows_hand_computed():
+    # anchor a: 100 tok/s × 2 B/tok = 200 B/s; b: 80 tok/s × 3 B/tok = 240 B/s -> measured ratio 1.2
+    measured = [{"tokenizer": "b", "vocab_size": 20, "tokens_per_s": 80.0, "source": "random-weights"},
+                {"tokenizer": "a", "vocab_size": 10, "tokens_per_s": 100.0, "source": "random-weights"}]
+    rows = costs.speed_check_rows(measured, {"a": 2.0, "b": 3.0}, TINY, regime="steps")
+    by = {(r["metric"], r.get("tokenizer"), r.get("regime")): r for r in rows}
+    assert by[("gen_tokens_per_s_random", "b", None)]["value"] == 80.0
+    assert by[("speed_measured_ratio", "a", None)]["value"] == 1.0
+    assert by[("speed_measured_ratio", "b", None)]["value"] == pytest.approx(1.2)
+    # steps: predicted 3/2 = 1.5 -> error 1.2/1.5 - 1 = -0.2
+    assert by[("speed_predicted_ratio", "b", "steps")]["value"] == pytest.approx(1.5)
+    assert by[("speed_prediction_error", "b", "steps")]["value"] == pytest.approx(-0.2)
+    assert by[("speed_prediction_error", "b", "steps")]["primary"] is True
+    # compute: TINY flops/token 2080 at V=10, 2240 at V=20 -> predicted (3/2240)/(2/2080) = 1.392857...
+    pc = 1.5 * 2080 / 2240
+    assert by[("speed_predicted_ratio", "b", "compute")]["value"] == pytest.approx(pc)
+    assert by[("speed_prediction_error", "b", "compute")]["value"] == pytest.approx(1.2 / pc - 1)
+    assert by[("speed_prediction_error", "b", "compute")]["primary"] is False
+    assert ("speed_prediction_error", "a", "steps") not in by  # the anchor has no error row
+    assert by[("speed_prediction_mae", None, "steps")]["value"] == pytest.approx(0.2)
+    assert {r["anchor"] for r in rows} == {"a"} and {r.get("source") for r in rows} == {"random-weights"}
+    assert sum(r["metric"] == "speed_predicted_ratio" for r in rows) == 2 * len(costs.REGIMES)
+
+
+def test_speed_check_rows_shape_uses_padded_vocab_and_validates():
+    measured = [{"tokenizer": "a", "vocab_size": 10, "model_vocab_size": 64, "tokens_per_s": 100.0},
+                {"tokenizer": "b", "vocab_size": 70, "model_vocab_size": 128, "tokens_per_s": 100.0}]
+    seen = []
+    costs.speed_check_rows(measured, {"a": 2.0, "b": 2.0}, lambda v: seen.append(v) or TINY.with_vocab(v))
+    assert sorted(set(seen)) == [64, 128]
+    with pytest.raises(CostsError, match="bytes/token"):
+        costs.speed_check_rows(measured, {"a": 2.0}, TINY)
+    with pytest.raises(CostsError, match=">= 2"):
+        costs.speed_check_rows(measured[:1], {"a": 2.0}, TINY)
+    with pytest.raises(CostsError, match="anchor"):
+        costs.speed_check_rows(measured, {"a": 2.0, "b": 2.0}, TINY, anchor="zz")
+    with pytest.raises(CostsError, match="tokens_per_s"):
+        costs.speed_check_rows([measured[0], {**measured[1], "tokens_per_s": 0}], {"a": 2.0, "b": 2.0}, TINY)
+
+
+def test_shape_from_size_pads_the_vocab_like_build_model():
+    from tokstudy.params import ModelSize
+
+    s = costs.shape_from_size(ModelSize(name="cpu", n_layers=2, d_model=128, n_heads=4, d_ff=384), 2049, context=128)
+    assert (s.vocab_size, s.ff, s.mlp, s.context, s.tied, s.name) == (2112, 384, "gated", 128, False, "cpu")

@@ -339,3 +339,45 @@ def test_evaluate_run_end_to_end(tmp_path, mbpp_file):
     assert all(0 < v < 2 * math.log2(len(t)) for v in bpb)  # random model: near log2(V) bits per token
     he = next(r for r in rows if r["metric"] == "humaneval_pass@1")
     assert he["problems"] == 2 and 0.0 <= he["value"] <= 1.0
+
+
+def _bpe(vocab_size):
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(TEXTS, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=SPECIALS[0], eos_token=SPECIALS[1],
+                                   pad_token=SPECIALS[2])
+
+
+def test_random_model_speeds_times_one_shape_per_vocab():
+    size = params.ModelSize(name="t", n_layers=1, d_model=16, n_heads=2, d_ff=32)
+    toks = {"v1": _bpe(270), "v2": _bpe(300)}
+    assert len(toks["v1"]) < len(toks["v2"])
+    t0 = time.perf_counter()
+    out = E.random_model_speeds("smoke", toks, size=size, prompts=["def f(x):\n"], max_new_tokens=4, rounds=2,
+                                device="cpu")
+    assert time.perf_counter() - t0 < 5
+    assert [r["tokenizer"] for r in out] == ["v1", "v2"]
+    assert [r["vocab_size"] for r in out] == [len(toks["v1"]), len(toks["v2"])]
+    assert [r["model_vocab_size"] for r in out] == [320, 320]  # padded to a multiple of 64, as build_model does
+    assert all(r["tokens_per_s"] > 0 and r["tokens"] == 4 and r["source"] == "random-weights" for r in out)
+
+
+def test_finetuned_speeds_keeps_the_fastest_model_per_tokenizer():
+    rows = [
+        {"kind": "evaluate", "metric": "gen_tokens_per_s", "value": 10.0, "tokenizer": "a", "vocab_size": 512, "model": "m1"},
+        {"kind": "evaluate", "metric": "gen_tokens_per_s", "value": 12.0, "tokenizer": "a", "vocab_size": 512, "model": "m2"},
+        {"kind": "evaluate", "metric": "gen_bytes_per_s", "value": 99.0, "tokenizer": "a", "vocab_size": 512, "model": "m2"},
+        {"kind": "evaluate", "metric": "gen_tokens_per_s", "value": 8.0, "tokenizer": "b", "vocab_size": 768, "model": "m3"},
+        {"kind": "costs", "metric": "gen_tokens_per_s", "value": 1.0, "tokenizer": "c", "vocab_size": 64, "model": "x"},
+    ]
+    out = E.finetuned_speeds(rows)
+    assert out == [
+        {"tokenizer": "a", "vocab_size": 512, "tokens_per_s": 12.0, "source": "fine-tuned", "model": "m2"},
+        {"tokenizer": "b", "vocab_size": 768, "tokens_per_s": 8.0, "source": "fine-tuned", "model": "m3"},
+    ]
+    assert [r["tokenizer"] for r in E.finetuned_speeds(rows, ["b"])] == ["b"]
+    assert E.finetuned_speeds([]) == []

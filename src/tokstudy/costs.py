@@ -503,3 +503,123 @@ def optimal_vocab_rows(
                     }
                 )
     return rows
+
+
+# --------------------------------------------------------------------------- checking the model against measurement
+
+SPEED_SOURCES = ("random-weights", "fine-tuned")
+
+
+def shape_from_size(size: Any, vocab_size: int, context: int = 2048) -> ModelShape:
+    """The :class:`ModelShape` of a ``train.sizes`` entry (:class:`tokstudy.params.ModelSize`) at ``vocab_size``.
+
+    The vocab is rounded up to ``size.pad_vocab_to`` as ``finetune.build_model``
+    does, so the shape has the embedding and head rows the model really has.
+    Llama MLPs are gated (SwiGLU).
+    """
+    pad = max(1, int(getattr(size, "pad_vocab_to", 1)))
+    return ModelShape(
+        n_layers=size.n_layers,
+        d_model=size.d_model,
+        n_heads=size.n_heads,
+        n_kv_heads=size.n_kv_heads,
+        d_ff=size.d_ff,
+        vocab_size=math.ceil(int(vocab_size) / pad) * pad,
+        mlp="gated",
+        context=int(context),
+        tied=bool(getattr(size, "tie_embeddings", False)),
+        name=getattr(size, "name", ""),
+    )
+
+
+def speed_check_rows(
+    measured: Sequence[Mapping[str, Any]],
+    bytes_per_token: Mapping[str, float],
+    shape_for_vocab: ModelShape | Callable[[int], ModelShape],
+    anchor: str | None = None,
+    regime: str = "steps",
+    *,
+    ctx: float | None = None,
+    dtype_bytes: int = 2,
+    batch: int = 1,
+) -> list[dict]:
+    """Measured vs predicted generation speed (bytes/s) of each tokenizer over ``anchor``.
+
+    ``measured``: one dict per tokenizer with ``tokenizer``, ``vocab_size``,
+    ``tokens_per_s`` and ``source`` (``random-weights`` | ``fine-tuned``), e.g. from
+    ``evaluate.random_model_speeds`` or ``evaluate.finetuned_speeds``.
+    ``bytes_per_token``: ``{tokenizer: bytes/token on held-out text}`` (the
+    compression rows, e.g. ``sweep_points``).  A model's bytes/s is taken as
+    ``tokens_per_s × bytes_per_token``: the text a random-weight model emits is
+    noise whose bytes/token says nothing about the tokenizer, so the corpus
+    bytes/token stands in for what a trained model would write (for fine-tuned
+    models it is the same estimate, free of the prompts' short sample).
+    ``shape_for_vocab``: the model shape at a vocab size (a ``ModelShape``,
+    re-vocabbed with ``with_vocab``, or a callable ``V -> ModelShape``), called
+    with a dict's ``model_vocab_size`` (embedding rows after padding) when it
+    has one, else its ``vocab_size``.
+    ``anchor``: the reference tokenizer (default: the smallest vocabulary).
+
+    Rows (tidy, ``value`` column): per tokenizer ``gen_tokens_per_s_random``
+    (``gen_tokens_per_s_finetuned`` for fine-tuned input) and
+    ``speed_measured_ratio`` (bytes/s over the anchor's; the anchor's row is 1);
+    per tokenizer and regime of :data:`REGIMES`, ``speed_predicted_ratio``
+    (:func:`predicted_speed_ratio` with the same shapes) and, except for the
+    anchor, ``speed_prediction_error`` = measured / predicted − 1; per regime
+    ``speed_prediction_mae`` (mean |error| over the non-anchor tokenizers).
+    ``primary`` marks the rows of ``regime``, the one expected to match the
+    measurement (``steps`` for small-batch decoding of small models, whose step
+    time is per-step overhead rather than FLOPs or bytes read).
+    """
+    if regime not in REGIMES:
+        raise CostsError(f"regime must be one of {REGIMES}, got {regime!r}")
+    meas = {}
+    for m in measured:
+        name = m.get("tokenizer")
+        if name in meas:
+            raise CostsError(f"tokenizer {name!r} measured twice; pass one tokens/s per tokenizer")
+        tps = float(m.get("tokens_per_s", float("nan")))
+        if not tps > 0:
+            raise CostsError(f"tokens_per_s of {name!r} must be > 0, got {m.get('tokens_per_s')!r}")
+        source = m.get("source", "random-weights")
+        if source not in SPEED_SOURCES:
+            raise CostsError(f"source of {name!r} must be one of {SPEED_SOURCES}, got {source!r}")
+        if name not in bytes_per_token or not float(bytes_per_token[name]) > 0:
+            raise CostsError(f"no bytes/token for {name!r}; pass its compression rows (costs.sweep_points)")
+        meas[name] = {"vocab_size": int(m["vocab_size"]), "tokens_per_s": tps, "source": source,
+                      "bpt": float(bytes_per_token[name]),
+                      "shape_vocab": int(m.get("model_vocab_size") or m["vocab_size"])}
+    if len(meas) < 2:
+        raise CostsError(f"a speed check needs >= 2 measured tokenizers, got {sorted(meas)}")
+    if anchor is None:
+        anchor = min(meas, key=lambda n: (meas[n]["vocab_size"], n))
+    if anchor not in meas:
+        raise CostsError(f"anchor {anchor!r} is not among the measured tokenizers {sorted(meas)}")
+    shape_of = shape_for_vocab.with_vocab if isinstance(shape_for_vocab, ModelShape) else shape_for_vocab
+    a = meas[anchor]
+    a_shape = shape_of(a["shape_vocab"])
+    a_bytes_per_s = a["tokens_per_s"] * a["bpt"]
+    rows: list[dict] = []
+    errors: dict[str, list[float]] = {r: [] for r in REGIMES}
+    for name, m in sorted(meas.items(), key=lambda kv: (kv[1]["vocab_size"], kv[0])):
+        common = {"tokenizer": name, "vocab_size": m["vocab_size"], "anchor": anchor, "source": m["source"],
+                  "bytes_per_token": m["bpt"]}
+        tps_metric = "gen_tokens_per_s_random" if m["source"] == "random-weights" else "gen_tokens_per_s_finetuned"
+        measured_ratio = m["tokens_per_s"] * m["bpt"] / a_bytes_per_s
+        rows.append({**common, "metric": tps_metric, "value": m["tokens_per_s"]})
+        rows.append({**common, "metric": "speed_measured_ratio", "value": measured_ratio})
+        shape = shape_of(m["shape_vocab"])
+        for r in REGIMES:
+            predicted = predicted_speed_ratio(shape, m["bpt"], a_shape, a["bpt"], regime=r, ctx=ctx,
+                                              dtype_bytes=dtype_bytes, batch=batch)
+            tag = {"regime": r, "primary": r == regime}
+            rows.append({**common, **tag, "metric": "speed_predicted_ratio", "value": predicted})
+            if name != anchor:
+                err = measured_ratio / predicted - 1.0
+                errors[r].append(err)
+                rows.append({**common, **tag, "metric": "speed_prediction_error", "value": err})
+    source = a["source"]
+    for r in REGIMES:
+        rows.append({"metric": "speed_prediction_mae", "value": float(np.mean(np.abs(errors[r]))), "regime": r,
+                     "primary": r == regime, "anchor": anchor, "source": source})
+    return rows

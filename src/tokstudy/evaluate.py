@@ -917,7 +917,7 @@ def evaluate_run(
     cfg = settings(prm)
     path = model_dir_or_smoke(profile, run_name, model_dir)
     model, tok = load_model(path, device or cfg["device"])
-    extra = {"model": run_name, "vocab_size": len(tok)}
+    extra = run_labels(prm, run_name, tok)
     bpb = cfg["bpb"]
     if datasets is None:
         datasets = heldout_datasets(profile, bpb["max_docs"], bpb["max_bytes"])
@@ -937,3 +937,101 @@ def evaluate_run(
     speed = generation_speed(model, tok, speed_prompts(sp["prompts"]), sp["max_new_tokens"], warmup=sp["warmup"])
     rows += speed_rows(speed, extra)
     return rows
+
+
+# --------------------------------------------------------------------------- speed of the cost model's shapes
+
+
+def random_model_speeds(
+    profile: str,
+    tokenizers: Sequence[str] | Mapping[str, Any],
+    *,
+    size=None,
+    prompts: Sequence[str] | None = None,
+    max_new_tokens: int | None = None,
+    rounds: int = 3,
+    warmup: int = 1,
+    device: str | None = None,
+    seed: int = 0,
+    params=None,
+) -> list[dict]:
+    """Greedy generation tokens/s of random-weight models of one shape, one per tokenizer variant.
+
+    ``tokenizers``: variant names of ``profile`` (``bpe.load_variant``), or
+    ``{name: tokenizer}`` with a HF tokenizer, a ``TokenizerHandle`` or a
+    ``tokenizer.json`` path.  Each model is ``finetune.build_model(size,
+    len(tokenizer))`` (default size:
+    the profile's training size, ``train.size``), so models differ only in their
+    embedding and head rows.  Every model generates the same ``prompts``
+    (default: ``evaluate.speed.prompts`` HumanEval prompts) for exactly
+    ``max_new_tokens`` (default ``evaluate.speed.max_new_tokens``) with
+    :func:`generation_speed`; the first round also runs ``warmup`` untimed
+    prompts per model.  Rounds go round-robin over the models so background load
+    hits them alike, and each keeps its best (fastest) round.
+
+    Returns one dict per tokenizer: ``tokenizer``, ``vocab_size`` (the
+    tokenizer's), ``model_vocab_size`` (embedding rows after padding),
+    ``tokens_per_s``, ``source="random-weights"``, ``size``, ``device``,
+    ``rounds`` — the input of ``costs.speed_check_rows``.  Bytes/s of random
+    text are meaningless; the check multiplies tokens/s by corpus bytes/token.
+    """
+    from tokstudy import bpe, finetune
+    from tokstudy import params as params_mod
+
+    if not tokenizers:
+        raise EvaluateError("random_model_speeds needs at least one tokenizer variant")
+    if rounds < 1:
+        raise EvaluateError(f"rounds must be >= 1, got {rounds}")
+    prm = params if params is not None else params_mod.load(profile)
+    sp = settings(prm)["speed"]
+    size = size if size is not None else prm.train("pretrain").size
+    prompts = list(prompts) if prompts is not None else speed_prompts(sp["prompts"])
+    max_new_tokens = int(max_new_tokens if max_new_tokens is not None else sp["max_new_tokens"])
+    dev, dtype = pick_device(device or settings(prm)["device"])
+    named = tokenizers.items() if isinstance(tokenizers, Mapping) else [(n, None) for n in tokenizers]
+    models = []
+    for name, given in named:
+        tok = finetune.hf_tokenizer(given if given is not None else bpe.load_variant(profile, name))
+        model = finetune.build_model(size, len(tok), seed=seed).to(device=dev, dtype=dtype).eval()
+        models.append((name, tok, model))
+    best: dict[str, Speed] = {}
+    for r in range(rounds):
+        for name, tok, model in models:
+            s = generation_speed(model, tok, prompts, max_new_tokens, warmup=warmup if r == 0 else 0)
+            if name not in best or s.tokens_per_s > best[name].tokens_per_s:
+                best[name] = s
+    out = []
+    for name, tok, model in models:
+        out.append({"tokenizer": name, "vocab_size": len(tok),
+                    "model_vocab_size": model.get_input_embeddings().num_embeddings,
+                    "tokens_per_s": best[name].tokens_per_s, "tokens": best[name].n_tokens,
+                    "seconds": best[name].seconds, "source": "random-weights",
+                    "size": getattr(size, "name", str(size)), "device": dev.type, "rounds": rounds})
+        log.info("random %s model, %s (V=%d): %.1f tokens/s", out[-1]["size"], name, len(tok), out[-1]["tokens_per_s"])
+    return out
+
+
+def finetuned_speeds(rows, tokenizers: Sequence[str] | None = None) -> list[dict]:
+    """The :func:`random_model_speeds` dicts from evaluate rows of trained / fine-tuned models.
+
+    ``rows``: the tidy results table (or row dicts) holding ``gen_tokens_per_s``
+    rows with a ``tokenizer`` column (``results/<profile>/runs/evaluate-*.json``).
+    Several models with one tokenizer keep the fastest.  ``tokenizers`` limits
+    the result to those variants (missing ones are left out).
+    """
+    import pandas as pd
+
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(list(rows))
+    if "kind" in df.columns:
+        df = df[df["kind"] == "evaluate"]
+    if df.empty or "tokenizer" not in df.columns or "metric" not in df.columns:
+        return []
+    df = df[(df["metric"] == "gen_tokens_per_s") & df["tokenizer"].notna()]
+    if tokenizers is not None:
+        df = df[df["tokenizer"].isin(list(tokenizers))]
+    out = []
+    for name, g in df.groupby("tokenizer", sort=True):
+        top = g.loc[g["value"].astype(float).idxmax()]
+        out.append({"tokenizer": name, "vocab_size": int(top["vocab_size"]), "tokens_per_s": float(top["value"]),
+                    "source": "fine-tuned", "model": top.get("model")})
+    return out

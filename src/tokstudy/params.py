@@ -113,6 +113,10 @@ class CostsParams:
     vocab_max: int = 1_048_576
     vocab_points: int = 4000
     speed_regime: str = "compute"  # compute | memory | steps
+    speed_check_regime: str = "steps"  # the regime measured small-batch decoding is checked against
+    speed_check_rounds: int = 3  # round-robin timing rounds over the random-weight models (best kept)
+    speed_check_prompts: int = 2  # HumanEval prompts each random-weight model generates from
+    speed_check_max_new_tokens: int = 32  # tokens generated per prompt
 
     def __post_init__(self):
         object.__setattr__(self, "sweep", tuple(self.sweep))

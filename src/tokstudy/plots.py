@@ -284,6 +284,44 @@ def optimal_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
     return save(fig, "optimal_vocab", profile)
 
 
+def speed_check(df: pd.DataFrame, profile: str) -> list[Path] | None:
+    """Measured vs predicted generation-speed ratio (bytes/s over the anchor tokenizer) per vocab size.
+
+    Draws the ``costs`` run's ``speed_measured_ratio`` points and one
+    ``speed_predicted_ratio`` line per cost-model regime (the primary regime
+    solid); the title gives each regime's ``speed_prediction_mae`` row.
+    """
+    sc = _ours(df, "costs")
+    if not _has(sc, "vocab_size", "regime"):
+        return None
+    meas = sc[sc["metric"] == "speed_measured_ratio"]
+    pred = sc[sc["metric"] == "speed_predicted_ratio"]
+    mae = sc[sc["metric"] == "speed_prediction_mae"]
+    if meas.empty or pred.empty:
+        return None
+    primary = pred.loc[pred["primary"].astype(str) == "True", "regime"]
+    primary = primary.iloc[0] if not primary.empty else None
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for regime, g in pred.groupby("regime"):
+        g = g.sort_values("vocab_size")
+        ax.plot(g["vocab_size"], g["value"], marker="x", ls="-" if regime == primary else ":",
+                label=f"predicted ({regime}{', primary' if regime == primary else ''})")
+    for source, g in meas.groupby("source"):
+        g = g.sort_values("vocab_size")
+        ax.plot(g["vocab_size"], g["value"], "o", ms=8, color="k", label=f"measured ({source})")
+        for _, r in g.iterrows():
+            ax.annotate(str(r["tokenizer"]), (r["vocab_size"], r["value"]), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    maes = {r["regime"]: r["value"] for _, r in mae.iterrows()}
+    order = sorted(maes, key=lambda k: (k != primary, k))
+    anchor = meas["anchor"].iloc[0] if "anchor" in meas.columns else "anchor"
+    ax.set(xscale="log", xlabel="vocabulary size", ylabel=f"generation bytes/s relative to {anchor}",
+           title="Cost model vs measured speed — MAE " + ", ".join(f"{k}: {maes[k]:.1%}" for k in order))
+    ax.legend(fontsize=7)
+    return save(fig, "speed_check", profile)
+
+
 FIGURES: dict[str, Callable[[pd.DataFrame, str], list[Path] | None]] = {
     "nsl_vs_vocab": nsl_vs_vocab,
     "table1_nsl": table1,
@@ -295,6 +333,7 @@ FIGURES: dict[str, Callable[[pd.DataFrame, str], list[Path] | None]] = {
     "vocab_overlap": vocab_overlap,
     "vocab_sweep": vocab_sweep,
     "optimal_vocab": optimal_vocab,
+    "speed_check": speed_check,
 }
 
 
