@@ -52,6 +52,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
+from tokstudy import params as params_mod
 from tokstudy import paths
 
 log = logging.getLogger(__name__)
@@ -101,20 +102,10 @@ def run_labels(params, run: str, tokenizer=None) -> dict[str, Any]:
 
 def settings(params) -> dict[str, Any]:
     """The ``evaluate`` settings of ``params.profile``: defaults < ``evaluate`` < ``profiles.<profile>.evaluate``."""
-    out = _merge(DEFAULTS, params.section("evaluate"))
+    out = params_mod.merge(DEFAULTS, params.section("evaluate"))
     unknown = sorted(set(out) - set(DEFAULTS))
     if unknown:
         raise EvaluateError(f"params.yaml evaluate: unknown key(s) {unknown}; allowed: {sorted(DEFAULTS)}")
-    return out
-
-
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict:
-    out = dict(base)
-    for key, value in (over or {}).items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
     return out
 
 
@@ -911,8 +902,6 @@ def evaluate_run(
     ``datasets`` defaults to the corpus test split (:func:`heldout_datasets`);
     ``mbpp_path`` defaults to ``evaluate.mbpp.path`` (MBPP is skipped when both are unset).
     """
-    from tokstudy import params as params_mod
-
     prm = params if params is not None else params_mod.load(profile)
     cfg = settings(prm)
     path = model_dir_or_smoke(profile, run_name, model_dir)
@@ -976,7 +965,6 @@ def random_model_speeds(
     text are meaningless; the check multiplies tokens/s by corpus bytes/token.
     """
     from tokstudy import bpe, finetune
-    from tokstudy import params as params_mod
 
     if not tokenizers:
         raise EvaluateError("random_model_speeds needs at least one tokenizer variant")

@@ -246,7 +246,7 @@ class Params:
         """The raw dict of a top-level section, with the profile's override merged in."""
         base = dict(self.raw.get(name) or {})
         over = (self.raw.get("profiles", {}).get(self.profile) or {}).get(name) or {}
-        return _merge(base, over)
+        return merge(base, over)
 
     @property
     def models(self) -> Mapping[str, ModelRun]:
@@ -264,11 +264,12 @@ class Params:
         return train_params(self, stage)
 
 
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict:
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict:
+    """``base`` updated by ``over``, recursively for nested mappings (profile overrides)."""
     out = dict(base)
     for key, value in over.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -291,7 +292,7 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
         raise ParamsError(f"unknown profile {profile!r}; params.yaml defines {sorted(profiles)}")
     prof = profiles[profile] or {}
 
-    corpus = _build(CorpusParams, _merge(raw.get("corpus") or {}, prof.get("corpus") or {}), "corpus")
+    corpus = _build(CorpusParams, merge(raw.get("corpus") or {}, prof.get("corpus") or {}), "corpus")
     sources = {
         name: _build(SourceSpec, {"name": name, **spec}, f"sources.{name}")
         for name, spec in (raw.get("sources") or {}).items()
@@ -323,11 +324,11 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
         if "special_tokens" in spec:
             spec["special_tokens"] = tuple(spec["special_tokens"])
         tokenizers[name] = _build(TokenizerVariant, {"name": name, "vocab": vocab, **spec}, f"tokenizers.{name}")
-    metrics_raw = _merge(raw.get("metrics") or {}, prof.get("metrics") or {})
+    metrics_raw = merge(raw.get("metrics") or {}, prof.get("metrics") or {})
     if "references" in metrics_raw:
         metrics_raw["references"] = tuple(metrics_raw["references"])
     metrics = _build(MetricsParams, metrics_raw, "metrics")
-    costs = _build(CostsParams, _merge(raw.get("costs") or {}, prof.get("costs") or {}), "costs")
+    costs = _build(CostsParams, merge(raw.get("costs") or {}, prof.get("costs") or {}), "costs")
     return Params(
         profile=profile,
         seed=int(raw.get("seed", 0)),
@@ -350,7 +351,7 @@ def train_params(params: Params, stage: str, **overrides: Any) -> TrainParams:
     stages = {s: raw.pop(s, None) or {} for s in STAGES}
     if stage not in STAGES:
         raise ParamsError(f"train stage must be one of {STAGES}, got {stage!r}")
-    merged = {**_merge(raw, stages[stage]), **overrides}
+    merged = {**merge(raw, stages[stage]), **overrides}
     size = merged.pop("size", None)
     if not isinstance(size, ModelSize):
         if size not in sizes:
@@ -363,7 +364,7 @@ def model_runs(params: Params) -> dict[str, ModelRun]:
     """Every run of ``models`` with ``tokens`` resolved from ``train.budgets`` / ``train.pretrain.tokens``."""
     train = params.section("train")
     budgets = {str(k): int(v) for k, v in (train.get("budgets") or {}).items()}
-    pretrain_tokens = int(_merge(train, train.get("pretrain") or {}).get("tokens") or 0)
+    pretrain_tokens = int(merge(train, train.get("pretrain") or {}).get("tokens") or 0)
     runs = {}
     for name, spec in (params.section("models") or {}).items():
         spec = dict(spec)
