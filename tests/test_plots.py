@@ -23,3 +23,38 @@ def test_speed_check_draws_png_and_pdf_from_csv_rows(tmp_path, monkeypatch):
     assert all(p.parent == tmp_path / "smoke" and p.stat().st_size > 0 for p in out)
     assert plots.FIGURES["speed_check"] is plots.speed_check
     assert plots.speed_check(df[df["metric"] != "speed_measured_ratio"], "smoke") is None
+
+
+def _compression(run, regex, vocab, mix, code, english):
+    base = {"profile": "t", "kind": "compression", "run": run, "regex": regex, "vocab_size": vocab, "mix": mix,
+            "metric": "nsl"}
+    return [{**base, "dataset": "mean:code", "domain": "code", "value": code},
+            {**base, "dataset": "mean:english", "domain": "english", "value": english}]
+
+
+def test_draw_all_draws_only_figures_whose_rows_exist(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(paths, "figures_dir", lambda profile: tmp_path / profile)
+    rows = (_compression("gpt4-s", "gpt4", 1000, "code70", 0.9, 1.0) + _compression("gpt4-m", "gpt4", 2000, "code70", 0.8, 0.95)
+            + _compression("punct-m", "punct", 2000, "code70", 0.85, 0.97)
+            + _compression("gpt4-m-eng", "gpt4", 2000, "code30", 0.83, 0.9))
+    from tokstudy import results
+
+    df = pd.DataFrame(rows + results.paper_rows())
+    captured = {}
+    real_save = plots.save
+
+    def spy(fig, name, profile=None, out_dir=None):
+        captured[name] = [list(map(float, line.get_ydata())) for ax in fig.axes for line in ax.get_lines()]
+        return real_save(fig, name, profile, out_dir)
+
+    monkeypatch.setattr(plots, "save", spy)
+    drawn = plots.draw_all("t", df)
+    assert {"nsl_vs_vocab", "table1_nsl", "regex_ablation", "data_mix"} <= set(drawn)
+    # no evaluate / costs / overlap rows: those figures are skipped, not drawn empty
+    assert not {"finetune_bpb", "speed_vs_nsl", "optimal_vocab", "vocab_overlap"} & set(drawn)
+    assert all(p.is_file() for out in drawn.values() for p in out)
+    # the GPT-4 sweep line carries our code NSL values in vocab order
+    assert [0.9, 0.8] in captured["nsl_vs_vocab"]
+    plt.close("all")

@@ -65,6 +65,8 @@ def nsl_vs_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
     if not _has(ours, "vocab_size", "regex"):
         return None
     ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"]) & ours["regex"].notna()]
+    if "mix" in ours.columns and not ours.empty:  # one training mix, the sweep's (data-mix variants have their figure)
+        ours = ours[ours["mix"] == ours["mix"].mode().iloc[0]]
     paper = df[(df["kind"] == "paper_sweep") & (df["metric"] == "nsl")]
     if ours.empty:
         return None
@@ -149,7 +151,9 @@ def renyi_vs_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
     if not _has(ours, "vocab_size", "regex"):
         return None
     ours = ours[(ours["metric"] == "renyi_efficiency") & ours["dataset"].isin(["mean:code", "mean:english"])
-                & ours["regex"].notna()].assign(who="tokstudy")
+                & (ours["regex"] == "gpt4")].assign(who="tokstudy")
+    if "mix" in ours.columns and not ours.empty:
+        ours = ours[ours["mix"] == ours["mix"].mode().iloc[0]]
     paper = df[(df["kind"] == "paper_sweep") & (df["metric"] == "renyi_efficiency")].assign(who="paper")
     if ours.empty:
         return None
