@@ -351,13 +351,18 @@ def load_variant(profile: str, name: str, train_if_missing: bool | None = None) 
             )
         P = params.load(profile)
         v = P.tokenizer(name)
-        if not (paths.corpus_dir(profile) / "train.jsonl").is_file():
-            corpus.build(P)
-        texts = corpus.sample_mix(corpus.load(profile, "train"), P.mix(v.mix), v.train_bytes, P.seed)
+        texts = corpus.sample_mix(corpus.load_or_build(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
         info: dict = {}
         log.info("training missing tokenizer variant %s (%s profile)", name, profile)
         save(train(texts, v, seed=P.seed, info=info), d, {"variant": v, "profile": profile, **info})
     return load(d)
+
+
+def load_named(profile: str, name: str) -> "TokenizerHandle":
+    """A tokenizer variant of ``params.yaml`` (:func:`load_variant`), else a reference name or a path (:func:`load`)."""
+    from tokstudy import params
+
+    return load_variant(profile, name) if name in params.load(profile).tokenizers else load(name)
 
 
 def sweep_from_one_run(texts, variant, sizes: Sequence[int], seed: int = 0, compare: bool = False) -> list[dict]:

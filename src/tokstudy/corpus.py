@@ -809,6 +809,15 @@ def load(profile: str, split: str, corpus_dir: str | os.PathLike | None = None) 
     return docs
 
 
+def load_or_build(params: Params, split: str) -> list[Document]:
+    """:func:`load`; in the ``smoke`` profile a missing corpus is built first, so a
+    notebook opened on its own runs top to bottom (other profiles get the error
+    naming the DVC stage)."""
+    if params.profile == "smoke" and not (paths.corpus_dir(params.profile) / f"{split}.jsonl").is_file():
+        build(params)
+    return load(params.profile, split)
+
+
 def load_manifest(profile: str, corpus_dir: str | os.PathLike | None = None) -> dict:
     d = Path(corpus_dir) if corpus_dir is not None else paths.corpus_dir(profile)
     f = d / "manifest.json"

@@ -447,9 +447,9 @@ def compression_run(profile: str, tokenizer: str) -> Path:
     from tokstudy import bpe, corpus, params, paths, results
 
     P = params.load(profile)
-    ds = limit_docs(corpus.datasets(corpus.load(profile, "test")), P.metrics.max_docs)
+    ds = limit_docs(corpus.datasets(corpus.load_or_build(P, "test")), P.metrics.max_docs)
     variant = P.tokenizers.get(tokenizer)
-    handle = bpe.load_variant(profile, tokenizer) if variant else bpe.load(tokenizer)
+    handle = bpe.load_named(profile, tokenizer)
     extra = {"variant": tokenizer, "regex": variant.regex, "mix": variant.mix, "vocab_size": variant.vocab_size} \
         if variant else {}
     base = bpe.load(P.metrics.base)
