@@ -94,3 +94,12 @@ def test_train_on_a_user_folder_then_transfer_a_model(user_folder, tokenizers, t
     assert cli.main(["transfer", str(base_dir), str(tokenizers["gpt4"]), "--method", "fvt", "--out", str(new_dir)]) == 0
     swapped = AutoModelForCausalLM.from_pretrained(new_dir)
     assert swapped.get_input_embeddings().weight.shape[0] == bpe.load(tokenizers["gpt4"]).vocab_size
+
+
+def test_sweep_from_one_run_reports_identity_and_time_saved(capsys):
+    assert cli.main(["sweep", "--profile", "smoke", "--variant", "gpt4-l", "--sizes", "300", "400", "--compare"]) == 0
+    from tokstudy import paths, results
+
+    rows = results.read_run(paths.runs_dir("smoke") / "sweep-gpt4-l.json")["rows"]
+    assert {r["vocab_size"]: r["value"] for r in rows if r["metric"] == "identical"} == {300: 1.0, 400: 1.0}
+    assert any(r["metric"] == "time_saved_seconds" for r in rows)
