@@ -99,3 +99,13 @@ def test_section_merges_profile_override(tmp_path):
     text = f.read_text().replace("    metrics: {max_docs: 3}", "    metrics: {max_docs: 3}\n    things: {b: {d: 4}}")
     f.write_text(text)
     assert dict(params.load(path=f).section("things")) == {"a": 1, "b": {"c": 2, "d": 4}}
+
+
+def test_source_path_candidates_pick_the_first_that_exists(tmp_path):
+    there = tmp_path / "src.zip"
+    there.write_bytes(b"")
+    spec = params.SourceSpec(name="j", kind="zip", language="java", domain="code",
+                             path=[str(tmp_path / "missing.zip"), str(there)])
+    assert spec.path == str(there)
+    none = params.SourceSpec(name="j", kind="zip", language="java", domain="code", path=["/nope/a.zip", "/nope/b.zip"])
+    assert none.path == "/nope/a.zip"  # the corpus build then names the missing file

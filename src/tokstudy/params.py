@@ -40,7 +40,7 @@ class SourceSpec:
     kind: str  # python-stdlib | dir | zip | manpages | jsonl
     language: str
     domain: str  # code | english
-    root: str | None = None
+    root: str | None = None  # or a list of candidates, the first that exists wins
     path: str | None = None
     include: tuple[str, ...] = ("**/*",)
     exclude: tuple[str, ...] = ()
@@ -49,6 +49,11 @@ class SourceSpec:
     def __post_init__(self):
         if self.domain not in DOMAINS:
             raise ParamsError(f"source {self.name!r}: domain must be one of {DOMAINS}, got {self.domain!r}")
+        for name in ("root", "path"):  # a list of candidates: the first that exists on this machine
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                found = next((v for v in value if Path(v).exists()), value[0] if value else None)
+                object.__setattr__(self, name, found)
         for name in ("include", "exclude", "package"):
             value = getattr(self, name)
             if isinstance(value, str):
