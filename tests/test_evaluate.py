@@ -381,3 +381,15 @@ def test_finetuned_speeds_keeps_the_fastest_model_per_tokenizer():
     ]
     assert [r["tokenizer"] for r in E.finetuned_speeds(rows, ["b"])] == ["b"]
     assert E.finetuned_speeds([]) == []
+
+
+def test_speed_rows_turn_tokens_per_s_into_code_bytes_per_s():
+    speed = E.Speed(bytes_per_s=75.0, tokens_per_s=50.0, n_bytes=150, n_tokens=100, seconds=2.0)
+    heldout = [{"domain": "code", "tokens": 300, "bytes": 900}, {"domain": "code", "tokens": 100, "bytes": 300},
+               {"domain": "english", "tokens": 50, "bytes": 500}, {"domain": "code", "dataset": "mean:code"}]
+    rows = {r["metric"]: r for r in E.speed_rows(speed, {"model": "m"}, heldout)}
+    assert rows["gen_tokens_per_s"]["value"] == pytest.approx(50.0)
+    # 3 bytes/token on held-out code (English ignored): 50 tokens/s -> 150 code bytes/s
+    assert rows["gen_text_bytes_per_s"]["value"] == pytest.approx(150.0)
+    assert rows["gen_text_bytes_per_s"]["bytes_per_token"] == pytest.approx(3.0)
+    assert "gen_text_bytes_per_s" not in {r["metric"] for r in E.speed_rows(speed)}
