@@ -78,7 +78,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         if not a.variant:
             raise SystemExit("error: give --variant NAME (from params.yaml) or --data PATH")
         v = P.tokenizer(a.variant)
-        texts = corpus.sample_mix(corpus.load(P.profile, "train"), P.mix(v.mix), v.train_bytes, P.seed)
+        texts = corpus.sample_mix(corpus.load_or_build(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
     t0 = time.perf_counter()
     tok = bpe.train(texts, v, seed=P.seed, engine=a.engine)
     out = Path(a.out) if a.out else paths.tokenizer_dir(P.profile, v.name)
@@ -137,7 +137,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     P = params.load(a.profile)
     v = P.tokenizer(a.variant)
     sizes = sorted(a.sizes or P.vocab_sizes.values())
-    texts = corpus.sample_mix(corpus.load(P.profile, "train"), P.mix(v.mix), v.train_bytes, P.seed)
+    texts = corpus.sample_mix(corpus.load_or_build(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
     rows = bpe.sweep_from_one_run(texts, v, sizes, seed=P.seed, compare=a.compare)
     out = results.write_run(P.profile, "sweep", v.name, rows, params=v, seed=P.seed)
     for r in rows:

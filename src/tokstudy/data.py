@@ -440,7 +440,7 @@ def texts_for_run(params: Any, run: Any, split: str) -> list[str]:
     """
     from tokstudy import corpus  # imported here: data packing itself does not need the corpus module
 
-    docs = corpus.load(params.profile, split)
+    docs = corpus.load_or_build(params, split)
     mix = params.mix(run.mix)
     domains = [d for d, share in mix.items() if share > 0]
     if len(domains) == 1:

@@ -65,7 +65,8 @@ PAD_TOKEN = "<pad>"
 HUMANEVAL_STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
 # MBPP: the completion writes the whole function, so helper functions ("\ndef ") are allowed.
 MBPP_STOP = ("\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert", '\n"""')
-METRICS = ("bits_per_byte", "humaneval_pass@1", "mbpp_pass@1", "gen_bytes_per_s", "gen_tokens_per_s")
+METRICS = ("bits_per_byte", "humaneval_pass@1", "mbpp_pass@1", "gen_bytes_per_s", "gen_tokens_per_s",
+           "gen_text_bytes_per_s")
 
 DEFAULTS: dict[str, Any] = {
     "device": "auto",
