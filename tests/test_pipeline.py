@@ -47,3 +47,10 @@ def test_stage_params_exist():
             for part in key.split("."):
                 assert part in node, f"{name}: params.yaml has no {key}"
                 node = node[part]
+
+
+def test_transfer_covers_every_tokenizer_variant_but_the_base_ones():
+    P = params.load("cpu")
+    T = P.section("transfer")
+    assert set(T["targets"]) == set(P.tokenizers) - {T["base_tokenizer"]}
+    assert set(T["methods"]) == {"fvt", "random", "mean", "merged"}
