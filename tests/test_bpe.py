@@ -207,3 +207,12 @@ def test_sweep_from_one_run_matches_separate_training():
     assert ident == {300: 1.0, 350: 1.0, 400: 1.0}
     assert any(r["metric"] == "speedup" for r in rows)
     assert all(r["tokenizer"] == "gpt4-m" for r in rows)
+
+
+def test_load_variant_outside_smoke_names_the_stage_instead_of_training(tmp_path, monkeypatch):
+    from tokstudy import paths
+
+    monkeypatch.setattr(paths, "tokenizer_dir", lambda profile, name: tmp_path / profile / name)
+    with pytest.raises(TokenizerError, match=r"dvc repro train_tokenizer@gpt4-m"):
+        bpe.load_variant("cpu", "gpt4-m")
+    assert not (tmp_path / "cpu" / "gpt4-m").exists()
