@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import tiny_bpe
 from tokstudy import data
 from tokstudy.data import DataError, PackedDataset
 
@@ -22,17 +23,7 @@ TEXTS = [
 
 
 def tiny_tokenizer(vocab_size: int = 300, texts=TEXTS):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(list(texts) * 4, trainer)
-    return tok
+    return tiny_bpe(list(texts) * 4, vocab_size, SPECIALS)
 
 
 @pytest.fixture(scope="module")

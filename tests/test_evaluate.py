@@ -6,9 +6,9 @@ import time
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from conftest import tiny_bpe
 from tokstudy import evaluate as E
 from tokstudy import params
 
@@ -20,12 +20,7 @@ TEXTS = [CODE * 3, ENGLISH * 3, "for i in range(10):\n    print(i * i)\n" * 4]
 
 @pytest.fixture(scope="module")
 def tok():
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=SPECIALS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(TEXTS, trainer)
+    bpe = tiny_bpe(TEXTS, 320, SPECIALS)
     return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=SPECIALS[0], eos_token=SPECIALS[1],
                                    pad_token=SPECIALS[2])
 
@@ -342,12 +337,7 @@ def test_evaluate_run_end_to_end(tmp_path, mbpp_file):
 
 
 def _bpe(vocab_size):
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(TEXTS, trainer)
+    bpe = tiny_bpe(TEXTS, vocab_size, SPECIALS)
     return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=SPECIALS[0], eos_token=SPECIALS[1],
                                    pad_token=SPECIALS[2])
 

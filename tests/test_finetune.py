@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import tiny_bpe
 from tokstudy import data, finetune
 from tokstudy.finetune import TrainError
 from tokstudy.params import ModelSize, TrainParams
@@ -24,15 +25,7 @@ SIZE = ModelSize(name="test", n_layers=2, d_model=32, n_heads=4, d_ff=64)
 
 
 def tiny_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=SPECIALS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(TEXTS, trainer)
-    return tok
+    return tiny_bpe(TEXTS, 300, SPECIALS)
 
 
 @pytest.fixture(scope="module")

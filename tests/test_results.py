@@ -53,3 +53,11 @@ def test_collect_is_tidy_and_adds_paper_rows(isolated):
 def test_collect_without_runs_names_the_fix(isolated):
     with pytest.raises(FileNotFoundError, match="dvc repro"):
         results.collect("empty")
+
+
+def test_collect_adds_other_profiles_runs_labelled_and_paper_is_optional(isolated):
+    results.write_run("gpu", "evaluate", "fvt-b1", [{"metric": "bits_per_byte", "value": 1.5}])
+    results.write_run("t", "evaluate", "fvt-b1", [{"metric": "bits_per_byte", "value": 2.5}])
+    df = results.collect("t", extra_dirs=[paths.runs_dir("gpu")], include_paper=False)
+    assert sorted(zip(df["profile"], df["value"])) == [("gpu", 1.5), ("t", 2.5)]
+    assert "paper" not in set(df["profile"])
