@@ -14,6 +14,7 @@ above it).
 from __future__ import annotations
 
 import ast
+import functools
 import shlex
 import tomllib
 from collections import defaultdict
@@ -22,8 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-
-dvc_repo = pytest.importorskip("dvc.repo")
+from dvc.repo import Repo
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
@@ -31,9 +31,10 @@ PACKAGE = "tokstudy"
 SEPARATORS = {"&&", "||", ";", "|", "&"}
 
 
+@functools.cache
 def stages():
     """Every resolved stage of dvc.yaml as ``(address, cmd, deps, outs)``, paths relative to ROOT."""
-    with dvc_repo.Repo(str(ROOT)) as repo:
+    with Repo(str(ROOT)) as repo:
         out = []
         for stage in repo.index.stages:
             cmd = getattr(stage, "cmd", None)
@@ -44,7 +45,7 @@ def stages():
             outs = [_rel(o.def_path) for o in stage.outs]
             out.append((stage.addressing, cmd, deps, outs))
     assert out, f"no stage found in {ROOT / 'dvc.yaml'}"
-    return out
+    return tuple(out)
 
 
 def _rel(path) -> str:
