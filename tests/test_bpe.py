@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tokstudy import bpe, params
+from tokstudy import bpe, params, pretok, tokenizer
 from tokstudy.bpe import TokenizerError
 
 ROUND_TRIP = [
@@ -57,10 +57,10 @@ def test_layout_and_exact_vocab_size(hf_tok):
         (i, s, True) for i, s in enumerate(v.special_tokens)
     ]
     byte_syms = sorted(vocab.items(), key=lambda kv: kv[1])[6:262]
-    assert [bpe._from_bl(t) for t, _ in byte_syms] == [bytes([b]) for b in range(256)]
+    assert [tokenizer.from_bytelevel(t) for t, _ in byte_syms] == [bytes([b]) for b in range(256)]
     assert sorted(vocab.values()) == list(range(512))
     # every merge result id follows the order of the merges
-    ids = [vocab[a + b] for a, b in bpe._merge_pairs(d["model"])]
+    ids = [vocab[a + b] for a, b in tokenizer.merge_pairs(d["model"])]
     assert ids == sorted(ids) and ids[0] == 262 and ids[-1] == 511
     assert d["decoder"]["type"] == "ByteLevel"
     assert d["pre_tokenizer"]["pretokenizers"][0]["behavior"] == "Isolated"
@@ -110,7 +110,7 @@ def test_save_and_round_trip_tokenizers_and_transformers(hf_tok, tmp_path):
     tok = Tokenizer.from_file(str(path))
     fast = PreTrainedTokenizerFast(tokenizer_file=str(path), clean_up_tokenization_spaces=False)
     assert len(fast) == 512
-    handle = bpe.load(path)
+    handle = tokenizer.load(path)
     for text in ROUND_TRIP:
         ids = tok.encode(text, add_special_tokens=False).ids
         assert tok.decode(ids, skip_special_tokens=False) == text
@@ -126,7 +126,7 @@ def test_save_and_round_trip_tokenizers_and_transformers(hf_tok, tmp_path):
 
 
 def test_handle_bytelevel(hf_tok, tmp_path):
-    h = bpe.load(bpe.save(hf_tok, tmp_path / "t", {}))
+    h = tokenizer.load(bpe.save(hf_tok, tmp_path / "t", {}))
     assert h.vocab_size == 512 and h.special_ids == set(range(6)) and h.kind == "bytelevel"
     assert all(h.token_bytes(i) == b"" for i in range(6))
     assert [h.token_bytes(6 + b) for b in range(256)] == [bytes([b]) for b in range(256)]
@@ -144,12 +144,12 @@ def test_handle_bytelevel(hf_tok, tmp_path):
 
 
 def test_load_hf_directory(hf_tok, tmp_path):
-    hf = bpe.load(bpe.save(hf_tok, tmp_path / "a", {})).to_hf()
+    hf = tokenizer.load(bpe.save(hf_tok, tmp_path / "a", {})).to_hf()
     hf.save_pretrained(tmp_path / "hfdir")
-    h = bpe.load(tmp_path / "hfdir")
+    h = tokenizer.load(tmp_path / "hfdir")
     assert h.vocab_size == 512 and h.encode(ROUND_TRIP[1]) == hf_tok.encode(ROUND_TRIP[1]).ids
     with pytest.raises(TokenizerError, match="cannot load tokenizer"):
-        bpe.load(tmp_path / "missing.json")
+        tokenizer.load(tmp_path / "missing.json")
 
 
 def test_bpeasy_engine_same_layout(texts, tmp_path):
@@ -170,9 +170,9 @@ def test_bpeasy_engine_same_layout(texts, tmp_path):
     import bpeasy
     import tiktoken
 
-    ranks = bpeasy.train_bpe(iter(texts), bpe.pretok.get("gpt4").pattern, 128, 512 - 6)
-    enc = tiktoken.Encoding("t", pat_str=bpe.pretok.get("gpt4").pattern, mergeable_ranks=ranks, special_tokens={})
-    h = bpe.load(path)
+    ranks = bpeasy.train_bpe(iter(texts), pretok.get("gpt4").pattern, 128, 512 - 6)
+    enc = tiktoken.Encoding("t", pat_str=pretok.get("gpt4").pattern, mergeable_ranks=ranks, special_tokens={})
+    h = tokenizer.load(path)
     sample = texts[0][:3000]
     assert [h.token_bytes(i) for i in h.encode(sample)] == [enc.decode_single_token_bytes(i) for i in enc.encode(sample)]
 
@@ -216,3 +216,140 @@ def test_load_variant_outside_smoke_names_the_stage_instead_of_training(tmp_path
     with pytest.raises(TokenizerError, match=r"dvc repro train_tokenizer@gpt4-m"):
         bpe.load_variant("cpu", "gpt4-m")
     assert not (tmp_path / "cpu" / "gpt4-m").exists()
+
+
+# --------------------------------------------------------------------------- names vs patterns, meta, atomic saves
+def test_regex_names_and_raw_patterns(texts):
+    with pytest.raises(TokenizerError, match=r"unknown pre-tokenizer name 'gpt-4'; known: gpt2, gpt4"):
+        bpe.train(texts, variant(regex="gpt-4"))
+    with pytest.raises(TokenizerError, match="not both"):
+        bpe.check_variant(variant(pattern=r"\d+|\D+"))
+    raw = r" ?\p{L}+|\p{N}|[^\s\p{L}\p{N}]+|\s+"
+    info: dict = {}
+    tok = bpe.train(texts, variant(regex=None, pattern=raw, vocab_size=300), info=info)
+    d = json.loads(tok.to_str())
+    assert d["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] == raw
+    assert (info["regex"], info["pattern"]) == (None, raw)
+    named: dict = {}
+    bpe.train(texts, variant(vocab_size=300), info=named)
+    assert (named["regex"], named["pattern"]) == ("gpt4", pretok.get("gpt4").pattern)
+    assert named["train_texts_sha256"] == bpe.texts_sha256([t for t in texts if t])
+    assert bpe.texts_sha256(["ab", "c"]) != bpe.texts_sha256(["a", "bc"])  # text boundaries count
+
+
+def test_params_variant_with_a_pattern(tmp_path):
+    from tokstudy import paths
+
+    text = (paths.ROOT / "params.yaml").read_text()
+    raw = r"\p{L}+|\p{N}|[^\p{L}\p{N}]+"
+    text = text.replace("tokenizers:\n", f"tokenizers:\n  raw-m: {{pattern: '{raw}', vocab: m, mix: code70}}\n", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    v = params.load("smoke", path=tmp_path / "params.yaml").tokenizer("raw-m")
+    s = bpe.check_variant(v)
+    assert (s.regex, s.pattern) == (None, raw)
+
+
+def _user_folder(root: Path) -> Path:
+    root.mkdir()
+    (root / "a.py").write_text("".join(f"def f{i}(x):\n    return x * {i}\n" for i in range(60)))
+    (root / "notes.md").write_text("Some English prose about the project and its tokens.\n" * 30)
+    return root
+
+
+def _train_cli(*args):
+    from tokstudy import cli
+
+    return cli.main(["train", "--profile", "smoke", *map(str, args)])
+
+
+def test_cli_train_records_the_pattern_and_data(tmp_path):
+    data, out = _user_folder(tmp_path / "data"), tmp_path / "tok"
+    raw = r" ?\p{L}+|\p{N}|[^\s\p{L}\p{N}]+|\s+"
+    assert _train_cli("--data", data, "--regex-pattern", raw, "--vocab-size", 300, "--out", out) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["pattern"] == raw and meta["regex"] is None and meta["variant"]["pattern"] == raw
+    assert meta["data"] == str(data.resolve()) and meta["data_sha256"] == meta["train_texts_sha256"]
+    assert len(meta["data_sha256"]) == 64
+    import tokstudy
+
+    assert (meta["engine"], meta["vocab_size"], meta["seed"]) == ("hf", 300, params.load("smoke").seed)
+    assert meta["tokstudy_version"] == tokstudy.__version__
+    # a JSONL file: its own sha256, checkable with sha256sum
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": f"def g{i}(y):\n    return y - {i}\n" * 5}) + "\n" for i in range(80)))
+    assert _train_cli("--data", jsonl, "--regex", "punct", "--vocab-size", 300, "--out", tmp_path / "j") == 0
+    meta = json.loads((tmp_path / "j" / "meta.json").read_text())
+    from tokstudy.results import sha256_file
+
+    assert meta["data_sha256"] == sha256_file(jsonl) and meta["regex"] == "punct"
+    assert meta["pattern"] == pretok.get("punct").pattern
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--regex", "gpt-4"], "unknown pre-tokenizer name 'gpt-4'; known: gpt2, gpt4, gpt4-num2, identity"),
+    (["--regex", "gpt5"], "--regex-pattern PATTERN"),
+    (["--regex-pattern", "(ab"], "invalid pre-tokenizer regex"),
+    (["--regex-pattern", "gpt4"], "is a pre-tokenizer name: use `--regex gpt4`"),
+])
+def test_cli_train_bad_regex_fails_before_reading_data(tmp_path, monkeypatch, args, message):
+    from tokstudy import corpus
+
+    def no_reading(*a, **k):
+        raise AssertionError("data was read before the regex was checked")
+
+    monkeypatch.setattr(corpus, "read_user_source", no_reading)
+    out = tmp_path / "tok"
+    with pytest.raises(SystemExit) as err:
+        _train_cli("--data", tmp_path, *args, "--out", out)
+    assert str(err.value.code).startswith("error: ") and message in str(err.value.code)
+    assert "\n" not in str(err.value.code)
+    assert not out.exists()
+
+
+def test_cli_train_regex_and_pattern_together_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        _train_cli("--data", tmp_path, "--regex", "gpt4", "--regex-pattern", r"\d+", "--out", tmp_path / "t")
+    assert err.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
+
+
+def test_cli_train_subprocess_exit_code_and_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "tokstudy.cli", "train", "--profile", "smoke", "--data", str(tmp_path),
+                        "--regex", "gpt-4", "--out", str(tmp_path / "t")], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(Path(bpe.__file__).parents[1])})
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert r.stderr.startswith("error: unknown pre-tokenizer name 'gpt-4'")
+    assert not (tmp_path / "t").exists()
+
+
+def test_failed_train_leaves_the_old_tokenizer_unchanged(tmp_path, monkeypatch):
+    data, out = _user_folder(tmp_path / "data"), tmp_path / "tok"
+    assert _train_cli("--data", data, "--vocab-size", 300, "--out", out) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # training fails (too few distinct pairs for the size): nothing replaced
+    with pytest.raises(SystemExit, match="reached only"):
+        _train_cli("--data", data, "--vocab-size", 50000, "--out", out)
+    # writing fails half-way (tokenizer.json written, meta.json not): nothing replaced
+    real_dumps = json.dumps
+
+    def dumps(obj, **kw):
+        if isinstance(obj, dict) and "tokenizer_sha256" in obj:
+            raise OSError("disk full")
+        return real_dumps(obj, **kw)
+
+    monkeypatch.setattr(bpe.json, "dumps", dumps)
+    with pytest.raises(OSError, match="disk full"):
+        _train_cli("--data", data, "--vocab-size", 301, "--out", out)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "tok"]  # no temp folders left
+
+
+def test_save_refuses_a_folder_with_other_files(hf_tok, tmp_path):
+    (tmp_path / "project.py").write_text("keep me")
+    with pytest.raises(TokenizerError, match=r"holds other files \(project.py\)"):
+        bpe.save(hf_tok, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["project.py"]

@@ -5,7 +5,7 @@ import random
 import pytest
 from tokenizers import Regex, pre_tokenizers
 
-from tokstudy import bpe, pretok
+from tokstudy import pretok, tokenizer
 from tokstudy.pretok import TokenizerError
 
 FIXTURE = [
@@ -58,6 +58,32 @@ def test_registry_and_provenance():
         pretok.get("gpt5")
 
 
+@pytest.mark.parametrize("name", ["gpt-4", "gpt5", r"\d+"])
+def test_unknown_name_is_an_error_listing_the_names_and_the_raw_form(name):
+    """A typo is never used as a literal pattern (issue 10: `--regex gpt-4` trained 267 s of garbage)."""
+    for call in (lambda: pretok.get(name), lambda: pretok.resolve(regex=name), lambda: pretok.split(name, "a b")):
+        with pytest.raises(TokenizerError) as err:
+            call()
+        msg = str(err.value)
+        assert "\n" not in msg and repr(name) in msg
+        assert "gpt4, gpt4-num2, identity, llama, punct, punct-num2" in msg and "--regex-pattern" in msg
+
+
+def test_resolve_name_or_pattern_exclusive():
+    assert pretok.resolve(regex="punct") is pretok.get("punct")
+    assert pretok.resolve(regex="identity").pattern is None
+    custom = pretok.resolve(pattern=r"\d+|\D+")
+    assert (custom.name, custom.pattern) == ("custom", r"\d+|\D+")
+    with pytest.raises(TokenizerError, match="not both"):
+        pretok.resolve(regex="gpt4", pattern=r"\d+")
+    with pytest.raises(TokenizerError, match="no pre-tokenizer"):
+        pretok.resolve()
+    with pytest.raises(TokenizerError, match="is a pre-tokenizer name.*--regex gpt4"):
+        pretok.custom("gpt4")
+    with pytest.raises(TokenizerError, match="is a pre-tokenizer name"):
+        pretok.hf_pre_tokenizer("punct")  # a name where a pattern is expected
+
+
 def test_split_is_lossless():
     for name in pretok.PRETOKENIZERS:
         for text in FIXTURE:
@@ -65,7 +91,7 @@ def test_split_is_lossless():
 
 
 def test_custom_pattern_and_invalid_regex():
-    assert pretok.split(r"\d+|\D+", "ab12") == ["ab", "12"]
+    assert pretok.split_pattern(r"\d+|\D+", "ab12") == ["ab", "12"]
     with pytest.raises(TokenizerError, match="invalid pre-tokenizer regex.*Fix the pattern"):
         pretok.validate(r"(ab")
     with pytest.raises(TokenizerError, match="invalid"):
@@ -74,10 +100,10 @@ def test_custom_pattern_and_invalid_regex():
         pretok.validate("")
 
 
-def _hf_split(pattern_or_name, text):
-    """Pieces of the full HF pre-tokenizer, mapped back from the ByteLevel alphabet."""
-    pieces = pretok.hf_pre_tokenizer(pattern_or_name).pre_tokenize_str(text)
-    return [bpe._from_bl(p).decode("utf-8") for p, _ in pieces]
+def _hf_split(name, text):
+    """Pieces of the full HF pre-tokenizer of a named pattern, mapped back from the ByteLevel alphabet."""
+    pieces = pretok.hf_pre_tokenizer(pretok.get(name).pattern).pre_tokenize_str(text)
+    return [tokenizer.from_bytelevel(p).decode("utf-8") for p, _ in pieces]
 
 
 @pytest.mark.parametrize("name", sorted(pretok.PRETOKENIZERS))
@@ -103,19 +129,19 @@ def test_authors_gpt4_vs_tiktoken_cl100k_pattern_documented_difference():
     """
     tk = pretok.TIKTOKEN_PATTERNS["cl100k_base"]
     assert pretok.split("gpt4", "x\n ") == ["x", "\n", " "]
-    assert pretok.split(tk, "x\n ") == ["x", "\n "]
-    assert pretok.split("gpt4", "x\n y") == pretok.split(tk, "x\n y") == ["x", "\n", " y"]
+    assert pretok.split_pattern(tk, "x\n ") == ["x", "\n "]
+    assert pretok.split("gpt4", "x\n y") == pretok.split_pattern(tk, "x\n y") == ["x", "\n", " y"]
     rng = random.Random(1)
     alphabet = ["a", "1", " ", "\n", "\r", "\t", "!", "'", "s", "é", "\xa0"]
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
-        ours, theirs = pretok.split("gpt4", text), pretok.split(tk, text)
+        ours, theirs = pretok.split("gpt4", text), pretok.split_pattern(tk, text)
         if ours != theirs:
             # only the tail differs, and it is whitespace containing a newline
             tail = theirs[-1]
             assert tail.isspace() and ("\n" in tail or "\r" in tail) and text.endswith(tail), repr(text)
             assert ours[: len(theirs) - 1] == theirs[:-1]
-        assert pretok.split("gpt2", text) == pretok.split(pretok.TIKTOKEN_PATTERNS["r50k_base"], text)
+        assert pretok.split("gpt2", text) == pretok.split_pattern(pretok.TIKTOKEN_PATTERNS["r50k_base"], text)
 
 
 def test_oniguruma_reads_tiktoken_possessive_interval_differently():
@@ -125,7 +151,7 @@ def test_oniguruma_reads_tiktoken_possessive_interval_differently():
     our named ``gpt4`` pattern (no possessives) splits identically in both engines.
     """
     tk = pretok.TIKTOKEN_PATTERNS["cl100k_base"]
-    assert pretok.split(tk, "1234567") == ["123", "456", "7"]
+    assert pretok.split_pattern(tk, "1234567") == ["123", "456", "7"]
     hf = [p for p, _ in pre_tokenizers.Split(Regex(tk), "isolated").pre_tokenize_str("1234567")]
     assert hf == ["1234567"]
     assert _hf_split("gpt4", "1234567") == ["123", "456", "7"]
@@ -137,12 +163,12 @@ def test_hf_pre_tokenizer_structure():
     from tokenizers import Tokenizer, models
 
     t = Tokenizer(models.BPE())
-    t.pre_tokenizer = pretok.hf_pre_tokenizer("punct")
+    t.pre_tokenizer = pretok.hf_pre_tokenizer(pretok.get("punct").pattern)
     d = json.loads(t.to_str())["pre_tokenizer"]
     assert d["type"] == "Sequence"
     split, bl = d["pretokenizers"]
     assert split["type"] == "Split" and split["behavior"] == "Isolated"
     assert split["pattern"]["Regex"] == pretok.get("punct").pattern
     assert bl["type"] == "ByteLevel" and bl["add_prefix_space"] is False and bl["use_regex"] is False
-    t.pre_tokenizer = pretok.hf_pre_tokenizer("identity")
+    t.pre_tokenizer = pretok.hf_pre_tokenizer(pretok.get("identity").pattern)
     assert json.loads(t.to_str())["pre_tokenizer"]["type"] == "ByteLevel"

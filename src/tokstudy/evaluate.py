@@ -269,18 +269,7 @@ def bits_per_byte(
     return BitsPerByte(nats / n_bytes / LN2, nats, n_bytes, n_tokens, n_texts)
 
 
-def limit_texts(texts: Sequence[str], max_docs: int | None = None, max_bytes: int | None = None) -> list[str]:
-    """The first non-empty texts, at most ``max_docs`` of them and (beyond the first) ``max_bytes`` in all."""
-    out, total = [], 0
-    for t in texts:
-        if not t:
-            continue
-        nb = len(t.encode("utf-8"))
-        if (max_docs is not None and len(out) >= max_docs) or (max_bytes is not None and out and total + nb > max_bytes):
-            break
-        out.append(t)
-        total += nb
-    return out
+from tokstudy.metrics import limit_texts  # noqa: E402 - one definition, shared with metrics
 
 
 def heldout_datasets(profile: str, max_docs: int | None = None, max_bytes: int | None = None) -> dict:

@@ -111,15 +111,23 @@ def token_counts(handle, texts: Iterable[str]) -> Counts:
     return out
 
 
-def limit_docs(datasets: Datasets, max_docs: int | None) -> dict[str, tuple[str, list[str]]]:
-    """Keep the first ``max_docs`` non-empty texts of every dataset (``None``: all of them)."""
-    out = {}
-    for name, (domain, texts) in datasets.items():
-        kept = [t for t in texts if t]
-        if max_docs is not None:
-            kept = kept[: int(max_docs)]
-        out[name] = (domain, kept)
+def limit_texts(texts: Sequence[str], max_docs: int | None = None, max_bytes: int | None = None) -> list[str]:
+    """The first non-empty texts, at most ``max_docs`` of them and (beyond the first) ``max_bytes`` in all."""
+    out, total = [], 0
+    for t in texts:
+        if not t:
+            continue
+        nb = len(t.encode("utf-8"))
+        if (max_docs is not None and len(out) >= max_docs) or (max_bytes is not None and out and total + nb > max_bytes):
+            break
+        out.append(t)
+        total += nb
     return out
+
+
+def limit_docs(datasets: Datasets, max_docs: int | None) -> dict[str, tuple[str, list[str]]]:
+    """:func:`limit_texts` of every dataset: its first ``max_docs`` non-empty texts (``None``: all of them)."""
+    return {name: (domain, limit_texts(texts, max_docs)) for name, (domain, texts) in datasets.items()}
 
 
 def dataset_counts(handle, datasets: Datasets, desc: str | None = None) -> dict[str, Counts]:

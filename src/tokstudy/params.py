@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import yaml
 
 from tokstudy import paths
+from tokstudy.tokenizer import SPECIAL_TOKENS
 
 DOMAINS = ("code", "english")
 
@@ -78,21 +79,15 @@ class TokenizerVariant:
     """A named tokenizer to train: the unit of the tokenizer ablations."""
 
     name: str
-    regex: str
+    regex: str | None  # a pre-tokenizer name (tokstudy.pretok); None when `pattern` is given
     vocab_size: int
     mix: str
     engine: str = "hf"
     train_bytes: int = 12_000_000
     max_token_length: int = 128
-    special_tokens: tuple[str, ...] = (
-        "<|begin_of_text|>",
-        "<|end_of_text|>",
-        "<pad>",
-        "<|fim_prefix|>",
-        "<|fim_middle|>",
-        "<|fim_suffix|>",
-    )
+    special_tokens: tuple[str, ...] = SPECIAL_TOKENS
     vocab: str | int | None = None  # the ladder key it was resolved from
+    pattern: str | None = None  # a raw pre-tokenization regex, exclusive with `regex`
 
 
 @dataclass(frozen=True)
@@ -313,6 +308,8 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
     tokenizers = {}
     for name, spec in (raw.get("tokenizers") or {}).items():
         spec = {**tok_defaults, **spec}
+        if "pattern" in spec:
+            spec.setdefault("regex", None)  # exclusive with `regex`: tokstudy.bpe.check_variant rejects both
         vocab = spec.pop("vocab", None)
         if "vocab_size" not in spec:
             if isinstance(vocab, int):

@@ -99,25 +99,38 @@ TIKTOKEN_PATTERNS: dict[str, str] = {
 
 _COMPILED: dict[str, regex.Pattern] = {}
 
+_RAW_HINT = "for a raw regex use `--regex-pattern PATTERN` (CLI) or `pattern:` (params.yaml tokenizer variant)"
+
 
 def get(name: str) -> Pretokenizer:
-    """The named pre-tokenizer (see :data:`PRETOKENIZERS`)."""
+    """The named pre-tokenizer (see :data:`PRETOKENIZERS`); an unknown name is an error listing the known ones."""
     try:
         return PRETOKENIZERS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise TokenizerError(
-            f"unknown pre-tokenizer {name!r}; choose one of {sorted(PRETOKENIZERS)} "
-            "or pass a custom regex pattern"
+            f"unknown pre-tokenizer name {name!r}; known: {', '.join(sorted(PRETOKENIZERS))} ({_RAW_HINT})"
         ) from None
 
 
-def resolve(name_or_pattern: str | None) -> str | None:
-    """A name of :data:`PRETOKENIZERS` -> its pattern; any other string is a custom pattern (validated)."""
-    if name_or_pattern is None:
-        return None
-    if name_or_pattern in PRETOKENIZERS:
-        return PRETOKENIZERS[name_or_pattern].pattern
-    return validate(name_or_pattern)
+def custom(pattern: str) -> Pretokenizer:
+    """A user-supplied raw pattern, validated in both regex engines (:func:`validate`)."""
+    if pattern in PRETOKENIZERS:
+        raise TokenizerError(f"pattern {pattern!r} is a pre-tokenizer name: use `--regex {pattern}` / `regex: {pattern}`")
+    return Pretokenizer("custom", validate(pattern), "user-supplied pattern, recorded verbatim")
+
+
+def resolve(regex: str | None = None, pattern: str | None = None) -> Pretokenizer:
+    """Exactly one of a pre-tokenizer *name* (``regex``) or a raw ``pattern`` -> its :class:`Pretokenizer`."""
+    if regex is not None and pattern is not None:
+        raise TokenizerError(
+            f"give either a regex name ({regex!r}) or a raw pattern ({pattern!r}), not both: "
+            "drop `--regex`/`regex:` or `--regex-pattern`/`pattern:`"
+        )
+    if pattern is not None:
+        return custom(pattern)
+    if regex is None:
+        raise TokenizerError(f"no pre-tokenizer: give a regex name ({', '.join(sorted(PRETOKENIZERS))}) or {_RAW_HINT}")
+    return get(regex)
 
 
 def validate(pattern: str) -> str:
@@ -149,18 +162,17 @@ def _compiled(pattern: str) -> regex.Pattern:
     return _COMPILED[pattern]
 
 
-def split(name: str, text: str) -> list[str]:
-    """Pre-tokens of ``text`` under the named (or custom) pattern, with the ``regex`` module.
+def split_pattern(pattern: str | None, text: str) -> list[str]:
+    """Pre-tokens of ``text`` under a raw ``pattern`` (``None``: no split), with the ``regex`` module.
 
     Like HF ``Split(behavior="isolated")``: text between matches (never produced
     by the named patterns, whose last alternative is ``\\s+``) is kept as its own piece.
     """
-    pattern = resolve(name)
     if pattern is None:
         return [text] if text else []
     out: list[str] = []
     pos = 0
-    for m in _compiled(pattern).finditer(text):
+    for m in _compiled(validate(pattern)).finditer(text):
         if m.start() > pos:
             out.append(text[pos : m.start()])
         if m.end() > m.start():
@@ -171,15 +183,20 @@ def split(name: str, text: str) -> list[str]:
     return out
 
 
-def hf_pre_tokenizer(name_or_pattern: str | None):
-    """HF pre-tokenizer: ``Split(Regex, isolated)`` + ``ByteLevel(add_prefix_space=False, use_regex=False)``.
+def split(name: str, text: str) -> list[str]:
+    """Pre-tokens of ``text`` under the *named* pre-tokenizer (:func:`get`); raw patterns: :func:`split_pattern`."""
+    return split_pattern(get(name).pattern, text)
 
-    ``identity`` (or ``None``) gives ByteLevel only.
+
+def hf_pre_tokenizer(pattern: str | None):
+    """HF pre-tokenizer for a raw ``pattern``: ``Split(Regex, isolated)`` + ``ByteLevel(add_prefix_space=False,
+    use_regex=False)``; ``None`` (``identity``) gives ByteLevel only. Names: ``hf_pre_tokenizer(get(name).pattern)``.
     """
     from tokenizers import Regex, pre_tokenizers
 
-    pattern = resolve(name_or_pattern)
+    if pattern in PRETOKENIZERS:
+        raise TokenizerError(f"{pattern!r} is a pre-tokenizer name, not a pattern: pass get({pattern!r}).pattern")
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     if pattern is None:
         return byte_level
-    return pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(pattern), behavior="isolated"), byte_level])
+    return pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(validate(pattern)), behavior="isolated"), byte_level])

