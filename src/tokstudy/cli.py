@@ -27,21 +27,25 @@ def _profile_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
 
 
-def _docs_from(spec: str, profile: str | None, max_docs: int | None):
-    """Documents from a folder, a JSONL file, or `PROFILE:SPLIT` of a built corpus."""
-    from tokstudy import corpus
+def _docs_from(spec: str, a: argparse.Namespace):
+    """Documents from a folder, a JSONL file, or `PROFILE:SPLIT` of a built corpus (`a`: the compare flags)."""
+    from tokstudy import corpus, folders
 
     path = Path(spec).expanduser()
     if path.exists():
-        docs = corpus.read_user_source(path, language="auto", domain="auto")
+        docs, report = folders.read_user_source(
+            path, include=a.include, exclude=a.exclude, max_file_bytes=a.max_file_bytes,
+            max_line_chars=a.max_line_chars, max_docs=a.max_docs)
+        print(report.summary())
+        return corpus.datasets(docs)  # max_docs already applied, in sha256(path) order
     elif ":" in spec:
         prof, split = spec.split(":", 1)
         docs = corpus.load(prof, split)
     else:
         raise SystemExit(f"error: {spec!r} is neither a folder, a JSONL file nor PROFILE:SPLIT (e.g. cpu:test)")
     ds = corpus.datasets(docs)
-    if max_docs:
-        ds = {k: (dom, texts[:max_docs]) for k, (dom, texts) in ds.items()}
+    if a.max_docs:
+        ds = {k: (dom, texts[:a.max_docs]) for k, (dom, texts) in ds.items()}
     return ds
 
 
@@ -60,7 +64,7 @@ def cmd_corpus(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from tokstudy import bpe, corpus, params, paths
+    from tokstudy import bpe, corpus, folders, params, paths
 
     P = params.load(a.profile)
     if a.data:
@@ -73,7 +77,9 @@ def cmd_train(a: argparse.Namespace) -> int:
             **({"vocab_size": a.vocab_size} if a.vocab_size else {}),
             **({"engine": a.engine} if a.engine else {}),
         )
-        texts = [d.text for d in corpus.read_user_source(Path(a.data), language="auto", domain="auto")]
+        docs, report = folders.read_user_source(Path(a.data))
+        print(report.summary())
+        texts = [d.text for d in docs]
     else:
         if not a.variant:
             raise SystemExit("error: give --variant NAME (from params.yaml) or --data PATH")
@@ -92,7 +98,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
     from tokstudy import bpe, metrics, plots
 
-    ds = _docs_from(a.corpus, a.profile, a.max_docs)
+    ds = _docs_from(a.corpus, a)
     base = bpe.load(a.base)
     base_counts = {name: metrics.token_counts(base, texts) for name, (_, texts) in ds.items()}
     rows = []
@@ -206,7 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tokenizer.json files, reference names (gpt2 cl100k o200k llama2) or HF tokenizer dirs")
     p.add_argument("--base", default="llama2", help="NSL base tokenizer (default llama2, as the paper)")
     p.add_argument("--alpha", type=float, default=2.5, help="Rényi α (default 2.5)")
-    p.add_argument("--max-docs", type=int, default=1000, help="documents per language (default 1000)")
+    p.add_argument("--max-docs", type=int, default=1000,
+                   help="documents per language (default 1000), a sample in sha256(relative path) order")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="read only files matching this gitignore-style glob (repeatable); folders only")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip files/folders matching this gitignore-style glob (repeatable); folders only")
+    p.add_argument("--max-file-bytes", type=int, default=1_000_000, help="skip larger files (default 1000000)")
+    p.add_argument("--max-line-chars", type=int, default=1_000,
+                   help="skip files with a longer line: minified/generated (default 1000)")
     p.add_argument("--out", default="tokstudy-compare", help="output folder for CSV and figure")
     p.set_defaults(fn=cmd_compare)
 
