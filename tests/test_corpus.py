@@ -1,4 +1,4 @@
-"""tokstudy.corpus on small fixtures built in tmp_path."""
+"""tokstudy.corpus, .sources, .roff, .packages and .folders on small fixtures built in tmp_path."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tokstudy import corpus, params
+from tokstudy import corpus, folders, params, roff, sources
 from tokstudy.corpus import CorpusError, Document
 from tokstudy.params import CorpusParams, SourceSpec
 
@@ -51,14 +51,14 @@ def _all_docs(out: Path) -> dict[str, list[dict]]:
 
 
 def test_glob_match_semantics():
-    assert corpus.glob_match("stdio.h", ["**/*.h"])
-    assert corpus.glob_match("sys/types.h", ["**/*.h"])
-    assert not corpus.glob_match("sys/types.hpp", ["**/*.h"])
-    assert not corpus.glob_match("a/b.h", ["*.h"])  # * stays inside one directory
-    assert not corpus.glob_match("test/x.py", ["**/*.py"], ["test/**"])
-    assert corpus.glob_match("lib/test_x.py", ["**/*.py"], ["test/**"])
-    assert corpus.glob_match("man3/open.3.gz", ["man[1-3]/*"])
-    assert not corpus.glob_match("man8/x.8.gz", ["man[1-3]/*"])
+    assert sources.glob_match("stdio.h", ["**/*.h"])
+    assert sources.glob_match("sys/types.h", ["**/*.h"])
+    assert not sources.glob_match("sys/types.hpp", ["**/*.h"])
+    assert not sources.glob_match("a/b.h", ["*.h"])  # * stays inside one directory
+    assert not sources.glob_match("test/x.py", ["**/*.py"], ["test/**"])
+    assert sources.glob_match("lib/test_x.py", ["**/*.py"], ["test/**"])
+    assert sources.glob_match("man3/open.3.gz", ["man[1-3]/*"])
+    assert not sources.glob_match("man8/x.8.gz", ["man[1-3]/*"])
 
 
 def test_roff_to_text_keeps_prose_and_drops_requests():
@@ -68,11 +68,11 @@ def test_roff_to_text_keeps_prose_and_drops_requests():
         "List \\fBall\\fR entries\\(em sorted.\n.BR dir (1)\n.TP\n\\fB\\-a\\fR, \\fB\\-\\-all\\fR\n"
         ".BI \"int open(int \" fd \\\n\");\n"
     )
-    assert corpus.roff_to_text(src) == (
+    assert roff.roff_to_text(src) == (
         "NAME\nls - list directory contents\n\nDESCRIPTION\n\n"
         "List all entries\u2014 sorted.\ndir(1)\n\n-a, --all\nint open(int fd);\n"
     )
-    assert corpus.roff_to_text(".so man1/other.1\n") == ""
+    assert roff.roff_to_text(".so man1/other.1\n") == ""
 
 
 def test_split_of_hand_computed():
@@ -339,22 +339,158 @@ def test_read_user_source_jsonl_and_dir(tmp_path):
         + json.dumps({"text": "Some English prose here."}) + "\n",
         encoding="utf-8",
     )
-    docs = corpus.read_user_source(f, "english", "english")
-    assert [(d.language, d.domain, d.path) for d in docs] == [
+    docs, report = folders.read_user_source(f, "english", "english")
+    first_copy = min(("mine.jsonl:2", "mine.jsonl:4"), key=lambda r: hashlib.sha256(r.encode()).hexdigest())
+    assert sorted((d.language, d.domain, d.path) for d in docs) == [
+        ("english", "english", first_copy),  # of two equal texts, the one first in hash order
         ("rust", "english", "mine.jsonl:1"),
-        ("english", "english", "mine.jsonl:2"),
     ]
+    assert report.skipped == {"duplicate": 1}
     d = tmp_path / "code"
     _write(d, "a.rs", "fn a() {}\n")
     _write(d, "sub/b.rs", "fn b() {}\n")
     _write(d, "img.bin", b"\x89PNG\x00\x00\xff")
-    docs = corpus.read_user_source(d, "rust", "code")
-    assert [(x.path, x.text) for x in docs] == [("a.rs", "fn a() {}\n"), ("sub/b.rs", "fn b() {}\n")]
+    docs, report = folders.read_user_source(d, "rust", "code")
+    assert sorted((x.path, x.text) for x in docs) == [("a.rs", "fn a() {}\n"), ("sub/b.rs", "fn b() {}\n")]
+    assert report.skipped == {"non_utf8": 1}
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"nope": 1}\n', encoding="utf-8")
     with pytest.raises(CorpusError, match=r"bad\.jsonl:2: needs a string field 'text'"):
-        corpus.read_user_source(tmp_path / "bad.jsonl", "x", "code")
+        folders.read_user_source(tmp_path / "bad.jsonl", "x", "code")
+    with pytest.raises(CorpusError, match=r"mine\.jsonl:2: no 'language' in the record and language='auto'"):
+        folders.read_user_source(f)  # never silently called English
     with pytest.raises(CorpusError, match="does not exist"):
-        corpus.read_user_source(tmp_path / "missing", "x", "code")
+        folders.read_user_source(tmp_path / "missing", "x", "code")
+    with pytest.raises(CorpusError, match="not a folder or a .jsonl file"):
+        folders.read_user_source(_write(tmp_path, "data.json", "{}"))
+
+
+def _project(root: Path) -> Path:
+    """A project folder with everything a tokenizer comparison must not read."""
+    _write(root, "src/app.py", _code(1))
+    _write(root, "src/util.py", _code(2))
+    _write(root, "README.md", "This project does a useful thing, described in English prose.\n")
+    _write(root, "sub/lib.go", "package sub\n\nfunc Lib() int { return 42 }\n")
+    _write(root, ".git/config", "[core]\n\trepositoryformatversion = 0\n")
+    _write(root, ".git/hooks/pre-commit.py", _code(3))
+    _write(root, "node_modules/left-pad/index.js", "module.exports = function leftPad() {}\n")
+    _write(root, ".venv/lib/site.py", _code(4))
+    _write(root, "package.json", '{"name": "x", "version": "1.0.0"}\n')
+    _write(root, "conf/settings.yaml", "a: 1\nb: 2\n")
+    _write(root, ".gitignore", "secret.py\nlogs/\n*.gen.py\n!keep.gen.py\n")
+    _write(root, "secret.py", _code(5))
+    _write(root, "logs/run.py", _code(6))
+    _write(root, "src/x.gen.py", _code(7))
+    _write(root, "src/keep.gen.py", _code(8))
+    _write(root, "sub/.gitignore", "local.go\n")
+    _write(root, "sub/local.go", "package sub\n\nfunc Local() {}\n")
+    _write(root, "dist/bundle.min.js", "var a=1;" * 250_000)  # 2 MB on one line: in a skipped folder
+    _write(root, "web/huge.min.js", "var b=2;" * 250_000)  # 2 MB on one line: over the size cap
+    _write(root, "web/long.js", "var c=3;" * 200 + "\n")  # 1600-char line, under the size cap
+    return root
+
+
+def test_project_folder_reads_only_what_git_sees(tmp_path):
+    docs, report = folders.read_user_source(_project(tmp_path / "proj"))
+    assert sorted((d.path, d.language, d.domain) for d in docs) == [
+        ("README.md", "markdown", "english"),
+        ("src/app.py", "python", "code"),
+        ("src/keep.gen.py", "python", "code"),
+        ("src/util.py", "python", "code"),
+        ("sub/lib.go", "go", "code"),
+    ]
+    assert report.skipped_dirs == {".git": 1, ".venv": 1, "dist": 1, "node_modules": 1}
+    assert report.unknown_extensions == {".json": 1, ".yaml": 1, "(no extension)": 2}  # + the two .gitignore
+    assert report.skipped == {"gitignored": 4, "unknown_extension": 4, "too_large": 1, "long_line": 1}
+    assert report.kept == {"python": 3, "markdown": 1, "go": 1}
+    line = report.summary()
+    assert "too_large 1" in line and ".json 1" in line and "node_modules 1" in line and "python 3" in line
+
+
+def test_include_exclude_globs_and_caps(tmp_path):
+    root = _project(tmp_path / "proj")
+    docs, report = folders.read_user_source(root, include=["*.py", "*.js"], exclude=["src/util.py", "web/"],
+                                            max_line_chars=None)
+    assert sorted(d.path for d in docs) == ["src/app.py", "src/keep.gen.py"]
+    # not included: README.md, sub/lib.go, package.json, conf/settings.yaml, two .gitignore; excluded: src/util.py, web/
+    assert report.skipped["excluded"] == 8
+    docs, report = folders.read_user_source(root, include=["web/*.js"], max_line_chars=None)
+    assert [d.path for d in docs] == ["web/long.js"] and report.skipped["too_large"] == 1
+    docs, _ = folders.read_user_source(root, include=["web/*.js"], max_file_bytes=None, max_line_chars=None)
+    assert sorted(d.path for d in docs) == ["web/huge.min.js", "web/long.js"]
+
+
+def test_max_docs_is_a_hash_sample_not_the_first_files(tmp_path):
+    for i in range(30):
+        _write(tmp_path / "p", f"f{i:02d}.py", _code(i))
+    docs, report = folders.read_user_source(tmp_path / "p", max_docs=5)
+    rels = [f"f{i:02d}.py" for i in range(30)]
+    by_hash = sorted(rels, key=lambda r: hashlib.sha256(r.encode()).hexdigest())[:5]
+    assert [d.path for d in docs] == by_hash
+    assert by_hash != rels[:5]
+    assert report.skipped == {"over_max_docs": 25} and report.kept == {"python": 5}
+    assert [d.path for d in folders.read_user_source(tmp_path / "p", max_docs=5)[0]] == by_hash
+    with pytest.raises(CorpusError, match="max_docs must be positive"):
+        folders.read_user_source(tmp_path / "p", max_docs=0)
+
+
+def test_compare_flags_reach_the_folder_reader(tmp_path, capsys):
+    from tokstudy import cli
+
+    root = _project(tmp_path / "proj")
+    a = cli.build_parser().parse_args(["compare", str(root), "gpt2", "--include", "*.py", "--include", "web/*.js",
+                                       "--exclude", "src/util.py", "--max-docs", "1", "--max-file-bytes", "1000",
+                                       "--max-line-chars", "5000"])
+    ds = cli._docs_from(a.corpus, a)
+    assert list(ds) == ["python"] and len(ds["python"][1]) == 1
+    printed = capsys.readouterr().out
+    # app.py and keep.gen.py are python: one over --max-docs; long.js (1601 bytes) and huge.min.js over 1000 bytes
+    assert "over_max_docs 1" in printed and "too_large 2" in printed and "long_line" not in printed
+
+
+def test_cli_exits_nonzero_naming_the_bad_record(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok", "language": "python"}\n{"text": 12345, "language": "python"}\n', encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "tokstudy.cli", "compare", str(bad), "gpt2", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert f"{bad}:2: needs a string field 'text', got 12345" in r.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "o").exists()
+
+
+_GOOD = {"text": "x = 1\n", "language": "python", "domain": "code", "source": "s", "path": "a.py",
+         "sha256": hashlib.sha256(b"x = 1\n").hexdigest()}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"text": None}, "needs a string field 'text', got null"),
+    ({"text": 12345}, "needs a string field 'text', got 12345"),
+    ({"sha256": "0" * 64}, "'sha256' 0000000000000000... does not match its text"),
+    ({"domain": "klingon"}, "'domain' must be one of"),
+    ({"language": ""}, "'language' must be a non-empty string"),
+    ({"extra": 1}, r"fields unknown \['extra'\]"),
+])
+def test_read_split_validates_every_record(tmp_path, change, message):
+    f = tmp_path / "train.jsonl"
+    f.write_text(json.dumps(_GOOD) + "\n" + json.dumps({**_GOOD, **change}) + "\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=rf"train\.jsonl:2: {message}.*dvc repro corpus"):
+        corpus.read_split(f)
+    f.write_text(json.dumps(_GOOD) + "\n", encoding="utf-8")
+    assert corpus.read_split(f) == [Document(**_GOOD)]
+
+
+def test_bad_jsonl_source_fails_the_build_and_writes_nothing(tmp_path):
+    f = tmp_path / "user.jsonl"
+    f.write_text(json.dumps({"text": "a fine document with enough words"}) + "\n" + '{"text": null}\n', encoding="utf-8")
+    spec = SourceSpec(name="user", kind="jsonl", language="prose", domain="english", path=str(f))
+    with pytest.raises(CorpusError, match=r"user\.jsonl:2: needs a string field 'text', got null"):
+        corpus.build(_params(), out_dir=tmp_path / "o", sources=[spec])
+    f.write_text(json.dumps({"text": "a fine document", "domain": "code"}) + "\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"user\.jsonl:1: domain 'code' differs from sources\.user\.domain"):
+        corpus.build(_params(), out_dir=tmp_path / "o", sources=[spec])
+    assert not (tmp_path / "o").exists()
 
 
 def test_jsonl_source_in_build(tmp_path):
@@ -382,8 +518,9 @@ def test_auto_language_from_extension(tmp_path):
     (tmp_path / "a.py").write_text("def f():\n    return 1\n" * 5)
     (tmp_path / "b.go").write_text("package main\nfunc main() {}\n" * 5)
     (tmp_path / "notes.md").write_text("Some prose about the code, long enough to count.\n" * 3)
-    docs = corpus.read_user_source(tmp_path, "auto", "auto")
+    docs, _ = folders.read_user_source(tmp_path, "auto", "auto")
     ds = corpus.datasets(docs)
     assert ds["python"][0] == "code" and ds["go"][0] == "code" and ds["markdown"][0] == "english"
+    assert folders.language_of("x/Y.CPP") == ("c++", "code") and folders.language_of("data.json") is None
     # an explicit language still wins
-    assert {d.language for d in corpus.read_user_source(tmp_path, "mine", "code")} == {"mine"}
+    assert {d.language for d in folders.read_user_source(tmp_path, "mine", "code")[0]} == {"mine"}

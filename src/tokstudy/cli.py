@@ -26,21 +26,25 @@ def _profile_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
 
 
-def _docs_from(spec: str, profile: str | None, max_docs: int | None):
-    """Documents from a folder, a JSONL file, or `PROFILE:SPLIT` of a built corpus."""
-    from tokstudy import corpus
+def _docs_from(spec: str, a: argparse.Namespace):
+    """Documents from a folder, a JSONL file, or `PROFILE:SPLIT` of a built corpus (`a`: the compare flags)."""
+    from tokstudy import corpus, folders
 
     path = Path(spec).expanduser()
     if path.exists():
-        docs = corpus.read_user_source(path, language="auto", domain="auto")
+        docs, report = folders.read_user_source(
+            path, include=a.include, exclude=a.exclude, max_file_bytes=a.max_file_bytes,
+            max_line_chars=a.max_line_chars, max_docs=a.max_docs)
+        print(report.summary())
+        return corpus.datasets(docs)  # max_docs already applied, in sha256(path) order
     elif ":" in spec:
         prof, split = spec.split(":", 1)
         docs = corpus.load(prof, split)
     else:
         raise SystemExit(f"error: {spec!r} is neither a folder, a JSONL file nor PROFILE:SPLIT (e.g. cpu:test)")
     ds = corpus.datasets(docs)
-    if max_docs:
-        ds = {k: (dom, texts[:max_docs]) for k, (dom, texts) in ds.items()}
+    if a.max_docs:
+        ds = {k: (dom, texts[:a.max_docs]) for k, (dom, texts) in ds.items()}
     return ds
 
 
@@ -84,7 +88,7 @@ def cmd_corpus(a: argparse.Namespace) -> int:
 def cmd_train(a: argparse.Namespace) -> int:
     import dataclasses
 
-    from tokstudy import bpe, corpus, params, paths, results
+    from tokstudy import bpe, corpus, folders, params, paths, results
 
     if not a.variant and not a.data:
         raise SystemExit("error: give --variant NAME (from params.yaml) or --data PATH")
@@ -102,7 +106,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         bpe.check_variant(v)  # before reading any data: a bad regex name or size fails in a second
         out = bpe.check_out_dir(a.out or paths.tokenizer_dir(P.profile, v.name))
         if a.data:
-            texts = [d.text for d in corpus.read_user_source(Path(a.data), language="auto", domain="auto")]
+            docs, report = folders.read_user_source(Path(a.data))
+            print(report.summary())
+            texts = [d.text for d in docs]
             source = {"data": str(Path(a.data).resolve())}
             if Path(a.data).is_file():
                 source.update(data_sha256=results.sha256_file(a.data), data_sha256_of="the file")
@@ -127,7 +133,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
     handles = _tokenizers(a.tokenizers)  # before reading documents: a bad tokenizer fails fast
     base = _load(a.base)
-    ds = _docs_from(a.corpus, a.profile, a.max_docs)
+    ds = _docs_from(a.corpus, a)
     base_counts = {name: metrics.token_counts(base, texts) for name, (_, texts) in ds.items()}
     rows = []
     for label, (where, handle) in handles.items():
@@ -248,7 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tokenizer.json files, reference names (gpt2 cl100k o200k llama2) or HF tokenizer dirs")
     p.add_argument("--base", default="llama2", help="NSL base tokenizer (default llama2, as the paper)")
     p.add_argument("--alpha", type=float, default=2.5, help="Rényi α (default 2.5)")
-    p.add_argument("--max-docs", type=int, default=1000, help="documents per language (default 1000)")
+    p.add_argument("--max-docs", type=int, default=1000,
+                   help="documents per language (default 1000), a sample in sha256(relative path) order")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="read only files matching this gitignore-style glob (repeatable); folders only")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip files/folders matching this gitignore-style glob (repeatable); folders only")
+    p.add_argument("--max-file-bytes", type=int, default=1_000_000, help="skip larger files (default 1000000)")
+    p.add_argument("--max-line-chars", type=int, default=1_000,
+                   help="skip files with a longer line: minified/generated (default 1000)")
     p.add_argument("--out", default="tokstudy-compare", help="output folder for CSV and figure")
     p.set_defaults(fn=cmd_compare)
 
