@@ -292,12 +292,12 @@ def test_cli_train_records_the_pattern_and_data(tmp_path):
     (["--regex-pattern", "gpt4"], "is a pre-tokenizer name: use `--regex gpt4`"),
 ])
 def test_cli_train_bad_regex_fails_before_reading_data(tmp_path, monkeypatch, args, message):
-    from tokstudy import corpus
+    from tokstudy import folders
 
     def no_reading(*a, **k):
         raise AssertionError("data was read before the regex was checked")
 
-    monkeypatch.setattr(corpus, "read_user_source", no_reading)
+    monkeypatch.setattr(folders, "read_user_source", no_reading)
     out = tmp_path / "tok"
     with pytest.raises(SystemExit) as err:
         _train_cli("--data", tmp_path, *args, "--out", out)

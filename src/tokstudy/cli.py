@@ -106,7 +106,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         bpe.check_variant(v)  # before reading any data: a bad regex name or size fails in a second
         out = bpe.check_out_dir(a.out or paths.tokenizer_dir(P.profile, v.name))
         if a.data:
-            docs, report = folders.read_user_source(Path(a.data))
+            # training needs no language labels: a JSONL record may leave its `language` out
+            docs, report = folders.read_user_source(Path(a.data), language="auto" if Path(a.data).is_dir() else "text")
             print(report.summary())
             texts = [d.text for d in docs]
             source = {"data": str(Path(a.data).resolve())}
@@ -176,7 +177,7 @@ def cmd_overlap(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from tokstudy import bpe, corpus, params, paths, results
+    from tokstudy import bpe, corpus, params, results
 
     P = params.load(a.profile)
     v = P.tokenizer(a.variant)
