@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+
+from tokstudy.errors import TokstudyError
 
 log = logging.getLogger("tokstudy")
 
@@ -228,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="tokstudy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress logs (INFO); quiet by default")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks and DEBUG logs (also TOKSTUDY_DEBUG=1)")
     sub = parser.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("corpus", help="build the corpus of a profile from installed software")
@@ -304,15 +309,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb. A user-fixable error prints one line and returns 2 (``--debug``: the traceback)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["finetune"]:
-        from tokstudy import finetune
+    debug = "--debug" in argv or os.environ.get("TOKSTUDY_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        if argv[:1] == ["finetune"]:
+            from tokstudy import finetune
 
-        return finetune.main(argv[1:]) or 0
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return args.fn(args)
+            return finetune.main(argv[1:]) or 0
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        return args.fn(args)
+    except TokstudyError as exc:
+        if debug:
+            raise
+        print(f"error: {str(exc).strip()}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -52,13 +52,15 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from tokstudy.errors import TokstudyError
+
 log = logging.getLogger(__name__)
 
 OBJECTIVES = ("compute", "memory")
 REGIMES = ("compute", "memory", "steps")
 
 
-class CostsError(ValueError):
+class CostsError(TokstudyError, ValueError):
     """Invalid model shape or cost-model input."""
 
 

@@ -41,6 +41,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from tqdm.auto import tqdm
 
 from tokstudy import paths
+from tokstudy.errors import TokstudyError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ TOTAL_METRICS = ("tokens", "bytes", "docs")
 CACHE_VERSION = 1
 
 
-class MetricsError(ValueError):
+class MetricsError(TokstudyError, ValueError):
     """Metric inputs are inconsistent or empty."""
 
 

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 
 import regex
 
+from tokstudy.errors import TokstudyError
 
-class TokenizerError(ValueError):
+
+class TokenizerError(TokstudyError, ValueError):
     """A tokenizer, its settings or its input are invalid; the message names the fix."""
 
 

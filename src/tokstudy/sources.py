@@ -30,6 +30,7 @@ from typing import Callable, Iterator, Sequence
 
 from tqdm import tqdm
 
+from tokstudy.errors import TokstudyError
 from tokstudy.params import DOMAINS, CorpusParams, SourceSpec
 from tokstudy.roff import roff_to_text
 
@@ -48,7 +49,7 @@ SKIP_REASONS = (
 )
 
 
-class CorpusError(ValueError):
+class CorpusError(TokstudyError, ValueError):
     """The corpus cannot be built or read; the message names the fix."""
 
 
