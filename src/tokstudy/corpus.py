@@ -943,9 +943,11 @@ def read_user_source(
         raise CorpusError(f"domain must be one of {DOMAINS}, got {domain!r}")
     name = p.stem or "user"
     if p.is_dir():
-        spec = SourceSpec(name=name, kind="dir", language=language, domain=domain, root=str(p))
+        spec = SourceSpec(name=name, kind="dir", language=language, domain=domain, root=str(p), path=None,
+                          include=("**/*",), exclude=(), package=())
     else:
-        spec = SourceSpec(name=name, kind="jsonl", language=language, domain=domain, path=str(p))
+        spec = SourceSpec(name=name, kind="jsonl", language=language, domain=domain, root=None, path=str(p),
+                          include=("**/*",), exclude=(), package=())
     limits = _limits(corpus_params) if corpus_params is not None else _Limits()
     with contextlib.ExitStack() as stack:
         reader = _SourceReader(spec, limits, stack)
