@@ -369,8 +369,9 @@ class _Loader:
                 raise self.fail(ypath, f"must be a mapping, got {value!r}")
         return merge(base, over), [(f"profiles.{self.profile}.{name}", over), (name, base)]
 
-    def build(self, cls, data: Mapping, layers: list[tuple[str, Mapping]], **resolved):
-        """``cls(**data, **resolved)``; a validation error names the YAML path the bad value came from."""
+    def build(self, cls, data: Mapping, layers: list[tuple[str, Mapping]], home: str | None = None, **resolved):
+        """``cls(**data, **resolved)``; a validation error names the YAML path the bad value came from
+        (a missing key: under ``home``, by default the least specific layer)."""
         try:
             return cls(**data, **resolved)
         except pydantic.ValidationError as exc:
@@ -378,6 +379,8 @@ class _Loader:
             for err in exc.errors():
                 loc = [str(p) for p in err["loc"] if not isinstance(p, int)]  # list indices: the list's path
                 ypath = _origin(layers, loc, missing=err["type"] == "missing")
+                if err["type"] == "missing" and home:
+                    ypath = ".".join([home, *loc])
                 if err["type"] == "missing":
                     problems.append(f"{ypath}: missing key; add it to params.yaml")
                 elif err["type"] == "unexpected_keyword_argument":
@@ -438,7 +441,7 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
     src_defaults = ld.need(raw, "source_defaults", "")
     sources = {
         name: ld.build(SourceSpec, merge(src_defaults, spec or {}), [(f"sources.{name}", spec or {}), ("source_defaults", src_defaults)],
-                       name=name)
+                       home=f"sources.{name}", name=name)
         for name, spec in (ld.need(raw, "sources", "") or {}).items()
     }
     mixes = _mixes(ld)
@@ -529,6 +532,9 @@ def _models(ld: _Loader, train: Mapping, layers: list, pretrain_tokens: int, tok
         if budget is not None and budget not in budgets:
             raise ld.fail(f"{where}.budget", f"{budget!r} is not a key of train.budgets of profile {ld.profile!r} "
                                              f"{sorted(budgets)}")
+        if budget is None and pretrain_tokens <= 0:
+            raise ld.fail(_origin(layers, ["pretrain", "tokens"], False), f"{where} (budget: null) pretrains on "
+                                                                         f"train.pretrain.tokens, which must be positive")
         tokens = pretrain_tokens if budget is None else budgets[budget]
         run = ld.build(ModelRun, spec, [(where, spec)], name=name, tokens=tokens)
         if run.tokenizer not in tokenizers:
