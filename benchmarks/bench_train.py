@@ -14,6 +14,7 @@ matmul rate, see tokstudy.finetune.peak_flops).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -24,17 +25,24 @@ import numpy as np
 import torch
 
 from tokstudy import data, finetune
-from tokstudy.params import ModelSize, TrainParams
+from tokstudy import params
+
+# every setting not varied here is the cpu profile's (params.yaml)
+BASE = params.load("cpu").train("pretrain")
+
+
+def _size(name, **kw):
+    return dataclasses.replace(BASE.size, name=name, **kw)
 
 # (label, size, vocab, seq_len, batch): the anchor first
 CPU_CONFIGS = [
-    ("cpu V=8k", ModelSize("cpu", n_layers=2, d_model=128, n_heads=4, d_ff=384), 8192, 128, 16),
-    ("cpu V=32k", ModelSize("cpu", n_layers=2, d_model=128, n_heads=4, d_ff=384), 32768, 128, 16),
-    ("4L/d256 V=8k", ModelSize("4l256", n_layers=4, d_model=256, n_heads=4, d_ff=768), 8192, 128, 16),
+    ("cpu V=8k", _size("cpu", n_layers=2, d_model=128, n_heads=4, d_ff=384), 8192, 128, 16),
+    ("cpu V=32k", _size("cpu", n_layers=2, d_model=128, n_heads=4, d_ff=384), 32768, 128, 16),
+    ("4L/d256 V=8k", _size("4l256", n_layers=4, d_model=256, n_heads=4, d_ff=768), 8192, 128, 16),
 ]
 GPU_CONFIGS = [
-    ("gpu V=32k", ModelSize("gpu", n_layers=12, d_model=768, n_heads=12, d_ff=2048), 32000, 1024, 16),
-    ("gpu V=128k", ModelSize("gpu", n_layers=12, d_model=768, n_heads=12, d_ff=2048), 128000, 1024, 16),
+    ("gpu V=32k", _size("gpu", n_layers=12, d_model=768, n_heads=12, d_ff=2048), 32000, 1024, 16),
+    ("gpu V=128k", _size("gpu", n_layers=12, d_model=768, n_heads=12, d_ff=2048), 128000, 1024, 16),
 ]
 
 
@@ -48,7 +56,7 @@ def random_packed(directory: Path, vocab: int, seq_len: int, n_rows: int, seed: 
 
 
 def measure(label, size, vocab, seq_len, batch, steps, workdir: Path) -> dict:
-    cfg = TrainParams(stage="pretrain", size=size, seq_len=seq_len, batch_size=batch, lr=1e-3, warmup_steps=1,
+    cfg = dataclasses.replace(BASE, stage="pretrain", size=size, seq_len=seq_len, batch_size=batch, lr=1e-3, warmup_steps=1,
                       checkpoint_every=10**9, log_every=10**9, compile=True)
     ds = data.PackedDataset(random_packed(workdir / f"data-{label}".replace("/", "_"), vocab, seq_len, batch * steps), seed=0)
     model = finetune.build_model(size, vocab)

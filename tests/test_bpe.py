@@ -38,7 +38,7 @@ def texts():
 
 
 def variant(**kw):
-    base = params.TokenizerVariant(name="test", regex="gpt4", vocab_size=512, mix="code70")
+    base = dataclasses.replace(params.load("smoke").tokenizer("gpt4-m"), name="test", vocab_size=512, mix="code70")
     return dataclasses.replace(base, **kw)
 
 

@@ -35,8 +35,12 @@ def _code(i: int, lang: str = "py") -> str:
     return f"def function_{i}(x):\n    # file number {i} in {lang}\n    return x * {i} + {i * 7}\n"
 
 
+def _spec(**kw) -> SourceSpec:
+    return SourceSpec(**{"root": None, "path": None, "include": ("**/*",), "exclude": (), "package": (), **kw})
+
+
 def _dir_source(name, root, language="python", domain="code", include=("**/*",), **kw) -> SourceSpec:
-    return SourceSpec(name=name, kind="dir", language=language, domain=domain, root=str(root), include=include, **kw)
+    return _spec(name=name, kind="dir", language=language, domain=domain, root=str(root), include=include, **kw)
 
 
 def _read_split(out: Path, split: str) -> list[dict]:
@@ -206,7 +210,7 @@ def test_manifest_versions_and_languages(tmp_path):
     src = tmp_path / "src"
     _write(src, "a.py", _code(1))
     spec = _dir_source("py", src, package=("no-such-package-tokstudy", "pyyaml"))
-    stdlib = SourceSpec(name="std", kind="python-stdlib", language="python", domain="code",
+    stdlib = _spec(name="std", kind="python-stdlib", language="python", domain="code",
                         include=("json/*.py",))
     m = corpus.build(_params(max_file_bytes=100_000, max_line_chars=1000), out_dir=tmp_path / "o", sources=[spec, stdlib])
     v = m["sources"]["py"]["versions"]
@@ -234,9 +238,9 @@ def test_zip_and_manpage_sources(tmp_path):
                                                   b"The \\fBtool\\fR command reads input and writes output.\n"))
     _write(man, "man1/alias.1.gz", gzip.compress(b".so man1/tool.1\n"))
     sources = [
-        SourceSpec(name="java", kind="zip", language="java", domain="code", path=str(zpath),
+        _spec(name="java", kind="zip", language="java", domain="code", path=str(zpath),
                    include=("java.base/java/**/*.java",)),
-        SourceSpec(name="man", kind="manpages", language="english-man", domain="english", root=str(man),
+        _spec(name="man", kind="manpages", language="english-man", domain="english", root=str(man),
                    include=("man1/*",)),
     ]
     m = corpus.build(_params(), out_dir=tmp_path / "o", sources=sources)
@@ -259,7 +263,7 @@ def test_empty_and_missing_sources_raise_with_fix(tmp_path):
         corpus.build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", src, include=("**/*.py",))])
     with pytest.raises(CorpusError, match=r"sources\.py\.root in params\.yaml"):
         corpus.build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", tmp_path / "nope")])
-    spec = SourceSpec(name="j", kind="zip", language="java", domain="code", path=str(tmp_path / "no.zip"))
+    spec = _spec(name="j", kind="zip", language="java", domain="code", path=str(tmp_path / "no.zip"))
     with pytest.raises(CorpusError, match=r"sources\.j\.path"):
         corpus.build(_params(), out_dir=tmp_path / "o", sources=[spec])
     assert not (tmp_path / "o").exists()  # nothing half-written
@@ -497,7 +501,7 @@ def test_jsonl_source_in_build(tmp_path):
     f = tmp_path / "user.jsonl"
     f.write_text("".join(json.dumps({"text": f"user document number {i} with some words"}) + "\n" for i in range(20)),
                  encoding="utf-8")
-    spec = SourceSpec(name="user", kind="jsonl", language="prose", domain="english", path=str(f))
+    spec = _spec(name="user", kind="jsonl", language="prose", domain="english", path=str(f))
     m = corpus.build(_params(), out_dir=tmp_path / "o", sources=[spec])
     assert m["sources"]["user"]["files"] == 20
     assert m["sources"]["user"]["path"] == str(f)

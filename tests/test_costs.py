@@ -244,7 +244,7 @@ def test_speed_check_rows_shape_uses_padded_vocab_and_validates():
 
 
 def test_shape_from_size_pads_the_vocab_like_build_model():
-    from tokstudy.params import ModelSize
+    from tokstudy import params
 
-    s = costs.shape_from_size(ModelSize(name="cpu", n_layers=2, d_model=128, n_heads=4, d_ff=384), 2049, context=128)
+    s = costs.shape_from_size(params.load("cpu").train("pretrain").size, 2049, context=128)
     assert (s.vocab_size, s.ff, s.mlp, s.context, s.tied, s.name) == (2112, 384, "gated", 128, False, "cpu")

@@ -15,13 +15,14 @@ import pytest
 import torch
 
 from conftest import tiny_bpe
-from tokstudy import data, finetune
+from tokstudy import data, finetune, params
 from tokstudy.finetune import TrainError
-from tokstudy.params import ModelSize, TrainParams
+from tokstudy.params import TrainParams
 
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>"]
 TEXTS = [f"def f{i}(x):\n    return x * {i} + {i % 7}\n" for i in range(60)]
-SIZE = ModelSize(name="test", n_layers=2, d_model=32, n_heads=4, d_ff=64)
+SMOKE = params.load("smoke").train("pretrain")  # every field from params.yaml; tests replace a few
+SIZE = dataclasses.replace(SMOKE.size, name="test", n_layers=2, d_model=32, n_heads=4, d_ff=64)
 
 
 def tiny_tokenizer():
@@ -40,7 +41,7 @@ def packed(tmp_path_factory):
 def cfg(**kw) -> TrainParams:
     base = dict(stage="pretrain", size=SIZE, seq_len=16, batch_size=4, lr=3e-3, warmup_steps=2,
                 checkpoint_every=4, eval_every=6, eval_batches=1, log_every=2)
-    return TrainParams(**{**base, **kw})
+    return dataclasses.replace(SMOKE, **{**base, **kw})
 
 
 def test_lr_schedule_hand_computed():
@@ -149,10 +150,12 @@ DDP_SCRIPT = textwrap.dedent(
     """
     import sys, torch
     from tokstudy import data, finetune
-    from tokstudy.params import ModelSize, TrainParams
+    import dataclasses
+    from tokstudy import params
     root, out = sys.argv[1], sys.argv[2]
-    size = ModelSize(name="test", n_layers=2, d_model=32, n_heads=4, d_ff=64)
-    cfg = TrainParams(stage="pretrain", size=size, seq_len=16, batch_size=2, lr=3e-3, warmup_steps=2,
+    base = params.load("smoke").train("pretrain")
+    size = dataclasses.replace(base.size, name="test", n_layers=2, d_model=32, n_heads=4, d_ff=64)
+    cfg = dataclasses.replace(base, stage="pretrain", size=size, seq_len=16, batch_size=2, lr=3e-3, warmup_steps=2,
                       checkpoint_every=100, log_every=2)
     res = finetune.train(finetune.build_model(size, 300), data.PackedDataset(root + "/train", seed=0), cfg,
                          out + "/run", max_steps=8)

@@ -29,28 +29,31 @@ def test_finetune_stages_match_the_models_section():
 
 def test_transfer_matrix_produces_every_finetune_starting_point():
     P = params.load("cpu")
-    T = P.section("transfer")
-    made = {f"{t}-{m}-init" for t in T["targets"] for m in T["methods"]}
+    T = P.transfer
+    made = {f"{t}-{m}-init" for t in T.targets for m in T.methods}
     needed = {r.init_model for r in P.models.values() if r.stage == "finetune" and r.method != "keep"}
     assert needed <= made
-    assert P.model("base").stage == "pretrain" and P.model("base").tokenizer == T["base_tokenizer"]
+    assert P.model("base").stage == "pretrain" and P.model("base").tokenizer == T.base_tokenizer
 
 
 def test_stage_params_exist():
+    """dvc repro fails on a `params:` key missing from params.yaml, in every profile."""
     raw = params.read_yaml()
-    for name, stage in DVC.items():
-        body = stage.get("do", stage)
-        for key in body.get("params", []):
-            if "${" in key:
-                continue
-            node = raw
-            for part in key.split("."):
-                assert part in node, f"{name}: params.yaml has no {key}"
-                node = node[part]
+    for profile in raw["profiles"]:
+        for name, stage in DVC.items():
+            body = stage.get("do", stage)
+            for key in body.get("params", []):
+                key = key.replace("${profile}", profile)
+                if "${" in key:
+                    continue
+                node = raw
+                for part in key.split("."):
+                    assert part in node, f"{name}: params.yaml has no {key}"
+                    node = node[part]
 
 
 def test_transfer_covers_every_tokenizer_variant_but_the_base_ones():
     P = params.load("cpu")
-    T = P.section("transfer")
-    assert set(T["targets"]) == set(P.tokenizers) - {T["base_tokenizer"]}
-    assert set(T["methods"]) == {"fvt", "random", "mean", "merged"}
+    T = P.transfer
+    assert set(T.targets) == set(P.tokenizers) - {T.base_tokenizer}
+    assert set(T.methods) == {"fvt", "random", "mean", "merged"}

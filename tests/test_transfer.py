@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -393,15 +394,15 @@ def test_model_smaller_than_old_vocab_is_rejected(old_tok, new_tok):
 
 def test_swap_between_real_bpe_tokenizers(tmp_path):
     bpe = pytest.importorskip("tokstudy.bpe")
-    from tokstudy.params import TokenizerVariant
+    from tokstudy import params
 
     texts = [
         "def main(argv):\n    for i in range(10):\n        print(i, argv)\n    return 0\n",
         "The quick brown fox jumps over the lazy dog. Résumé: naïve café.\n",
         "int main(void) {\n    return printf(\"%d\\n\", 42);\n}\n",
     ] * 30
-    old = bpe.load(bpe.save(bpe.train(texts, TokenizerVariant("old", "gpt2", 300, "code70")), tmp_path / "old", {}))
-    new = bpe.load(bpe.save(bpe.train(texts, TokenizerVariant("new", "identity", 330, "code70")), tmp_path / "new", {}))
+    old = bpe.load(bpe.save(bpe.train(texts, dataclasses.replace(params.load("smoke").tokenizer("gpt2-m"), name="old", vocab_size=300)), tmp_path / "old", {}))
+    new = bpe.load(bpe.save(bpe.train(texts, dataclasses.replace(params.load("smoke").tokenizer("gpt2-m"), name="new", regex="identity", vocab_size=330)), tmp_path / "new", {}))
     tm = transfer.map_tokens(new, old)
     for i in range(new.vocab_size):  # every mapping reproduces the new token's bytes
         if tm.kinds[i] in ("exact", "composed"):

@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -67,16 +67,6 @@ HUMANEVAL_STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
 MBPP_STOP = ("\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert", '\n"""')
 METRICS = ("bits_per_byte", "humaneval_pass@1", "mbpp_pass@1", "gen_bytes_per_s", "gen_tokens_per_s",
            "gen_text_bytes_per_s")
-
-DEFAULTS: dict[str, Any] = {
-    "device": "auto",
-    "bpb": {"seq_len": 512, "batch_size": 8, "context": 0, "max_docs": 200, "max_bytes": 2_000_000},
-    "humaneval": {"limit": None, "max_new_tokens": 256, "batch_size": 1, "workers": 2,
-                  "timeout_s": 5.0, "memory_mb": 1024},
-    "mbpp": {"path": None, "limit": None, "max_new_tokens": 256, "batch_size": 1},
-    "speed": {"prompts": 4, "max_new_tokens": 128, "warmup": 1},
-}
-
 
 class EvaluateError(RuntimeError):
     """An evaluation cannot run: missing model, benchmark file, or a bad setting."""
@@ -102,12 +92,8 @@ def run_labels(params, run: str, tokenizer=None) -> dict[str, Any]:
 
 
 def settings(params) -> dict[str, Any]:
-    """The ``evaluate`` settings of ``params.profile``: defaults < ``evaluate`` < ``profiles.<profile>.evaluate``."""
-    out = params_mod.merge(DEFAULTS, params.section("evaluate"))
-    unknown = sorted(set(out) - set(DEFAULTS))
-    if unknown:
-        raise EvaluateError(f"params.yaml evaluate: unknown key(s) {unknown}; allowed: {sorted(DEFAULTS)}")
-    return out
+    """The validated ``evaluate`` settings of ``params.profile`` (:class:`tokstudy.params.EvaluateParams`) as a dict."""
+    return asdict(params.evaluate)
 
 
 def pick_device(device: str | None = None):

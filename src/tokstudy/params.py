@@ -1,207 +1,195 @@
-"""Settings, loaded from ``params.yaml`` into frozen dataclasses.
+"""Settings, loaded from ``params.yaml`` into frozen, validated dataclasses.
 
-``params.yaml`` is the single source of settings. :func:`load` resolves the
-chosen *profile* (``smoke`` / ``cpu`` / ``gpu``): per-profile blocks override
-the shared ones, and tokenizer variants get their concrete vocab size from the
-profile's ``vocab_sizes`` ladder, so one ablation runs at every scale.
+``params.yaml`` is the only place a setting's value lives: the dataclasses here
+have no defaults, and a missing or unknown key is a :class:`ParamsError` that
+names the key as a YAML path (``profiles.cpu.train.lr``) and the file. :func:`load`
+resolves the chosen *profile* (``smoke`` / ``cpu`` / ``gpu``): ``profiles.<p>.<section>``
+holds only what differs and is deep-merged over the top-level ``<section>``.
+Tokenizer variants get their vocab size from the ``vocab_sizes`` ladder, so one
+ablation runs at every scale. Types, ranges and the names one section uses of
+another (a model run's tokenizer, a transfer target, a mix, a budget) are all
+checked at load, so a bad value fails here, not an hour into training.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
+import pydantic
 import yaml
+from pydantic import Field
+from pydantic.dataclasses import dataclass as _pydantic_dataclass
 
 from tokstudy import paths
-from tokstudy.tokenizer import SPECIAL_TOKENS
 
 DOMAINS = ("code", "english")
+STAGES = ("pretrain", "finetune")
+INIT_METHODS = ("keep", "fvt", "random")
+TRANSFER_METHODS = ("fvt", "random", "mean", "merged")  # = tokstudy.transfer.METHODS (a test checks)
+ENGINES = ("hf", "bpeasy")  # = tokstudy.bpe.ENGINES (a test checks)
+# top-level sections a profile may override (dvc.yaml tracks profiles.<p>.<section> for each)
+PROFILE_SECTIONS = ("corpus", "vocab_sizes", "tokenizer", "metrics", "costs", "train", "evaluate", "analysis")
+# top-level keys of params.yaml; every one is read by load()
+TOP_KEYS = ("profile", "seed", "sources", "source_defaults", "mixes", "profiles", "tokenizer", "tokenizers",
+            "vocab_sizes", "corpus", "metrics", "costs", "models", "train", "transfer", "evaluate", "analysis")
+
+Pos = Annotated[int, Field(gt=0)]
+NonNeg = Annotated[int, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+Domain = Literal[DOMAINS]
 
 
 class ParamsError(ValueError):
     """params.yaml is missing a key or holds an invalid value."""
 
 
-def _build(cls, data: Mapping[str, Any] | None, where: str):
-    data = dict(data or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ParamsError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
-    return cls(**data)
+def _dataclass(cls):
+    """A frozen dataclass whose constructor validates types and rejects unknown keys (pydantic)."""
+    return _pydantic_dataclass(frozen=True, config=pydantic.ConfigDict(extra="forbid"))(cls)
 
 
-@dataclass(frozen=True)
+@_dataclass
 class SourceSpec:
-    """One corpus source: where to read files and what they are."""
+    """One corpus source: where to read files and what they are (``sources.<name>``)."""
 
     name: str
-    kind: str  # python-stdlib | dir | zip | manpages | jsonl
+    kind: Literal["python-stdlib", "dir", "zip", "manpages", "jsonl"]
     language: str
-    domain: str  # code | english
-    root: str | None = None  # or a list of candidates, the first that exists wins
-    path: str | None = None
-    include: tuple[str, ...] = ("**/*",)
-    exclude: tuple[str, ...] = ()
-    package: tuple[str, ...] = ()
+    domain: Domain
+    root: Union[str, tuple[str, ...], None]  # or a list of candidates, the first that exists wins
+    path: Union[str, tuple[str, ...], None]
+    include: Union[str, tuple[str, ...]]
+    exclude: Union[str, tuple[str, ...]]
+    package: Union[str, tuple[str, ...]]
 
     def __post_init__(self):
-        if self.domain not in DOMAINS:
-            raise ParamsError(f"source {self.name!r}: domain must be one of {DOMAINS}, got {self.domain!r}")
         for name in ("root", "path"):  # a list of candidates: the first that exists on this machine
             value = getattr(self, name)
-            if isinstance(value, (list, tuple)):
+            if isinstance(value, tuple):
                 found = next((v for v in value if Path(v).exists()), value[0] if value else None)
                 object.__setattr__(self, name, found)
         for name in ("include", "exclude", "package"):
             value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, (value,))
-            else:
-                object.__setattr__(self, name, tuple(value))
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
 
 
-@dataclass(frozen=True)
+@_dataclass
 class CorpusParams:
-    budget_bytes: int = 40_000_000
-    max_file_bytes: int = 200_000
-    max_line_chars: int = 1000
-    min_file_bytes: int = 64
-    val_fraction: float = 0.05
-    test_fraction: float = 0.05
-    max_files_per_source: int = 20_000
+    budget_bytes: Pos
+    max_file_bytes: Pos
+    max_line_chars: Pos
+    min_file_bytes: NonNeg
+    val_fraction: Fraction
+    test_fraction: Fraction
+    max_files_per_source: Pos
 
 
-@dataclass(frozen=True)
+@_dataclass
 class TokenizerVariant:
-    """A named tokenizer to train: the unit of the tokenizer ablations."""
+    """A named tokenizer to train: the unit of the tokenizer ablations (``tokenizer`` + ``tokenizers.<name>``)."""
 
     name: str
-    regex: str | None  # a pre-tokenizer name (tokstudy.pretok); None when `pattern` is given
-    vocab_size: int
+    regex: Optional[str]  # a name of tokstudy.pretok.PRETOKENIZERS
+    pattern: Optional[str]  # or a raw pre-tokenizer regex (exactly one of the two)
+    vocab_size: Pos
     mix: str
-    engine: str = "hf"
-    train_bytes: int = 12_000_000
-    max_token_length: int = 128
-    special_tokens: tuple[str, ...] = SPECIAL_TOKENS
-    vocab: str | int | None = None  # the ladder key it was resolved from
-    pattern: str | None = None  # a raw pre-tokenization regex, exclusive with `regex`
+    engine: Literal[ENGINES]
+    train_bytes: Pos
+    max_token_length: Pos
+    special_tokens: tuple[str, ...]
+    vocab: Union[str, int, None]  # the ladder key it was resolved from
 
 
-@dataclass(frozen=True)
+@_dataclass
 class MetricsParams:
-    base: str = "llama2"
-    references: tuple[str, ...] = ("llama2", "gpt2", "cl100k")
-    renyi_alpha: float = 2.5
-    max_docs: int = 400
+    base: str
+    references: tuple[str, ...]
+    renyi_alpha: PosFloat
+    max_docs: Pos
 
 
-@dataclass(frozen=True)
+@_dataclass
 class CostsParams:
     """Inference-cost model settings (``costs:`` section; see :mod:`tokstudy.costs`)."""
 
-    shapes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> ModelShape fields
-    sweep: tuple[str, ...] = ("gpt4-xs", "gpt4-s", "gpt4-m", "gpt4-l")  # variants fitted for NSL(V)
-    domain: str = "code"
-    base_vocab_size: int = 32_000  # vocab of the NSL base tokenizer (Llama 2)
-    dtype_bytes: int = 2
-    doc_bytes: int = 10_000
-    memory_settings: tuple[tuple[int, int], ...] = ((1, 1024), (1, 4096), (1, 16384), (1, 65536), (8, 4096), (64, 4096))
-    vocab_min: int = 256
-    vocab_max: int = 1_048_576
-    vocab_points: int = 4000
-    speed_regime: str = "compute"  # compute | memory | steps
-    speed_check_regime: str = "steps"  # the regime measured small-batch decoding is checked against
-    speed_check_rounds: int = 3  # round-robin timing rounds over the random-weight models (best kept)
-    speed_check_prompts: int = 2  # HumanEval prompts each random-weight model generates from
-    speed_check_max_new_tokens: int = 32  # tokens generated per prompt
-
-    def __post_init__(self):
-        object.__setattr__(self, "sweep", tuple(self.sweep))
-        object.__setattr__(
-            self, "memory_settings", tuple((int(b), int(l)) for b, l in self.memory_settings)
-        )
-        if self.domain not in DOMAINS:
-            raise ParamsError(f"costs.domain must be one of {DOMAINS}, got {self.domain!r}")
+    shapes: Mapping[str, Mapping[str, Any]]  # name -> ModelShape fields
+    sweep: tuple[str, ...]  # variants fitted for NSL(V)
+    domain: Domain
+    base_vocab_size: Pos  # vocab of the NSL base tokenizer (Llama 2)
+    dtype_bytes: Pos
+    doc_bytes: Pos
+    memory_settings: tuple[tuple[Pos, Pos], ...]
+    vocab_min: Pos
+    vocab_max: Pos
+    vocab_points: Pos
+    speed_regime: Literal["compute", "memory", "steps"]
+    speed_check_regime: Literal["compute", "memory", "steps"]  # what measured small-batch decoding is checked against
+    speed_check_rounds: Pos  # round-robin timing rounds over the random-weight models (best kept)
+    speed_check_prompts: Pos  # HumanEval prompts each random-weight model generates from
+    speed_check_max_new_tokens: Pos  # tokens generated per prompt
 
 
-STAGES = ("pretrain", "finetune")
-INIT_METHODS = ("keep", "fvt", "random")
-
-
-@dataclass(frozen=True)
+@_dataclass
 class ModelSize:
     """A named LlamaConfig shape (``train.sizes``); the vocab size comes from the tokenizer."""
 
     name: str
-    n_layers: int
-    d_model: int
-    n_heads: int
-    d_ff: int
-    n_kv_heads: int | None = None  # None: = n_heads (no GQA)
-    rope_theta: float = 10000.0
-    pad_vocab_to: int = 64  # embedding rows rounded up to a multiple of this (1: no padding)
-    tie_embeddings: bool = False  # Llama unties; transfer handles both ends
+    n_layers: Pos
+    d_model: Pos
+    n_heads: Pos
+    d_ff: Pos
+    n_kv_heads: Optional[Pos]  # None: = n_heads (no GQA)
+    rope_theta: PosFloat
+    pad_vocab_to: Pos  # embedding rows rounded up to a multiple of this (1: no padding)
+    tie_embeddings: bool  # Llama unties; transfer handles both ends
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
-            raise ParamsError(f"train.sizes.{self.name}: d_model {self.d_model} is not a multiple of n_heads {self.n_heads}")
+            raise ValueError(f"d_model {self.d_model} is not a multiple of n_heads {self.n_heads}")
 
 
-@dataclass(frozen=True)
+@_dataclass
 class TrainParams:
-    """One training stage (``train`` + ``train.<stage>`` + ``profiles.<p>.train``), resolved."""
+    """One training stage (``train`` + ``train.<stage>``, profile overrides merged in), resolved."""
 
-    stage: str
+    stage: Literal[STAGES]
     size: ModelSize
-    seq_len: int = 128
-    batch_size: int = 16  # sequences per micro-batch per process
-    grad_accum: int = 1
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
-    warmup_steps: int = 10
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    tokens: int = 0  # pretraining token budget (fine-tunes take theirs from the model run)
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 2
-    eval_every: int = 100
-    eval_batches: int = 8
-    log_every: int = 10
-    val_tokens: int = 65536
-    compile: bool = True  # torch.compile, CUDA only
-    fsdp: bool = False  # FSDP2 instead of DDP under torchrun
-
-    def __post_init__(self):
-        if self.stage not in STAGES:
-            raise ParamsError(f"train stage must be one of {STAGES}, got {self.stage!r}")
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        for name in ("seq_len", "batch_size", "grad_accum", "checkpoint_every", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ParamsError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+    seq_len: Pos
+    batch_size: Pos  # sequences per micro-batch per process
+    grad_accum: Pos
+    lr: PosFloat
+    min_lr_ratio: Annotated[float, Field(ge=0, le=1)]  # cosine decays to lr * min_lr_ratio
+    warmup_steps: NonNeg
+    weight_decay: NonNegFloat
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]]
+    grad_clip: NonNegFloat
+    tokens: NonNeg  # run length when none is passed (fine-tunes take theirs from the model run)
+    checkpoint_every: Pos
+    keep_checkpoints: Pos
+    eval_every: Pos
+    eval_batches: Pos
+    log_every: Pos
+    val_tokens: Pos
+    compile: bool  # torch.compile, CUDA only
+    fsdp: bool  # FSDP2 instead of DDP under torchrun
 
 
-@dataclass(frozen=True)
+@_dataclass
 class ModelRun:
     """A named model-side experiment (``models``): what to start from, which tokenizer, how many tokens."""
 
     name: str
-    stage: str  # pretrain | finetune
+    stage: Literal[STAGES]
     tokenizer: str  # a tokenizer variant name
-    init: str = "scratch"  # scratch | the name of another run
-    method: str = "keep"  # keep | fvt | random: how init's embeddings reach `tokenizer`
-    mix: str = "code100"  # training documents (a key of `mixes`)
-    budget: str | int | None = None  # a key of train.budgets, or a token count
-    tokens: int = 0  # resolved token budget
-
-    def __post_init__(self):
-        if self.stage not in STAGES:
-            raise ParamsError(f"models.{self.name}: stage must be one of {STAGES}, got {self.stage!r}")
-        if self.method not in INIT_METHODS:
-            raise ParamsError(f"models.{self.name}: method must be one of {INIT_METHODS}, got {self.method!r}")
+    init: str  # scratch | the name of another run
+    method: Literal[INIT_METHODS]  # how init's embeddings reach `tokenizer`
+    mix: str  # training documents (a key of `mixes`)
+    budget: Optional[str]  # a key of train.budgets; null: train.pretrain.tokens (pretrain runs)
+    tokens: Pos  # resolved token budget
 
     @property
     def init_model(self) -> str | None:
@@ -215,53 +203,113 @@ class ModelRun:
         return self.init if self.method == "keep" else f"{self.tokenizer}-{self.method}-init"
 
 
-@dataclass(frozen=True)
+@_dataclass
+class TransferParams:
+    """Embedding transfer (``transfer:``, :mod:`tokstudy.transfer`)."""
+
+    base_tokenizer: str  # the variant the base model was trained with
+    targets: tuple[str, ...]  # variants it switches to
+    methods: tuple[Literal[TRANSFER_METHODS], ...]
+    pad_to_multiple_of: Pos
+    noise_std: Optional[NonNegFloat]  # `mean` noise; None: 1% of the old rows' std
+
+
+@_dataclass
+class AnalysisParams:
+    """Vocabulary analyses (``analysis:``, notebook 09)."""
+
+    overlap: tuple[str, ...]  # tokenizer variants or reference tokenizers
+    sweep_variant: str
+    sweep_compare: bool
+
+
+@_dataclass
+class BpbSettings:
+    seq_len: Pos
+    batch_size: Pos
+    context: NonNeg
+    max_docs: Pos
+    max_bytes: Pos
+
+
+@_dataclass
+class HumanevalSettings:
+    limit: Optional[Pos]  # None: all problems
+    max_new_tokens: Pos
+    batch_size: Pos
+    workers: Pos
+    timeout_s: PosFloat
+    memory_mb: Pos
+
+
+@_dataclass
+class MbppSettings:
+    path: Optional[str]
+    limit: Optional[Pos]
+    max_new_tokens: Pos
+    batch_size: Pos
+
+
+@_dataclass
+class SpeedSettings:
+    prompts: Pos
+    max_new_tokens: Pos
+    warmup: NonNeg
+
+
+@_dataclass
+class EvaluateParams:
+    """Evaluation settings (``evaluate:``, :mod:`tokstudy.evaluate`)."""
+
+    device: str  # auto | cpu | cuda[:N]
+    sandbox: Literal["bwrap", "guard"]  # how generated code is isolated
+    bpb: BpbSettings
+    humaneval: HumanevalSettings
+    mbpp: MbppSettings
+    speed: SpeedSettings
+
+
+@_dataclass
 class Params:
     profile: str
     seed: int
     corpus: CorpusParams
     sources: Mapping[str, SourceSpec]
     mixes: Mapping[str, Mapping[str, float]]
-    vocab_sizes: Mapping[str, int]
+    vocab_sizes: Mapping[str, Pos]
     tokenizers: Mapping[str, TokenizerVariant]
     metrics: MetricsParams
-    costs: CostsParams = field(default_factory=CostsParams)
-    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    costs: CostsParams
+    trains: Mapping[str, TrainParams]  # stage -> settings
+    models: Mapping[str, ModelRun]
+    transfer: TransferParams
+    analysis: AnalysisParams
+    evaluate: EvaluateParams
 
     def tokenizer(self, name: str) -> TokenizerVariant:
         try:
             return self.tokenizers[name]
         except KeyError:
             raise ParamsError(
-                f"unknown tokenizer variant {name!r}; params.yaml defines {sorted(self.tokenizers)}"
+                f"unknown tokenizer variant {name!r}; params.yaml `tokenizers` defines {sorted(self.tokenizers)}"
             ) from None
 
     def mix(self, name: str) -> Mapping[str, float]:
         try:
             return self.mixes[name]
         except KeyError:
-            raise ParamsError(f"unknown mix {name!r}; params.yaml defines {sorted(self.mixes)}") from None
-
-    def section(self, name: str) -> Mapping[str, Any]:
-        """The raw dict of a top-level section, with the profile's override merged in."""
-        base = dict(self.raw.get(name) or {})
-        over = (self.raw.get("profiles", {}).get(self.profile) or {}).get(name) or {}
-        return merge(base, over)
-
-    @property
-    def models(self) -> Mapping[str, ModelRun]:
-        """The ``models`` runs with their token budgets resolved for this profile."""
-        return model_runs(self)
+            raise ParamsError(f"unknown mix {name!r}; params.yaml `mixes` defines {sorted(self.mixes)}") from None
 
     def model(self, name: str) -> ModelRun:
-        runs = self.models
-        if name not in runs:
-            raise ParamsError(f"unknown model run {name!r}; params.yaml `models` defines {sorted(runs)}")
-        return runs[name]
+        if name not in self.models:
+            raise ParamsError(f"unknown model run {name!r}; params.yaml `models` defines {sorted(self.models)}")
+        return self.models[name]
 
     def train(self, stage: str) -> TrainParams:
         """The resolved training settings of ``stage`` (pretrain | finetune)."""
-        return train_params(self, stage)
+        if stage not in self.trains:
+            raise ParamsError(f"unknown train stage {stage!r}; choose one of {STAGES}")
+        return self.trains[stage]
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict:
@@ -276,120 +324,243 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict:
 
 
 def read_yaml(path: str | Path | None = None) -> dict:
+    """The raw mapping of a params file; a syntax error is a one-line :class:`ParamsError` naming file and line."""
     path = Path(path) if path else paths.PARAMS_FILE
     if not path.is_file():
         raise ParamsError(f"no params file at {path}; run from the project root or set TOKSTUDY_ROOT")
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
+        what = getattr(exc, "problem", None) or type(exc).__name__
+        raise ParamsError(f"{where}: YAML syntax error ({what}); fix the file's syntax there") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+class _Loader:
+    """One load of one file: the raw mapping, the profile, and errors that name YAML paths and the file."""
+
+    def __init__(self, raw: dict, profile: str, file: Path):
+        self.raw, self.profile, self.file = raw, profile, file
+        self.prof = raw["profiles"][profile] or {}
+
+    def fail(self, ypath: str, problem: str) -> ParamsError:
+        return ParamsError(f"{self.file}: {ypath}: {problem}")
+
+    def need(self, mapping: Mapping, key: str, ypath: str) -> Any:
+        if not isinstance(mapping, Mapping):
+            raise self.fail(ypath, f"must be a mapping, got {mapping!r}")
+        if key not in mapping:
+            raise self.fail(f"{ypath}.{key}" if ypath else key, "missing key; add it to params.yaml")
+        return mapping[key]
+
+    def section(self, name: str) -> tuple[dict, list[tuple[str, Mapping]]]:
+        """Top-level ``name`` with ``profiles.<p>.name`` merged over it, and the layers (most specific first)."""
+        base = self.need(self.raw, name, "")
+        over = self.prof.get(name) or {}
+        for ypath, value in ((name, base), (f"profiles.{self.profile}.{name}", over)):
+            if not isinstance(value, Mapping):
+                raise self.fail(ypath, f"must be a mapping, got {value!r}")
+        return merge(base, over), [(f"profiles.{self.profile}.{name}", over), (name, base)]
+
+    def build(self, cls, data: Mapping, layers: list[tuple[str, Mapping]], home: str | None = None, **resolved):
+        """``cls(**data, **resolved)``; a validation error names the YAML path the bad value came from
+        (a missing key: under ``home``, by default the least specific layer)."""
+        try:
+            return cls(**data, **resolved)
+        except pydantic.ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                loc = [str(p) for p in err["loc"] if not isinstance(p, int)]  # list indices: the list's path
+                ypath = _origin(layers, loc, missing=err["type"] == "missing")
+                if err["type"] == "missing" and home:
+                    ypath = ".".join([home, *loc])
+                if err["type"] == "missing":
+                    problems.append(f"{ypath}: missing key; add it to params.yaml")
+                elif err["type"] == "unexpected_keyword_argument":
+                    allowed = sorted(f.name for f in fields(cls) if f.name not in resolved)
+                    problems.append(f"{ypath}: unknown key; allowed: {allowed}")
+                elif err["type"] == "value_error":  # a check of several fields (__post_init__)
+                    problems.append(f"{ypath}: {err['msg'].removeprefix('Value error, ')}")
+                else:
+                    problems.append(f"{ypath}: {err['msg']} (got {repr(err.get('input'))[:80]})")
+            raise ParamsError(f"{self.file}: " + "; ".join(problems)) from None
+
+
+def _origin(layers: list[tuple[str, Mapping]], loc: list[str], missing: bool) -> str:
+    """The YAML path of ``loc``: in the most specific layer that holds it (a missing key: the base layer)."""
+    if not loc:
+        return next((prefix for prefix, data in layers if data), layers[-1][0])
+    if not missing:
+        for prefix, data in layers:
+            node, found = data, True
+            for part in loc:
+                if isinstance(node, Mapping) and part in node:
+                    node = node[part]
+                else:
+                    found = False
+                    break
+            if found:
+                return ".".join([prefix, *loc])
+    return ".".join([layers[-1][0], *loc])
 
 
 def load(profile: str | None = None, path: str | Path | None = None) -> Params:
     """Load ``params.yaml`` and resolve ``profile`` (default: the file's ``profile`` key)."""
-    raw = read_yaml(path)
-    profile = profile or raw.get("profile", paths.DEFAULT_PROFILE)
-    profiles = raw.get("profiles") or {}
+    file = Path(path) if path else paths.PARAMS_FILE
+    raw = read_yaml(file)
+    fail = lambda ypath, problem: ParamsError(f"{file}: {ypath}: {problem}")  # noqa: E731
+    unknown = sorted(set(raw) - set(TOP_KEYS))
+    if unknown:
+        raise fail(unknown[0], f"unknown top-level key; allowed: {sorted(TOP_KEYS)}")
+    profiles = raw.get("profiles")
+    if not isinstance(profiles, Mapping) or not profiles:
+        raise fail("profiles", "missing or empty; define at least one profile")
+    default = raw.get("profile")
+    if default not in profiles:
+        raise fail("profile", f"unknown profile {default!r}; `profiles` defines {sorted(profiles)}")
+    profile = profile or default
     if profile not in profiles:
-        raise ParamsError(f"unknown profile {profile!r}; params.yaml defines {sorted(profiles)}")
-    prof = profiles[profile] or {}
+        raise fail("profiles", f"unknown profile {profile!r}; `profiles` defines {sorted(profiles)}")
+    for name, block in profiles.items():
+        extra = sorted(set(block or {}) - set(PROFILE_SECTIONS))
+        if extra:
+            raise fail(f"profiles.{name}.{extra[0]}", f"not a section a profile may override; allowed: {list(PROFILE_SECTIONS)}")
+    ld = _Loader(raw, profile, file)
+    seed = ld.need(raw, "seed", "")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise fail("seed", f"must be an integer, got {seed!r}")
 
-    corpus = _build(CorpusParams, merge(raw.get("corpus") or {}, prof.get("corpus") or {}), "corpus")
+    corpus = ld.build(CorpusParams, *ld.section("corpus"))
+    src_defaults = ld.need(raw, "source_defaults", "")
     sources = {
-        name: _build(SourceSpec, {"name": name, **spec}, f"sources.{name}")
-        for name, spec in (raw.get("sources") or {}).items()
+        name: ld.build(SourceSpec, merge(src_defaults, spec or {}), [(f"sources.{name}", spec or {}), ("source_defaults", src_defaults)],
+                       home=f"sources.{name}", name=name)
+        for name, spec in (ld.need(raw, "sources", "") or {}).items()
     }
+    mixes = _mixes(ld)
+    vocab_sizes, vlayers = ld.section("vocab_sizes")
+    for key, size in vocab_sizes.items():
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+            raise fail(_origin(vlayers, [str(key)], False), f"must be a positive integer, got {size!r}")
+    vocab_sizes = {str(k): v for k, v in vocab_sizes.items()}
+    tokenizers = _tokenizers(ld, vocab_sizes, mixes)
+    metrics = ld.build(MetricsParams, *ld.section("metrics"))
+    costs = ld.build(CostsParams, *ld.section("costs"))
+    train, tlayers = ld.section("train")
+    trains = {stage: _train(ld, train, tlayers, stage) for stage in STAGES}
+    models = _models(ld, train, tlayers, trains["pretrain"].tokens, tokenizers, mixes)
+    transfer = ld.build(TransferParams, ld.need(raw, "transfer", ""), [("transfer", raw["transfer"])])
+    analysis = ld.build(AnalysisParams, *ld.section("analysis"))
+    evaluate = ld.build(EvaluateParams, *ld.section("evaluate"))
+    _check_names(ld, tokenizers, metrics, costs, transfer, analysis)
+    return Params(profile=profile, seed=seed, corpus=corpus, sources=sources, mixes=mixes, vocab_sizes=vocab_sizes,
+                  tokenizers=tokenizers, metrics=metrics, costs=costs, trains=trains, models=models,
+                  transfer=transfer, analysis=analysis, evaluate=evaluate)
+
+
+def _mixes(ld: _Loader) -> dict[str, dict[str, float]]:
     mixes = {}
-    for name, mix in (raw.get("mixes") or {}).items():
-        mix = {k: float(v) for k, v in mix.items()}
-        if set(mix) - set(DOMAINS) or abs(sum(mix.values()) - 1.0) > 1e-6:
-            raise ParamsError(f"mix {name!r} must give shares of {DOMAINS} that sum to 1, got {mix}")
-        mixes[name] = mix
-    vocab_sizes = {str(k): int(v) for k, v in (prof.get("vocab_sizes") or {}).items()}
-    tok_defaults = prof.get("tokenizer") or {}
-    tokenizers = {}
-    for name, spec in (raw.get("tokenizers") or {}).items():
-        spec = {**tok_defaults, **spec}
-        if "pattern" in spec:
-            spec.setdefault("regex", None)  # exclusive with `regex`: tokstudy.bpe.check_variant rejects both
-        vocab = spec.pop("vocab", None)
-        if "vocab_size" not in spec:
-            if isinstance(vocab, int):
-                spec["vocab_size"] = vocab
-            elif vocab in vocab_sizes:
-                spec["vocab_size"] = vocab_sizes[vocab]
-            else:
-                raise ParamsError(
-                    f"tokenizers.{name}: vocab {vocab!r} is neither an integer nor a key of "
-                    f"profiles.{profile}.vocab_sizes {sorted(vocab_sizes)}"
-                )
-        if spec.get("mix") not in mixes:
-            raise ParamsError(f"tokenizers.{name}: unknown mix {spec.get('mix')!r}; defined: {sorted(mixes)}")
-        if "special_tokens" in spec:
-            spec["special_tokens"] = tuple(spec["special_tokens"])
-        tokenizers[name] = _build(TokenizerVariant, {"name": name, "vocab": vocab, **spec}, f"tokenizers.{name}")
-    metrics_raw = merge(raw.get("metrics") or {}, prof.get("metrics") or {})
-    if "references" in metrics_raw:
-        metrics_raw["references"] = tuple(metrics_raw["references"])
-    metrics = _build(MetricsParams, metrics_raw, "metrics")
-    costs = _build(CostsParams, merge(raw.get("costs") or {}, prof.get("costs") or {}), "costs")
-    return Params(
-        profile=profile,
-        seed=int(raw.get("seed", 0)),
-        corpus=corpus,
-        sources=sources,
-        mixes=mixes,
-        vocab_sizes=vocab_sizes,
-        tokenizers=tokenizers,
-        metrics=metrics,
-        costs=costs,
-        raw=raw,
-    )
+    for name, mix in (ld.need(ld.raw, "mixes", "") or {}).items():
+        ok = isinstance(mix, Mapping) and set(mix) <= set(DOMAINS) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in mix.values())
+        if not ok or abs(sum(mix.values()) - 1.0) > 1e-6:
+            raise ld.fail(f"mixes.{name}", f"must give non-negative shares of {DOMAINS} that sum to 1, got {mix!r}")
+        mixes[name] = {k: float(v) for k, v in mix.items()}
+    return mixes
 
 
-def train_params(params: Params, stage: str, **overrides: Any) -> TrainParams:
-    """``train`` merged with ``train.<stage>`` (profile overrides included), plus ``overrides``."""
-    raw = dict(params.section("train"))
-    sizes = raw.pop("sizes", None) or {}
-    raw.pop("budgets", None)
-    stages = {s: raw.pop(s, None) or {} for s in STAGES}
-    if stage not in STAGES:
-        raise ParamsError(f"train stage must be one of {STAGES}, got {stage!r}")
-    merged = {**merge(raw, stages[stage]), **overrides}
-    size = merged.pop("size", None)
-    if not isinstance(size, ModelSize):
-        if size not in sizes:
-            raise ParamsError(f"train.size {size!r} is not a key of train.sizes {sorted(sizes)}")
-        size = _build(ModelSize, {"name": size, **sizes[size]}, f"train.sizes.{size}")
-    return _build(TrainParams, {"stage": stage, "size": size, **merged}, f"train ({params.profile}, {stage})")
+def _tokenizers(ld: _Loader, vocab_sizes: Mapping[str, int], mixes: Mapping) -> dict[str, TokenizerVariant]:
+    from tokstudy import pretok
+
+    defaults, dlayers = ld.section("tokenizer")
+    out = {}
+    for name, spec in (ld.need(ld.raw, "tokenizers", "") or {}).items():
+        where = f"tokenizers.{name}"
+        spec = dict(spec or {})
+        vocab = ld.need(spec, "vocab", where)
+        spec.pop("vocab")
+        if isinstance(vocab, bool) or not (isinstance(vocab, int) or vocab in vocab_sizes):
+            raise ld.fail(f"{where}.vocab", f"{vocab!r} is neither an integer nor a key of vocab_sizes {sorted(vocab_sizes)}")
+        data = merge(defaults, spec)
+        if data.get("mix") not in mixes:
+            raise ld.fail(f"{where}.mix", f"unknown mix {data.get('mix')!r}; `mixes` defines {sorted(mixes)}")
+        if (data.get("regex") is None) == (data.get("pattern") is None):
+            raise ld.fail(where, "give exactly one of `regex` (a pre-tokenizer name) and `pattern` (a raw regex)")
+        if data.get("regex") is not None and data["regex"] not in pretok.PRETOKENIZERS:
+            raise ld.fail(f"{where}.regex", f"unknown pre-tokenizer {data['regex']!r}; choose one of {sorted(pretok.PRETOKENIZERS)}")
+        size = vocab if isinstance(vocab, int) else vocab_sizes[vocab]
+        out[name] = ld.build(TokenizerVariant, data, [(where, spec), *dlayers], name=name, vocab=vocab, vocab_size=size)
+    return out
 
 
-def model_runs(params: Params) -> dict[str, ModelRun]:
+def _train(ld: _Loader, train: Mapping, layers: list, stage: str) -> TrainParams:
+    """``train`` merged with ``train.<stage>``; ``size`` resolved from ``train.sizes``."""
+    flat = {k: v for k, v in train.items() if k not in ("sizes", "budgets", *STAGES)}
+    over = ld.need(train, stage, "train") or {}
+    data = merge(flat, over)
+    slayers = [(f"{p}.{stage}", (d.get(stage) or {})) for p, d in layers] + layers
+    sizes = ld.need(train, "sizes", "train") or {}
+    size = data.pop("size", None)
+    if size not in sizes:
+        raise ld.fail(_origin(slayers, ["size"], False), f"{size!r} is not a key of train.sizes {sorted(sizes)}")
+    model_size = ld.build(ModelSize, sizes[size], [(f"{p}.sizes.{size}", (d.get("sizes") or {}).get(size) or {})
+                                                   for p, d in layers], name=size)
+    return ld.build(TrainParams, data, slayers, stage=stage, size=model_size)
+
+
+def _models(ld: _Loader, train: Mapping, layers: list, pretrain_tokens: int, tokenizers: Mapping,
+            mixes: Mapping) -> dict[str, ModelRun]:
     """Every run of ``models`` with ``tokens`` resolved from ``train.budgets`` / ``train.pretrain.tokens``."""
-    train = params.section("train")
-    budgets = {str(k): int(v) for k, v in (train.get("budgets") or {}).items()}
-    pretrain_tokens = int(merge(train, train.get("pretrain") or {}).get("tokens") or 0)
+    budgets = ld.need(train, "budgets", "train") or {}
+    for key, value in budgets.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ld.fail(_origin(layers, ["budgets", str(key)], False), f"must be a positive token count, got {value!r}")
+    specs = ld.need(ld.raw, "models", "") or {}
     runs = {}
-    for name, spec in (params.section("models") or {}).items():
-        spec = dict(spec)
-        budget = spec.get("budget")
-        if "tokens" not in spec:
-            if isinstance(budget, int):
-                spec["tokens"] = budget
-            elif budget in budgets:
-                spec["tokens"] = budgets[budget]
-            elif budget is None and spec.get("stage") == "pretrain":
-                spec["tokens"] = pretrain_tokens
-            else:
-                raise ParamsError(
-                    f"models.{name}: budget {budget!r} is neither a token count nor a key of "
-                    f"profiles.{params.profile}.train.budgets {sorted(budgets)}"
-                )
-        run = _build(ModelRun, {"name": name, **spec}, f"models.{name}")
-        if run.tokenizer not in params.tokenizers:
-            raise ParamsError(f"models.{name}: unknown tokenizer {run.tokenizer!r}; defined: {sorted(params.tokenizers)}")
-        if run.mix not in params.mixes:
-            raise ParamsError(f"models.{name}: unknown mix {run.mix!r}; defined: {sorted(params.mixes)}")
+    for name, spec in specs.items():
+        where, spec = f"models.{name}", dict(spec or {})
+        budget = ld.need(spec, "budget", where)
+        if budget is None and spec.get("stage") == "finetune":
+            raise ld.fail(f"{where}.budget", f"a fine-tune needs a budget, a key of train.budgets {sorted(budgets)}")
+        if budget is not None and budget not in budgets:
+            raise ld.fail(f"{where}.budget", f"{budget!r} is not a key of train.budgets of profile {ld.profile!r} "
+                                             f"{sorted(budgets)}")
+        if budget is None and pretrain_tokens <= 0:
+            raise ld.fail(_origin(layers, ["pretrain", "tokens"], False), f"{where} (budget: null) pretrains on "
+                                                                         f"train.pretrain.tokens, which must be positive")
+        tokens = pretrain_tokens if budget is None else budgets[budget]
+        run = ld.build(ModelRun, spec, [(where, spec)], name=name, tokens=tokens)
+        if run.tokenizer not in tokenizers:
+            raise ld.fail(f"{where}.tokenizer", f"unknown tokenizer variant {run.tokenizer!r}; defined: {sorted(tokenizers)}")
+        if run.mix not in mixes:
+            raise ld.fail(f"{where}.mix", f"unknown mix {run.mix!r}; `mixes` defines {sorted(mixes)}")
+        if run.init != "scratch" and run.init not in specs:
+            raise ld.fail(f"{where}.init", f"{run.init!r} is neither 'scratch' nor a run of `models` {sorted(specs)}")
         runs[name] = run
-    for run in runs.values():
-        if run.init != "scratch" and run.init not in runs:
-            raise ParamsError(f"models.{run.name}: init {run.init!r} is neither 'scratch' nor a run in `models`")
     return runs
+
+
+def _check_names(ld: _Loader, tokenizers: Mapping, metrics: MetricsParams, costs: CostsParams,
+                 transfer: TransferParams, analysis: AnalysisParams) -> None:
+    """Names one section uses of another: variants, reference tokenizers."""
+    from tokstudy.bpe import REFERENCES
+
+    variants, refs = sorted(tokenizers), sorted(REFERENCES)
+    checks = [("metrics.base", [metrics.base], refs), ("metrics.references", metrics.references, refs),
+              ("costs.sweep", costs.sweep, variants), ("transfer.base_tokenizer", [transfer.base_tokenizer], variants),
+              ("transfer.targets", transfer.targets, variants), ("analysis.sweep_variant", [analysis.sweep_variant], variants),
+              ("analysis.overlap", analysis.overlap, variants + refs)]
+    for ypath, names, allowed in checks:
+        bad = [n for n in names if n not in allowed]
+        if bad:
+            section = ypath.split(".")[0]
+            if section in PROFILE_SECTIONS and ypath.split(".")[1] in (ld.prof.get(section) or {}):
+                ypath = f"profiles.{ld.profile}.{ypath}"
+            raise ld.fail(ypath, f"unknown name(s) {bad}; choose from {allowed}")
