@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu / cuda (default: cuda if available)")
     p.set_defaults(fn=cmd_evaluate)
 
-    # `tokstudy finetune ...` is `python -m tokstudy.finetune ...` (see main())
+    # `tokstudy finetune ...` is `python -m tokstudy.training ...` (see main())
     sub.add_parser("finetune", help="pretrain / fine-tune a params.yaml `models:` run (`tokstudy finetune --help`)",
                    add_help=False)
     return parser
@@ -249,9 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["finetune"]:
-        from tokstudy import finetune
+        from tokstudy import training
 
-        return finetune.main(argv[1:]) or 0
+        return training.main(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

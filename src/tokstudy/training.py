@@ -1,29 +1,27 @@
 """One training loop for pre-training and fine-tuning small Llama models, resumable and distributed.
 
 What it does
-    :func:`build_model` makes a ``LlamaForCausalLM`` from a named size
-    (``params.yaml`` ``train.sizes``) or loads a local HF model directory;
     :func:`train` runs AdamW with linear warmup + cosine decay, gradient
-    accumulation and clipping over a :class:`tokstudy.data.PackedDataset`,
-    checkpoints atomically every ``checkpoint_every`` steps and resumes from the
-    last checkpoint to the *same* final weights as an uninterrupted run; it
-    writes ``curve.csv`` / ``evals.csv`` / ``metrics.json`` (``dvc plots``-ready)
-    and reports tokens/s and MFU. ``python -m tokstudy.finetune --run NAME``
-    runs one ``models:`` entry end to end, also under ``torchrun``.
+    accumulation and clipping over a :class:`tokstudy.packing.PackedDataset`,
+    checkpoints every ``checkpoint_every`` steps (:mod:`tokstudy.checkpoint`) and
+    resumes from the newest intact checkpoint to the *same* final weights as an
+    uninterrupted run; it writes ``curve.csv`` / ``evals.csv`` / ``metrics.json``
+    (``dvc plots``-ready) and reports tokens/s and MFU. Models come from
+    :mod:`tokstudy.model`. ``python -m tokstudy.training RUN --profile P`` runs
+    one ``models:`` entry end to end, also under ``torchrun``.
 
 What it does not do
     No tokenizer-invariant evaluation beyond a cheap validation bits/byte
-    (:func:`tokstudy.data.bits_per_byte`); HumanEval/MBPP and exact bpb are
+    (:func:`tokstudy.packing.loss_to_bits_per_byte`); HumanEval/MBPP and exact bpb are
     :mod:`tokstudy.evaluate`. It never compares per-token losses across tokenizers.
 
-Devices and scale-out (only this module and ``evaluate`` touch CUDA)
+Devices and scale-out (only this module, ``distributed`` and ``evaluate`` touch CUDA)
     ``cuda`` if available (bf16 autocast over fp32 master weights, optional
     ``torch.compile``), else ``cpu`` in fp32. Under ``torchrun --nproc_per_node N``
-    the process group comes from the environment (``gloo`` on CPU, ``nccl`` on
-    CUDA) and the model is wrapped in DDP, or FSDP2 (``fully_shard`` per decoder
-    layer) with ``train.fsdp: true``; every rank reads its own shard of the
+    :mod:`tokstudy.distributed` joins the process group and wraps the model in
+    DDP, or FSDP2 with ``train.fsdp: true``; every rank reads its own shard of the
     packed rows. Name the run positionally under torchrun
-    (``torchrun --standalone --nproc_per_node 2 -m tokstudy.finetune base --profile cpu``).
+    (``torchrun --standalone --nproc_per_node 2 -m tokstudy.training base --profile cpu``).
     ``accelerate launch`` is not a supported launcher: on CPU
     (``accelerate launch --cpu --num_processes 2 -m ...``, accelerate 1.15) it did not
     export ``WORLD_SIZE`` and the processes ran as independent single-process runs; on
@@ -56,27 +54,23 @@ import io
 import json
 import logging
 import math
-import os
-import random
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from tokstudy import paths
-from tokstudy.data import DataError, PackedDataset, bits_per_byte
-from tokstudy.params import ModelSize, TrainParams
+from tokstudy import checkpoint, distributed, paths
+from tokstudy.distributed import Dist
+from tokstudy.model import build_model, flops_per_token, load_model, param_counts
+from tokstudy.packing import DataError, PackedDataset, loss_to_bits_per_byte
+from tokstudy.params import TrainParams
 
 log = logging.getLogger(__name__)
-
-SPECIAL_TOKENS = {"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>", "pad_token": "<pad>"}
-BOS_ID, EOS_ID, PAD_ID = 0, 1, 2  # the order of params.TokenizerVariant.special_tokens
 
 # Dense peak FLOP/s per device from vendor datasheets (no sparsity): (name substring, dtype) -> FLOP/s.
 PEAK_FLOPS = {
@@ -100,53 +94,8 @@ class TrainError(RuntimeError):
     """Training cannot start or resume as asked."""
 
 
+
 # --------------------------------------------------------------------------- devices
-
-
-@dataclass(frozen=True)
-class Dist:
-    """This process's place in a (possibly single-process) run."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def init_distributed() -> Dist:
-    """Join the process group that ``torchrun`` / ``accelerate launch`` describe in the environment.
-
-    A no-op (rank 0 of 1) without ``WORLD_SIZE > 1``. Idempotent.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    import torch.distributed as dist
-
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        if torch.cuda.is_available():
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), local_rank)
-
-
-def default_device(d: Dist | None = None) -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", (d or Dist()).local_rank)
-    return torch.device("cpu")
-
-
-def _barrier(d: Dist) -> None:
-    if d.enabled:
-        torch.distributed.barrier()
 
 
 @functools.lru_cache(maxsize=None)
@@ -176,107 +125,6 @@ def peak_flops(device: torch.device, dtype: str) -> tuple[float, str, bool]:
     return flops, f"measured {device.type} fp32 1024^3 matmul, {torch.get_num_threads()} threads", True
 
 
-# --------------------------------------------------------------------------- models
-
-
-def build_model(model_cfg: ModelSize | str | Path, vocab_size: int, *, seed: int = 0, max_seq_len: int = 4096):
-    """A ``LlamaForCausalLM`` of a named size (fresh, seeded) or loaded from a local HF directory.
-
-    The embedding has ``vocab_size`` rounded up to ``model_cfg.pad_vocab_to``
-    rows (nanoGPT's 50257 -> 50304); the tokenizer keeps its true size.
-    """
-    if isinstance(model_cfg, (str, Path)):
-        return load_model(model_cfg, vocab_size)
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    pad = max(1, model_cfg.pad_vocab_to)
-    config = LlamaConfig(
-        vocab_size=math.ceil(vocab_size / pad) * pad,
-        hidden_size=model_cfg.d_model,
-        intermediate_size=model_cfg.d_ff,
-        num_hidden_layers=model_cfg.n_layers,
-        num_attention_heads=model_cfg.n_heads,
-        num_key_value_heads=model_cfg.n_kv_heads or model_cfg.n_heads,
-        max_position_embeddings=max_seq_len,
-        rope_theta=model_cfg.rope_theta,
-        tie_word_embeddings=model_cfg.tie_embeddings,
-        bos_token_id=BOS_ID,
-        eos_token_id=EOS_ID,
-        pad_token_id=PAD_ID,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
-    return model
-
-
-def load_model(directory: str | Path, vocab_size: int | None = None):
-    """Load a local HF causal-LM directory in fp32 (no hub access)."""
-    from transformers import AutoModelForCausalLM
-
-    directory = Path(directory)
-    if not (directory / "config.json").is_file():
-        raise TrainError(
-            f"no HF model in {directory}: run the stage that writes it first "
-            "(notebook 04 for the base model, notebook 03 / tokstudy.transfer for <tokenizer>-<method>-init)"
-        )
-    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, local_files_only=True)
-    rows = model.get_input_embeddings().num_embeddings
-    if vocab_size is not None and rows < vocab_size:
-        raise TrainError(
-            f"{directory} has {rows} embedding rows but the tokenizer has {vocab_size} tokens; "
-            "transfer the model to this tokenizer first (tokstudy.transfer.swap_tokenizer)"
-        )
-    return model
-
-
-def param_counts(model) -> dict[str, int]:
-    """Total, input-embedding, untied LM-head and body parameter counts (the vocab moves the first two)."""
-    emb = model.get_input_embeddings().weight
-    head = model.get_output_embeddings().weight
-    total = sum(p.numel() for p in model.parameters())
-    n_head = 0 if head is emb else head.numel()
-    return {
-        "params": total,
-        "params_embedding": emb.numel(),
-        "params_lm_head": n_head,
-        "params_body": total - emb.numel() - n_head,
-    }
-
-
-def flops_per_token(model, seq_len: int) -> float:
-    """Training FLOPs per token: ``6 N + 12 L d T`` (N excludes the embedding lookup unless tied)."""
-    c = param_counts(model)
-    n_matmul = c["params"] - (c["params_embedding"] if c["params_lm_head"] else 0)
-    cfg = model.config
-    return 6.0 * n_matmul + 12.0 * cfg.num_hidden_layers * cfg.hidden_size * seq_len
-
-
-def save_model(model, out_dir: str | Path, tokenizer: Any = None) -> Path | None:
-    """Write an HF model directory (+ tokenizer) atomically; only rank 0 writes, others return None."""
-    if int(os.environ.get("RANK", "0")) != 0:
-        return None
-    out_dir = Path(out_dir)
-    with paths.atomic_dir(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        if tokenizer is not None:
-            hf_tokenizer(tokenizer).save_pretrained(tmp)
-    log.info("saved model to %s", out_dir)
-    return out_dir
-
-
-def hf_tokenizer(tokenizer: Any):
-    """A ``PreTrainedTokenizerFast`` from one, a TokenizerHandle (``to_hf``) or a tokenizer.json path."""
-    if hasattr(tokenizer, "save_pretrained"):
-        return tokenizer
-    if hasattr(tokenizer, "to_hf"):
-        return tokenizer.to_hf()
-    from transformers import PreTrainedTokenizerFast
-
-    path = Path(tokenizer)
-    return PreTrainedTokenizerFast(tokenizer_file=str(path / "tokenizer.json" if path.is_dir() else path), **SPECIAL_TOKENS)
-
-
 # --------------------------------------------------------------------------- schedule
 
 
@@ -297,62 +145,6 @@ def _optimizer(model, cfg: TrainParams, device: torch.device) -> torch.optim.Ada
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]  # norms
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=device.type == "cuda")
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def checkpoints(out_dir: str | Path) -> list[Path]:
-    """Complete checkpoints under ``out_dir/checkpoints``, oldest first (partial ones never appear)."""
-    root = Path(out_dir) / "checkpoints"
-    return sorted(p for p in root.glob("step_*") if (p / "state.pt").is_file()) if root.is_dir() else []
-
-
-def _model_state(model, fsdp: bool) -> dict:
-    if fsdp:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
-def _optim_state(model, opt, fsdp: bool) -> dict:
-    if fsdp:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-        return get_optimizer_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return opt.state_dict()
-
-
-def _load_states(model, opt, state: Mapping, fsdp: bool) -> None:
-    if fsdp:
-        from torch.distributed.checkpoint.state_dict import (
-            StateDictOptions,
-            set_model_state_dict,
-            set_optimizer_state_dict,
-        )
-
-        opts = StateDictOptions(full_state_dict=True)
-        set_model_state_dict(model, state["model"], options=opts)
-        set_optimizer_state_dict(model, opt, state["optimizer"], options=opts)
-    else:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
 
 
 # --------------------------------------------------------------------------- training
@@ -432,6 +224,82 @@ def evaluate_loss(model, dataset: PackedDataset, batches: int, batch_size: int, 
     return (total[0] / total[1]).item()
 
 
+@dataclass
+class _Run:
+    """What one :func:`train` call works with; the steps below read it and advance ``step``."""
+
+    cfg: TrainParams
+    d: Dist
+    device: torch.device
+    out_dir: Path
+    dataset: PackedDataset
+    val_dataset: PackedDataset | None
+    max_steps: int
+    tokens_per_step: int
+    fsdp: bool
+    raw: Any  # the model itself (sharded in place under FSDP): optimizer, state dicts, clipping
+    wrapped: Any  # what forward runs on: DDP / FSDP / compiled, or ``raw``
+    opt: torch.optim.Optimizer
+    sched: Any
+    autocast: Callable
+    fingerprint: dict
+    counts: dict
+    flops_tok: float
+    peak: tuple[float, str, bool]  # peak_flops(): (FLOP/s, source, approximate)
+    step: int = 0
+    curve: list = field(default_factory=list)
+    evals: list = field(default_factory=list)
+    previous: dict = field(default_factory=dict)  # metrics stored in the checkpoint resumed from
+    resumed_from: int = 0
+
+    @property
+    def amp_dtype(self) -> str:
+        return "bf16" if self.device.type == "cuda" else "fp32"
+
+
+@dataclass
+class _Meter:
+    """Loss and throughput bookkeeping of one :func:`train` call."""
+
+    interval_loss: torch.Tensor
+    t_call: float
+    interval_t: float
+    steps: int = 0  # optimizer steps in this call
+    interval_steps: int = 0
+    interval_tokens: int = 0
+    timed_tokens: int = 0
+    timed_s: float = 0.0
+
+    @classmethod
+    def start(cls, device: torch.device) -> "_Meter":
+        now = time.perf_counter()
+        return cls(torch.zeros((), device=device), now, now)
+
+    def add(self, loss: torch.Tensor, tokens: int) -> None:
+        self.steps += 1
+        self.interval_loss += loss
+        self.interval_steps += 1
+        self.interval_tokens += tokens
+
+    def take_interval(self, d: Dist) -> tuple[float, float]:
+        """Mean loss (over ranks) and tokens/s since the last call; starts a new interval."""
+        distributed.mean_over_ranks(self.interval_loss, d)
+        mean_loss = self.interval_loss.item() / self.interval_steps  # .item() also syncs CUDA for the timer
+        now = time.perf_counter()
+        tps = self.interval_tokens / max(now - self.interval_t, 1e-9)
+        self.interval_loss.zero_()
+        self.interval_steps, self.interval_t, self.interval_tokens = 0, now, 0
+        return mean_loss, tps
+
+    def time_step(self, run: _Run, t0: float) -> None:
+        """Count the step that began at ``t0``, except a call's first (it pays for compile / allocation)."""
+        if self.steps > 1:
+            if run.device.type == "cuda" and run.step % run.cfg.log_every:
+                torch.cuda.synchronize(run.device)
+            self.timed_tokens += run.tokens_per_step
+            self.timed_s += time.perf_counter() - t0
+
+
 def train(
     model,
     dataset: PackedDataset,
@@ -450,77 +318,105 @@ def train(
 
     The run length is ``max_steps``, else ``ceil(tokens / tokens_per_step)``
     with ``tokens`` defaulting to ``cfg.tokens``. With ``resume`` the newest
-    checkpoint in ``out_dir/checkpoints`` is loaded (its settings must match).
-    ``stop_after`` ends this call after that many steps as if the job had been
-    pre-empted (no extra checkpoint): the schedule still targets ``max_steps``.
-    Under ``torchrun`` the dataset is re-opened sharded by rank.
+    checkpoint in ``out_dir/checkpoints`` that loads is resumed (its settings
+    must match, else it is moved aside). ``stop_after`` ends this call after
+    that many steps as if the job had been pre-empted (no extra checkpoint): the
+    schedule still targets ``max_steps``. Under ``torchrun`` the dataset is
+    re-opened sharded by rank.
     """
-    d = init_distributed()
-    device = torch.device(device) if device is not None else default_device(d)
-    out_dir = Path(out_dir)
+    run = _setup(model, dataset, cfg, Path(out_dir), val_dataset, seed, tokens, max_steps, device)
+    _resume(run, resume, seed)
+    meter = _Meter.start(run.device)
+    bar = tqdm(total=run.max_steps, initial=run.step, desc=f"train {run.out_dir.name}", unit="step",
+               disable=not run.d.is_main, leave=False)
+    while run.step < run.max_steps and (stop_after is None or meter.steps < stop_after):
+        t0 = time.perf_counter()
+        loss, lr = _optimizer_step(run)
+        meter.add(loss, run.tokens_per_step)
+        bar.update(1)
+        if run.step == 1 or run.step % cfg.log_every == 0 or run.step == run.max_steps:
+            bar.set_postfix(loss=f"{_log_interval(run, meter, lr):.3f}")
+        meter.time_step(run, t0)
+        if run.val_dataset is not None and (run.step % cfg.eval_every == 0 or run.step == run.max_steps):
+            _evaluate(run)
+        if run.step % cfg.checkpoint_every == 0 or run.step == run.max_steps:
+            _save_checkpoint(run, meter)
+    bar.close()
+    return _finish(run, meter)
+
+
+def _for_rank(dataset: PackedDataset | None, d: Dist) -> PackedDataset | None:
+    """``dataset`` re-opened as this rank's shard (itself when it already is)."""
+    if dataset is None or (dataset.rank, dataset.world_size) == (d.rank, d.world_size):
+        return dataset
+    return PackedDataset(dataset.directory, seed=dataset.seed, shuffle=dataset.shuffle, rank=d.rank, world_size=d.world_size)
+
+
+def _run_length(cfg: TrainParams, tokens_per_step: int, tokens: int | None, max_steps: int | None) -> int:
+    if max_steps is not None:
+        return max_steps
+    budget = tokens if tokens is not None else cfg.tokens
+    if not budget:
+        raise TrainError("no run length: set train.tokens / pass tokens= or max_steps=")
+    return math.ceil(budget / tokens_per_step)
+
+
+def _setup(model, dataset, cfg, out_dir, val_dataset, seed, tokens, max_steps, device) -> _Run:
+    """Join the process group, check the data, wrap the model, build optimizer and schedule."""
+    d = distributed.init_distributed()
+    device = torch.device(device) if device is not None else distributed.default_device(d)
     if dataset.seq_len != cfg.seq_len:
         raise DataError(
             f"{dataset.directory} holds rows of seq_len {dataset.seq_len} but train.seq_len is {cfg.seq_len}; "
             "re-pack the data with the run's seq_len"
         )
-    if (dataset.rank, dataset.world_size) != (d.rank, d.world_size):
-        dataset = PackedDataset(dataset.directory, seed=dataset.seed, shuffle=dataset.shuffle, rank=d.rank, world_size=d.world_size)
-    if val_dataset is not None and (val_dataset.rank, val_dataset.world_size) != (d.rank, d.world_size):
-        val_dataset = PackedDataset(val_dataset.directory, seed=val_dataset.seed, shuffle=val_dataset.shuffle, rank=d.rank, world_size=d.world_size)
+    dataset, val_dataset = _for_rank(dataset, d), _for_rank(val_dataset, d)
     tokens_per_step = cfg.batch_size * cfg.grad_accum * d.world_size * cfg.seq_len
-    if max_steps is None:
-        budget = tokens if tokens is not None else cfg.tokens
-        if not budget:
-            raise TrainError("no run length: set train.tokens / pass tokens= or max_steps=")
-        max_steps = math.ceil(budget / tokens_per_step)
+    max_steps = _run_length(cfg, tokens_per_step, tokens, max_steps)
     fsdp = cfg.fsdp and d.enabled
-    counts = param_counts(model)
-    flops_tok = flops_per_token(model, cfg.seq_len)
-    amp_dtype = "bf16" if device.type == "cuda" else "fp32"
+    counts, flops_tok = param_counts(model), flops_per_token(model, cfg.seq_len)
+    init_weights = state_sha256(model)
+    model.to(device)
+    model.train()
+    wrapped = distributed.wrap(model, d, device, fsdp=fsdp, compile=cfg.compile)
+    opt = _optimizer(model, cfg, device)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        functools.partial(lr_multiplier, warmup_steps=cfg.warmup_steps, max_steps=max_steps, min_lr_ratio=cfg.min_lr_ratio),
+    )
     autocast = (
         functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16)
         if device.type == "cuda"
         else contextlib.nullcontext
     )
-
-    # --- wrap: DDP / FSDP2, then compile (CUDA only)
-    init_weights = state_sha256(model)
-    model.to(device)
-    model.train()
-    raw = model
-    if fsdp:
-        from torch.distributed.fsdp import fully_shard
-
-        for layer in model.model.layers:
-            fully_shard(layer)
-        fully_shard(model)
-        wrapped = model
-    elif d.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    else:
-        wrapped = model
-    if device.type == "cuda" and cfg.compile:
-        wrapped = torch.compile(wrapped)
-    opt = _optimizer(raw, cfg, device)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        functools.partial(lr_multiplier, warmup_steps=cfg.warmup_steps, max_steps=max_steps, min_lr_ratio=cfg.min_lr_ratio),
+    return _Run(
+        cfg=cfg, d=d, device=device, out_dir=out_dir, dataset=dataset, val_dataset=val_dataset,
+        max_steps=max_steps, tokens_per_step=tokens_per_step, fsdp=fsdp, raw=model, wrapped=wrapped,
+        opt=opt, sched=sched, autocast=autocast,
+        fingerprint=_fingerprint(cfg, dataset, d, max_steps, seed, init_weights),
+        counts=counts, flops_tok=flops_tok, peak=peak_flops(device, "bf16" if device.type == "cuda" else "fp32"),
     )
 
-    # --- resume
-    fingerprint = _fingerprint(cfg, dataset, d, max_steps, seed, init_weights)
-    step, curve, evals, previous = 0, [], [], {}
-    found = checkpoints(out_dir) if resume else []
-    if not resume and d.is_main and (out_dir / "checkpoints").exists():
-        shutil.rmtree(out_dir / "checkpoints")
-    _barrier(d)
-    diff = {}
-    if found:
-        state = torch.load(found[-1] / "state.pt", map_location="cpu", weights_only=False)
-        diff = {k: (state["fingerprint"].get(k), v) for k, v in fingerprint.items() if state["fingerprint"].get(k) != v}
-    if found and diff:
+
+def _resume(run: _Run, resume: bool, seed: int) -> None:
+    """Load the newest checkpoint that loads and matches this setup; else seed a fresh start.
+
+    Rank 0 first removes temporary folders of killed checkpoint writes (and,
+    without ``resume``, all checkpoints); after every rank has read, it removes
+    newer unreadable checkpoints, or moves a different setup's checkpoints to
+    ``checkpoints.stale``.
+    """
+    d, out_dir = run.d, run.out_dir
+    if d.is_main:
+        checkpoint.remove_stale_temps(out_dir)
+        if not resume and checkpoint.root(out_dir).exists():
+            shutil.rmtree(checkpoint.root(out_dir))
+    distributed.barrier(d)
+    path, state, unreadable = checkpoint.load_latest(out_dir) if resume else (None, None, [])
+    distributed.barrier(d)  # every rank has read before rank 0 moves or deletes anything
+    fp = state["fingerprint"] if state is not None else {}
+    diff = {k: (fp.get(k), v) for k, v in run.fingerprint.items() if fp.get(k) != v} if state is not None else {}
+    if diff:
         # a changed setup (params, data, or the weights it starts from) must not resume the old run;
         # keep its checkpoints aside instead of deleting them, and start over
         stale = out_dir / "checkpoints.stale"
@@ -528,167 +424,132 @@ def train(
                     "starting over", out_dir, sorted(diff), stale)
         if d.is_main:
             shutil.rmtree(stale, ignore_errors=True)
-            os.replace(out_dir / "checkpoints", stale)
-        _barrier(d)
-        found = []
-    if found:
-        _load_states(raw, opt, state, fsdp)
-        sched.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"][d.rank])
-        step, curve, evals, previous = state["step"], state["curve"], state["evals"], state["metrics"]
-        log.info("resumed %s from step %d / %d", out_dir, step, max_steps)
-    else:
+            checkpoint.root(out_dir).replace(stale)
+        state = None
+    elif d.is_main:
+        for bad in unreadable:  # the run rewrites these steps; a bad newest one must not be kept by pruning
+            log.warning("removing unreadable checkpoint %s", bad)
+            shutil.rmtree(bad, ignore_errors=True)
+    distributed.barrier(d)
+    if state is None:
         torch.manual_seed(seed + d.rank)
-    resumed_from = step
+        return
+    distributed.load_states(run.raw, run.opt, state, run.fsdp)
+    run.sched.load_state_dict(state["scheduler"])
+    checkpoint.set_rng_state(state["rng"][d.rank])
+    run.step, run.curve, run.evals, run.previous = state["step"], state["curve"], state["evals"], state["metrics"]
+    run.resumed_from = run.step
+    log.info("resumed %s from %s (step %d / %d)", out_dir, path.name, run.step, run.max_steps)
 
-    def save_checkpoint(metrics_now: dict) -> None:
-        state = {
-            "step": step,
-            "tokens": step * tokens_per_step,
-            "data_position": step * cfg.grad_accum * cfg.batch_size,  # per-rank row position in the stream
-            "model": _model_state(raw, fsdp),
-            "optimizer": _optim_state(raw, opt, fsdp),
-            "scheduler": sched.state_dict(),
-            "rng": _gather_objects(_rng_state(), d),
-            "curve": curve,
-            "evals": evals,
-            "metrics": metrics_now,
-            "fingerprint": fingerprint,
-        }
-        if d.is_main:
-            with paths.atomic_dir(out_dir / "checkpoints" / f"step_{step:07d}") as tmp:
-                torch.save(state, tmp / "state.pt")
-            for old in checkpoints(out_dir)[: -max(1, cfg.keep_checkpoints)]:
-                shutil.rmtree(old, ignore_errors=True)
-        _barrier(d)
 
-    # --- loop
-    peak, peak_source, approximate = peak_flops(device, amp_dtype)
-    timed_tokens, timed_s = 0, 0.0
+def _optimizer_step(run: _Run) -> tuple[torch.Tensor, float]:
+    """One optimizer step over ``grad_accum`` micro-batches; returns the step's mean loss and its lr."""
+    cfg, d = run.cfg, run.d
+    step_loss = torch.zeros((), device=run.device)
+    for micro in range(cfg.grad_accum):
+        start = (run.step * cfg.grad_accum + micro) * cfg.batch_size
+        rows = run.dataset.batch(start, cfg.batch_size).to(run.device, non_blocking=True)
+        last = micro == cfg.grad_accum - 1
+        sync = contextlib.nullcontext() if (last or not d.enabled or run.fsdp) else distributed.no_sync(run.wrapped)
+        with sync:
+            with run.autocast():
+                logits = run.wrapped(input_ids=rows[:, :-1]).logits
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), rows[:, 1:].reshape(-1))
+            (loss / cfg.grad_accum).backward()
+        step_loss += loss.detach() / cfg.grad_accum
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(run.raw.parameters(), cfg.grad_clip)
+    lr = run.opt.param_groups[0]["lr"]
+    run.opt.step()
+    run.sched.step()
+    run.opt.zero_grad(set_to_none=True)
+    run.step += 1
+    return step_loss, lr
 
-    def _metrics() -> dict:
-        tps = timed_tokens / timed_s if timed_s else previous.get("tokens_per_s")
-        last_eval = evals[-1] if evals else {}
-        return {
-            "steps": step, "max_steps": max_steps, "tokens": step * tokens_per_step,
-            "tokens_per_step": tokens_per_step,
-            "initial_loss": curve[0]["loss"] if curve else None,
-            "final_loss": curve[-1]["loss"] if curve else None,
-            "val_loss": last_eval.get("val_loss"), "val_bits_per_byte": last_eval.get("val_bits_per_byte"),
-            "tokens_per_s": tps, "step_time_s": tokens_per_step / tps if tps else None,
-            "mfu": tps * flops_tok / (peak * d.world_size) if tps else None,
-            "mfu_approximate": approximate, "peak_flops": peak, "peak_source": peak_source,
-            "flops_per_token": flops_tok, **counts,
-            "device": str(device), "dtype": amp_dtype, "world_size": d.world_size, "fsdp": fsdp,
-            "compile": bool(device.type == "cuda" and cfg.compile), "resumed_from": resumed_from,
-            "wall_s": previous.get("wall_s", 0.0) * (resumed_from > 0) + time.perf_counter() - t_call,
-        }
 
-    interval_loss = torch.zeros((), device=device)
-    interval_steps, interval_t, interval_tokens = 0, time.perf_counter(), 0
-    steps_this_call = 0
-    bar = tqdm(total=max_steps, initial=step, desc=f"train {out_dir.name}", unit="step", disable=not d.is_main, leave=False)
-    t_call = time.perf_counter()
-    while step < max_steps and (stop_after is None or steps_this_call < stop_after):
-        t0 = time.perf_counter()
-        step_loss = torch.zeros((), device=device)
-        for micro in range(cfg.grad_accum):
-            rows = dataset.batch((step * cfg.grad_accum + micro) * cfg.batch_size, cfg.batch_size).to(device, non_blocking=True)
-            last = micro == cfg.grad_accum - 1
-            sync = contextlib.nullcontext() if (last or not d.enabled or fsdp) else raw_no_sync(wrapped)
-            with sync:
-                with autocast():
-                    logits = wrapped(input_ids=rows[:, :-1]).logits
-                loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), rows[:, 1:].reshape(-1))
-                (loss / cfg.grad_accum).backward()
-            step_loss += loss.detach() / cfg.grad_accum
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip)
-        lr = opt.param_groups[0]["lr"]
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        step += 1
-        steps_this_call += 1
-        interval_loss += step_loss
-        interval_steps += 1
-        interval_tokens += tokens_per_step
-        bar.update(1)
+def _log_interval(run: _Run, meter: _Meter, lr: float) -> float:
+    """Append a ``curve.csv`` row (mean loss since the last one); returns that loss."""
+    mean_loss, tps = meter.take_interval(run.d)
+    run.curve.append({"step": run.step, "tokens": run.step * run.tokens_per_step, "loss": mean_loss, "lr": lr,
+                      "tokens_per_s": tps})
+    if run.d.is_main:
+        _write_csv(run.out_dir / "curve.csv", run.curve, CURVE_COLUMNS)
+    return mean_loss
 
-        if step == 1 or step % cfg.log_every == 0 or step == max_steps:
-            if d.enabled:
-                torch.distributed.all_reduce(interval_loss)
-                interval_loss /= d.world_size
-            mean_loss = interval_loss.item() / interval_steps  # .item() also syncs CUDA for the timer
-            now = time.perf_counter()
-            curve.append({
-                "step": step, "tokens": step * tokens_per_step, "loss": mean_loss, "lr": lr,
-                "tokens_per_s": interval_tokens / max(now - interval_t, 1e-9),
-            })
-            bar.set_postfix(loss=f"{mean_loss:.3f}")
-            interval_loss.zero_()
-            interval_steps, interval_t, interval_tokens = 0, now, 0
-            if d.is_main:
-                _write_csv(out_dir / "curve.csv", curve, CURVE_COLUMNS)
-        if steps_this_call > 1:  # the first step of a call pays for compile / allocation warm-up
-            if device.type == "cuda" and step % cfg.log_every:
-                torch.cuda.synchronize(device)
-            timed_tokens += tokens_per_step
-            timed_s += time.perf_counter() - t0
-        if val_dataset is not None and (step % cfg.eval_every == 0 or step == max_steps):
-            val_loss = evaluate_loss(wrapped, val_dataset, cfg.eval_batches, cfg.batch_size, device, autocast, d)
-            evals.append({
-                "step": step, "tokens": step * tokens_per_step, "val_loss": val_loss,
-                "val_bits_per_byte": bits_per_byte(val_loss, val_dataset.meta),
-            })
-            if d.is_main:
-                _write_csv(out_dir / "evals.csv", evals, EVAL_COLUMNS)
-        if step % cfg.checkpoint_every == 0 or step == max_steps:
-            save_checkpoint(_metrics())
-    bar.close()
-    wall = time.perf_counter() - t_call
-    if timed_s == 0.0 and steps_this_call:
-        timed_tokens, timed_s = steps_this_call * tokens_per_step, wall
-    metrics = _metrics()
 
-    if d.is_main:
-        paths.atomic_write(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+def _evaluate(run: _Run) -> None:
+    """Append an ``evals.csv`` row: validation loss and bits/byte."""
+    cfg = run.cfg
+    val_loss = evaluate_loss(run.wrapped, run.val_dataset, cfg.eval_batches, cfg.batch_size, run.device, run.autocast, run.d)
+    run.evals.append({
+        "step": run.step, "tokens": run.step * run.tokens_per_step, "val_loss": val_loss,
+        "val_bits_per_byte": loss_to_bits_per_byte(val_loss, run.val_dataset.meta),
+    })
+    if run.d.is_main:
+        _write_csv(run.out_dir / "evals.csv", run.evals, EVAL_COLUMNS)
+
+
+def _save_checkpoint(run: _Run, meter: _Meter) -> None:
+    """Every rank contributes (FSDP gathers, RNG states); rank 0 writes."""
+    cfg = run.cfg
+    state = {
+        "step": run.step,
+        "tokens": run.step * run.tokens_per_step,
+        "data_position": run.step * cfg.grad_accum * cfg.batch_size,  # per-rank row position in the stream
+        "model": distributed.model_state(run.raw, run.fsdp),
+        "optimizer": distributed.optimizer_state(run.raw, run.opt, run.fsdp),
+        "scheduler": run.sched.state_dict(),
+        "rng": distributed.gather_objects(checkpoint.rng_state(), run.d),
+        "curve": run.curve,
+        "evals": run.evals,
+        "metrics": _metrics(run, meter),
+        "fingerprint": run.fingerprint,
+    }
+    if run.d.is_main:
+        checkpoint.save(run.out_dir, run.step, state, cfg.keep_checkpoints)
+    distributed.barrier(run.d)
+
+
+def _metrics(run: _Run, meter: _Meter) -> dict:
+    tps = meter.timed_tokens / meter.timed_s if meter.timed_s else run.previous.get("tokens_per_s")
+    last_eval = run.evals[-1] if run.evals else {}
+    peak, peak_source, approximate = run.peak
+    tokens_per_step = run.tokens_per_step
+    return {
+        "steps": run.step, "max_steps": run.max_steps, "tokens": run.step * tokens_per_step,
+        "tokens_per_step": tokens_per_step,
+        "initial_loss": run.curve[0]["loss"] if run.curve else None,
+        "final_loss": run.curve[-1]["loss"] if run.curve else None,
+        "val_loss": last_eval.get("val_loss"), "val_bits_per_byte": last_eval.get("val_bits_per_byte"),
+        "tokens_per_s": tps, "step_time_s": tokens_per_step / tps if tps else None,
+        "mfu": tps * run.flops_tok / (peak * run.d.world_size) if tps else None,
+        "mfu_approximate": approximate, "peak_flops": peak, "peak_source": peak_source,
+        "flops_per_token": run.flops_tok, **run.counts,
+        "device": str(run.device), "dtype": run.amp_dtype, "world_size": run.d.world_size, "fsdp": run.fsdp,
+        "compile": bool(run.device.type == "cuda" and run.cfg.compile), "resumed_from": run.resumed_from,
+        "wall_s": run.previous.get("wall_s", 0.0) * (run.resumed_from > 0) + time.perf_counter() - meter.t_call,
+    }
+
+
+def _finish(run: _Run, meter: _Meter) -> TrainResult:
+    """Final metrics (``metrics.json`` on rank 0) and the full model."""
+    if meter.timed_s == 0.0 and meter.steps:  # a one-step call: time it whole
+        meter.timed_tokens, meter.timed_s = meter.steps * run.tokens_per_step, time.perf_counter() - meter.t_call
+    metrics = _metrics(run, meter)
+    if run.d.is_main:
+        paths.atomic_write(run.out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
         log.info(
             "%s: step %d/%d, loss %.4f -> %.4f, %.0f tokens/s, MFU %.3g%s",
-            out_dir.name, step, max_steps, metrics["initial_loss"], metrics["final_loss"],
-            metrics["tokens_per_s"] or float("nan"), metrics["mfu"] or float("nan"), " (approx.)" if approximate else "",
+            run.out_dir.name, run.step, run.max_steps, metrics["initial_loss"], metrics["final_loss"],
+            metrics["tokens_per_s"] or float("nan"), metrics["mfu"] or float("nan"),
+            " (approx.)" if run.peak[2] else "",
         )
-    final = _full_model(raw, fsdp, d) if fsdp else raw
-    return TrainResult(model=final, metrics=metrics, curve=list(curve), evals=list(evals), out_dir=out_dir)
-
-
-def raw_no_sync(wrapped):
-    """DDP's ``no_sync`` through a ``torch.compile`` wrapper."""
-    inner = getattr(wrapped, "_orig_mod", wrapped)
-    return inner.no_sync()
-
-
-def _gather_objects(obj: Any, d: Dist) -> list:
-    if not d.enabled:
-        return [obj]
-    out = [None] * d.world_size
-    torch.distributed.all_gather_object(out, obj)
-    return out
-
-
-def _full_model(model, fsdp: bool, d: Dist):
-    """An unsharded CPU copy of an FSDP model on rank 0 (None elsewhere)."""
-    from transformers import AutoModelForCausalLM
-
-    state = _model_state(model, fsdp)
-    if not d.is_main:
-        return None
-    full = AutoModelForCausalLM.from_config(model.config)
-    full.load_state_dict(state)
-    return full
+    final = distributed.full_model(run.raw, run.fsdp, run.d)
+    return TrainResult(model=final, metrics=metrics, curve=list(run.curve), evals=list(run.evals), out_dir=run.out_dir)
 
 
 # --------------------------------------------------------------------------- experiments
+# profile-aware: moves to stages
 
 
 def run_dir(profile: str, run: str) -> Path:
@@ -700,17 +561,23 @@ def initial_model(params: Any, run: Any, vocab_size: int, cfg: TrainParams):
     """The model a ``models:`` run starts from: a fresh ``cfg.size`` model, or ``run.init_model``'s directory."""
     if run.init_model is None:
         return build_model(cfg.size, vocab_size, seed=params.seed, max_seq_len=max(cfg.seq_len, 2048))
-    return load_model(paths.model_dir(params.profile, run.init_model), vocab_size)
+    directory = paths.model_dir(params.profile, run.init_model)
+    if not (directory / "config.json").is_file():
+        raise TrainError(
+            f"no HF model in {directory}: run the stage that writes it first "
+            "(notebook 04 for the base model, notebook 03 / tokstudy.transfer for <tokenizer>-<method>-init)"
+        )
+    return load_model(directory, vocab_size)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tokstudy.finetune --profile cpu --run base``.
+    """``python -m tokstudy.training --profile cpu --run base``.
 
     Under torchrun name the run positionally (torchrun would read ``--run`` as its ``--run-path``):
-    ``torchrun --standalone --nproc_per_node 2 -m tokstudy.finetune base --profile cpu``.
+    ``torchrun --standalone --nproc_per_node 2 -m tokstudy.training base --profile cpu``.
     """
     ap = argparse.ArgumentParser(
-        prog="python -m tokstudy.finetune",
+        prog="python -m tokstudy.training",
         description="Pack the data of one params.yaml `models:` run, train it (resuming), save the model and its run record.",
     )
     ap.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
@@ -727,22 +594,23 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("name the run: RUN or --run RUN")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    from tokstudy import data, params as params_mod, results
+    from tokstudy import packing, params as params_mod, results
+    from tokstudy.model import save_model
 
-    d = init_distributed()
+    d = distributed.init_distributed()
     p = params_mod.load(args.profile)
     run = p.model(args.run)
     cfg = p.train(run.stage)
     if args.fsdp:
         cfg = dataclasses.replace(cfg, fsdp=True)
     tok_path = paths.tokenizer_dir(p.profile, run.tokenizer) / "tokenizer.json"
-    train_dir, val_dir = data.packed_dir(p.profile, run.name, "train"), data.packed_dir(p.profile, run.name, "validation")
+    train_dir, val_dir = packing.packed_dir(p.profile, run.name, "train"), packing.packed_dir(p.profile, run.name, "validation")
     if d.is_main:  # pack once; pack() reuses up-to-date data
-        data.pack(data.texts_for_run(p, run, "train"), tok_path, train_dir, cfg.seq_len, max_tokens=run.tokens)
-        data.pack(data.texts_for_run(p, run, "validation"), tok_path, val_dir, cfg.seq_len, max_tokens=cfg.val_tokens)
-    _barrier(d)
-    ds = data.PackedDataset(train_dir, seed=p.seed, seq_len=cfg.seq_len, tokenizer=tok_path)
-    val = data.PackedDataset(val_dir, shuffle=False, seq_len=cfg.seq_len, tokenizer=tok_path)
+        packing.pack(packing.texts_for_run(p, run, "train"), tok_path, train_dir, cfg.seq_len, max_tokens=run.tokens)
+        packing.pack(packing.texts_for_run(p, run, "validation"), tok_path, val_dir, cfg.seq_len, max_tokens=cfg.val_tokens)
+    distributed.barrier(d)
+    ds = packing.PackedDataset(train_dir, seed=p.seed, seq_len=cfg.seq_len, tokenizer=tok_path)
+    val = packing.PackedDataset(val_dir, shuffle=False, seq_len=cfg.seq_len, tokenizer=tok_path)
     model = initial_model(p, run, ds.meta.vocab_size, cfg)
     result = train(
         model, ds, cfg, run_dir(p.profile, run.name), val_dataset=val, resume=not args.no_resume,
@@ -754,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             p.profile, "train", run.name,
             result.rows(model=run.name, tokenizer=run.tokenizer, method=run.method, stage=run.stage, tokens=run.tokens),
             params={"run": run, "train": cfg}, seed=p.seed,
-            inputs=[tok_path, train_dir / data.META, val_dir / data.META],
+            inputs=[tok_path, train_dir / packing.META, val_dir / packing.META],
             extra={"metrics": result.metrics},
         )
     if d.enabled:
