@@ -150,7 +150,7 @@ def cmd_transfer(a: argparse.Namespace) -> int:
     from tokstudy import bpe, transfer
 
     model = transfer.load_base(a.base_model)
-    old = bpe.load(a.old_tokenizer or a.base_model)
+    old = transfer.base_tokenizer(a.base_model, a.old_tokenizer)
     new = bpe.load(a.new_tokenizer)
     model, stats = transfer.swap_tokenizer(model, old, new, a.method, pad_to_multiple_of=a.pad_to_multiple_of)
     out = transfer.save_transferred(model, stats.tokenizer, a.out, stats)
