@@ -1,11 +1,11 @@
-"""Training throughput (tokens/s) and MFU of tokstudy.finetune.train for a few model sizes.
+"""Training throughput (tokens/s) and MFU of tokstudy.training.train for a few model sizes.
 
 Every configuration runs in this process through the real training loop (same
 optimizer, autocast, compile and loss as a run) on random tokens, and is
 reported as a ratio against the first (anchor) configuration, so the numbers
 compare across machines only as ratios. On CUDA the loop uses bf16 autocast +
 torch.compile; on CPU fp32, and MFU is approximate (peak = a measured fp32
-matmul rate, see tokstudy.finetune.peak_flops).
+matmul rate, see tokstudy.training.peak_flops).
 
     python benchmarks/bench_train.py                 # CPU sizes
     python benchmarks/bench_train.py --steps 30 --json out.json
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tokstudy import data, finetune
-from tokstudy import params
+from tokstudy import packing, params, training
+from tokstudy.model import build_model
 
 # every setting not varied here is the cpu profile's (params.yaml)
 BASE = params.load("cpu").train("pretrain")
@@ -49,18 +49,18 @@ GPU_CONFIGS = [
 def random_packed(directory: Path, vocab: int, seq_len: int, n_rows: int, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     docs = [(rng.integers(6, vocab, size=seq_len).tolist(), seq_len * 4) for _ in range(n_rows + 1)]
-    meta = data.write_rows(docs, directory, seq_len, eos_id=1)
-    meta = data.PackMeta(**{**meta.__dict__, "tokenizer_sha256": f"random-{vocab}", "vocab_size": vocab})
-    (directory / data.META).write_text(meta.to_json())
+    meta = packing.write_rows(docs, directory, seq_len, eos_id=1)
+    meta = packing.PackMeta(**{**meta.__dict__, "tokenizer_sha256": f"random-{vocab}", "vocab_size": vocab})
+    (directory / packing.META).write_text(meta.to_json())
     return directory
 
 
 def measure(label, size, vocab, seq_len, batch, steps, workdir: Path) -> dict:
     cfg = dataclasses.replace(BASE, stage="pretrain", size=size, seq_len=seq_len, batch_size=batch, lr=1e-3, warmup_steps=1,
                       checkpoint_every=10**9, log_every=10**9, compile=True)
-    ds = data.PackedDataset(random_packed(workdir / f"data-{label}".replace("/", "_"), vocab, seq_len, batch * steps), seed=0)
-    model = finetune.build_model(size, vocab)
-    res = finetune.train(model, ds, cfg, workdir / f"run-{label}".replace("/", "_"), max_steps=steps, resume=False)
+    ds = packing.PackedDataset(random_packed(workdir / f"data-{label}".replace("/", "_"), vocab, seq_len, batch * steps), seed=0)
+    model = build_model(size, vocab)
+    res = training.train(model, ds, cfg, workdir / f"run-{label}".replace("/", "_"), max_steps=steps, resume=False)
     m = res.metrics
     return {"config": label, "params": m["params"], "vocab": vocab, "seq_len": seq_len, "batch": batch,
             "step_s": m["step_time_s"], "tokens_per_s": m["tokens_per_s"], "mfu": m["mfu"],

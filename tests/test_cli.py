@@ -72,13 +72,13 @@ def test_compare_rejects_unknown_corpus(tokenizers):
 
 def test_finetune_verb_is_the_training_entry_point():
     r = subprocess.run([sys.executable, "-m", "tokstudy.cli", "finetune", "--help"], capture_output=True, text=True)
-    assert r.returncode == 0 and "tokstudy.finetune" in r.stdout and "--profile" in r.stdout
+    assert r.returncode == 0 and "tokstudy.training" in r.stdout and "--profile" in r.stdout
 
 
 def test_train_on_a_user_folder_then_transfer_a_model(user_folder, tokenizers, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from tokstudy import transfer
+    from tokstudy.model import tiny_model
 
     out = tmp_path / "mine"
     assert cli.main(["train", "--profile", "smoke", "--variant", "gpt4-m", "--data", str(user_folder),
@@ -87,7 +87,7 @@ def test_train_on_a_user_folder_then_transfer_a_model(user_folder, tokenizers, t
     assert handle.vocab_size == 300
     # a base model with the user's tokenizer, switched to another tokenizer with FVT
     base_dir = tmp_path / "base"
-    model = transfer.tiny_causal_lm(handle.vocab_size)
+    model = tiny_model(handle.vocab_size)
     model.save_pretrained(base_dir)
     handle.to_hf().save_pretrained(base_dir)
     new_dir = tmp_path / "swapped"

@@ -11,6 +11,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
 from tokstudy import transfer
+from tokstudy.model import tiny_model
 from tokstudy.transfer import BYTE_TO_UNICODE, TransferError, piece_bytes
 
 BYTE_CHARS = [BYTE_TO_UNICODE[b] for b in range(256)]
@@ -116,7 +117,7 @@ def tid(h: Handle, piece: str) -> int:
 
 
 def fresh(old_tok, tie=False, seed=0):
-    return transfer.tiny_causal_lm(old_tok.vocab_size, tie=tie, seed=seed)
+    return tiny_model(old_tok.vocab_size, tie=tie, seed=seed)
 
 
 def logits(model, ids):
@@ -384,9 +385,51 @@ def test_load_base_reads_a_saved_model(old_tok, tmp_path):
     torch.testing.assert_close(logits(loaded, [5, 6, 7]), logits(model, [5, 6, 7]), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("arch", ["BertForMaskedLM", "BertModel"])
+def test_an_encoder_model_is_rejected_and_nothing_is_written(arch, old_tok, new_tok, tmp_path):
+    import transformers
+    from tokstudy import cli
+
+    config = transformers.BertConfig(vocab_size=old_tok.vocab_size, hidden_size=32, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=64)
+    bert_dir = tmp_path / "bert"
+    getattr(transformers, arch)(config).save_pretrained(bert_dir)
+    old_tok.tokenizer.save(str(bert_dir / "tokenizer.json"))  # the tokenizer is not what is wrong
+    new_tok.tokenizer.save(str(tmp_path / "new.json"))
+    out = tmp_path / "out"
+    with pytest.raises(TransferError, match="not a causal") as e:
+        cli.main(["transfer", str(bert_dir), str(tmp_path / "new.json"), "--out", str(out)])
+    assert str(bert_dir) in str(e.value) and arch in str(e.value) and len(str(e.value).splitlines()) == 1
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bert", "new.json"]
+
+
+def test_a_model_dir_without_tokenizer_names_the_old_tokenizer_flag(old_tok, new_tok, tmp_path):
+    from tokstudy import cli
+
+    fresh(old_tok).save_pretrained(tmp_path / "base")
+    new_tok.tokenizer.save(str(tmp_path / "new.json"))
+    with pytest.raises(TransferError, match="--old-tokenizer") as e:
+        cli.main(["transfer", str(tmp_path / "base"), str(tmp_path / "new.json"), "--out", str(tmp_path / "out")])
+    assert str(tmp_path / "base") in str(e.value) and "byte fallback" not in str(e.value)
+    assert not (tmp_path / "out").exists()
+    old_tok.tokenizer.save(str(tmp_path / "old.json"))  # with the flag it runs
+    assert cli.main(["transfer", str(tmp_path / "base"), str(tmp_path / "new.json"), "--old-tokenizer",
+                     str(tmp_path / "old.json"), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "config.json").is_file()
+
+
+def test_corrupt_safetensors_names_the_file(old_tok, tmp_path):
+    fresh(old_tok).save_pretrained(tmp_path / "base")
+    weights = tmp_path / "base" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated download
+    with pytest.raises(TransferError) as e:
+        transfer.load_base(tmp_path / "base")
+    assert str(weights) in str(e.value) and len(str(e.value).splitlines()) == 1
+
+
 def test_model_smaller_than_old_vocab_is_rejected(old_tok, new_tok):
     with pytest.raises(TransferError, match="tokenizer the base model was trained with"):
-        transfer.swap_tokenizer(transfer.tiny_causal_lm(100), old_tok, new_tok)
+        transfer.swap_tokenizer(tiny_model(100), old_tok, new_tok)
 
 
 # --------------------------------------------------------------------------- against tokstudy.bpe
@@ -408,7 +451,7 @@ def test_swap_between_real_bpe_tokenizers(tmp_path):
         if tm.kinds[i] in ("exact", "composed"):
             assert b"".join(old.token_bytes(t) for t in tm.pieces[i]) == new.token_bytes(i)
     assert tm.stats()["n_special_matched"] == len(new.special_ids) and tm.stats()["n_composed"] > 0
-    model = transfer.tiny_causal_lm(old.vocab_size)
+    model = tiny_model(old.vocab_size)
     E = model.get_input_embeddings().weight.detach().clone()
     model, stats = transfer.swap_tokenizer(model, old, new, "fvt", pad_to_multiple_of=64)
     E2 = model.get_input_embeddings().weight.detach()

@@ -198,7 +198,7 @@ def cmd_transfer(a: argparse.Namespace) -> int:
     from tokstudy import bpe, transfer
 
     model = transfer.load_base(a.base_model)
-    old = bpe.load(a.old_tokenizer or a.base_model)
+    old = transfer.base_tokenizer(a.base_model, a.old_tokenizer)
     new = bpe.load(a.new_tokenizer)
     model, stats = transfer.swap_tokenizer(model, old, new, a.method, pad_to_multiple_of=a.pad_to_multiple_of)
     out = transfer.save_transferred(model, stats.tokenizer, a.out, stats)
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu / cuda (default: cuda if available)")
     p.set_defaults(fn=cmd_evaluate)
 
-    # `tokstudy finetune ...` is `python -m tokstudy.finetune ...` (see main())
+    # `tokstudy finetune ...` is `python -m tokstudy.training ...` (see main())
     sub.add_parser("finetune", help="pretrain / fine-tune a params.yaml `models:` run (`tokstudy finetune --help`)",
                    add_help=False)
     return parser
@@ -315,9 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     try:
         if argv[:1] == ["finetune"]:
-            from tokstudy import finetune
+            from tokstudy import training
 
-            return finetune.main(argv[1:]) or 0
+            return training.main(argv[1:]) or 0
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")

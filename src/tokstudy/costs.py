@@ -515,7 +515,7 @@ SPEED_SOURCES = ("random-weights", "fine-tuned")
 def shape_from_size(size: Any, vocab_size: int, context: int = 2048) -> ModelShape:
     """The :class:`ModelShape` of a ``train.sizes`` entry (:class:`tokstudy.params.ModelSize`) at ``vocab_size``.
 
-    The vocab is rounded up to ``size.pad_vocab_to`` as ``finetune.build_model``
+    The vocab is rounded up to ``size.pad_vocab_to`` as ``model.build_model``
     does, so the shape has the embedding and head rows the model really has.
     Llama MLPs are gated (SwiGLU).
     """

@@ -30,7 +30,7 @@ The sandbox is a guard against *accidents* of model-written code (deleting
 files, infinite loops, runaway allocations, ``sys.exit``), not a security
 boundary against an adversary: run untrusted code in a container.
 
-Only this module and :mod:`tokstudy.finetune` know about CUDA.
+Only this module and :mod:`tokstudy.training` know about CUDA.
 """
 
 from __future__ import annotations
@@ -118,7 +118,9 @@ def _sync(device) -> None:
 
 def load_model(model_dir: str | os.PathLike, device: str | None = None):
     """Load an HF causal LM and its tokenizer from ``model_dir``; eval mode, on the picked device."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from tokstudy import model as model_mod
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
@@ -127,7 +129,7 @@ def load_model(model_dir: str | os.PathLike, device: str | None = None):
         )
     dev, dtype = pick_device(device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(dev).eval()
+    model = model_mod.load_model(model_dir, dtype=dtype).to(dev).eval()
     log.info("loaded %s (%s, %s, vocab %d)", model_dir, dev, dtype, len(tokenizer))
     return model, tokenizer
 
@@ -802,9 +804,10 @@ def generation_speed(
 
 def tiny_model(texts: Sequence[str], vocab_size: int = 300, *, seed: int = 0, hidden: int = 32, layers: int = 2):
     """A tiny random ``LlamaForCausalLM`` with a byte-level BPE trained on ``texts`` (smoke runs, tests)."""
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
+
+    from tokstudy import model as model_mod
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -813,13 +816,11 @@ def tiny_model(texts: Sequence[str], vocab_size: int = 300, *, seed: int = 0, hi
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer)
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS_TOKEN, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN)
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(hf), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
+    model = model_mod.tiny_model(
+        len(hf), seed=seed, hidden=hidden, layers=layers, heads=4, ff=2 * hidden, max_positions=2048,
         bos_token_id=hf.bos_token_id, eos_token_id=hf.eos_token_id, pad_token_id=hf.pad_token_id,
     )
-    return LlamaForCausalLM(config).eval(), hf
+    return model, hf
 
 
 def model_dir_or_smoke(profile: str, run: str, model_dir: str | os.PathLike | None = None) -> Path:
@@ -938,7 +939,7 @@ def random_model_speeds(
 
     ``tokenizers``: variant names of ``profile`` (``bpe.load_variant``), or
     ``{name: tokenizer}`` with a HF tokenizer, a ``TokenizerHandle`` or a
-    ``tokenizer.json`` path.  Each model is ``finetune.build_model(size,
+    ``tokenizer.json`` path.  Each model is ``model.build_model(size,
     len(tokenizer))`` (default size:
     the profile's training size, ``train.size``), so models differ only in their
     embedding and head rows.  Every model generates the same ``prompts``
@@ -954,7 +955,8 @@ def random_model_speeds(
     ``rounds`` — the input of ``costs.speed_check_rows``.  Bytes/s of random
     text are meaningless; the check multiplies tokens/s by corpus bytes/token.
     """
-    from tokstudy import bpe, finetune
+    from tokstudy import bpe
+    from tokstudy import model as model_mod
 
     if not tokenizers:
         raise EvaluateError("random_model_speeds needs at least one tokenizer variant")
@@ -969,8 +971,8 @@ def random_model_speeds(
     named = tokenizers.items() if isinstance(tokenizers, Mapping) else [(n, None) for n in tokenizers]
     models = []
     for name, given in named:
-        tok = finetune.hf_tokenizer(given if given is not None else bpe.load_variant(profile, name))
-        model = finetune.build_model(size, len(tok), seed=seed).to(device=dev, dtype=dtype).eval()
+        tok = model_mod.hf_tokenizer(given if given is not None else bpe.load_variant(profile, name))
+        model = model_mod.build_model(size, len(tok), seed=seed).to(device=dev, dtype=dtype).eval()
         models.append((name, tok, model))
     best: dict[str, Speed] = {}
     for r in range(rounds):

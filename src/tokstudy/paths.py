@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -80,10 +81,48 @@ def figures_dir(profile: str) -> Path:
     return FIGURES if profile == DEFAULT_PROFILE else FIGURES / profile
 
 
+def _fsync(path: str | os.PathLike) -> None:
+    """Flush a file's or a directory's entry to disk (a rename is durable only once its directory is synced)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            _fsync(os.path.join(dirpath, f))
+        _fsync(dirpath)
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove what killed :func:`atomic_write` / :func:`atomic_dir` calls for ``path`` left behind.
+
+    Those are the siblings ``.<name>.XXXXXXXX.tmp``; returns the removed paths.
+    Assumes one writer per path at a time (as every caller in tokstudy does).
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.tmp$")
+    removed = []
+    for p in path.parent.iterdir():
+        if pattern.match(p.name):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    """Write ``data`` to ``path`` via a temporary file, ``fsync`` and ``os.replace`` (then sync the directory)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -96,6 +135,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _fsync(path.parent)
     return path
 
 
@@ -104,14 +144,18 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``path`` only on success.
 
     On an exception the temporary directory is removed and ``path`` (if it
-    existed) is left untouched.
+    existed) is left untouched. On success every file is fsynced before the
+    rename and the parent directory after it. Temporary directories of earlier,
+    killed writes to ``path`` are removed first (:func:`remove_stale_temps`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; the result is an ordinary directory
     try:
         yield tmp
+        _fsync_tree(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -121,5 +165,6 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
         os.replace(path, old)
     os.replace(tmp, path)
+    _fsync(path.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -46,12 +46,12 @@ from typing import Any, Sequence
 import torch
 
 from tokstudy import bpe, paths
+from tokstudy import model as model_mod
 
 log = logging.getLogger(__name__)
 
 METHODS = ("fvt", "mean", "random", "merged")
 _BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 class TransferError(RuntimeError):
@@ -641,52 +641,53 @@ def save_transferred(model, tokenizer, out_dir: str | Path, stats: TransferStats
     return out_dir
 
 
+_BASE_FIX = (
+    "run notebooks/04_pretrain_base.ipynb (dvc repro pretrain_base) to create it, or pass "
+    "base_model= a local Hugging Face model directory (config.json + model.safetensors)"
+)
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
 def check_model_dir(model_dir: str | Path) -> Path:
-    """Raise :class:`TransferError` unless ``model_dir`` holds a loadable HF model."""
-    model_dir = Path(model_dir)
-    fix = (
-        "run notebooks/04_pretrain_base.ipynb (dvc repro pretrain_base) to create it, or pass "
-        "base_model= a local Hugging Face model directory (config.json + model.safetensors)"
-    )
-    if not model_dir.is_dir():
-        raise TransferError(f"no base model directory at {model_dir}: {fix}")
-    missing = [] if (model_dir / "config.json").is_file() else ["config.json"]
-    if not any((model_dir / f).is_file() for f in _WEIGHT_FILES):
-        missing.append("model weights (" + " / ".join(_WEIGHT_FILES) + ")")
-    if missing:
-        raise TransferError(f"base model directory {model_dir} is incomplete, missing {', '.join(missing)}: {fix}")
-    return model_dir
+    """Raise :class:`TransferError` unless ``model_dir`` holds config.json and weights."""
+    try:
+        return model_mod.check_model_dir(model_dir)
+    except model_mod.ModelError as e:
+        raise TransferError(f"{e}: {_BASE_FIX}") from None
 
 
 def load_base(model_dir: str | Path):
-    """Load the base causal LM from a local directory (float32), with a clear error naming the fix."""
-    from transformers import AutoModelForCausalLM
+    """Load the base causal LM from a local directory (float32) with :func:`tokstudy.model.load_model`.
 
+    A :class:`TransferError` names the directory (or weights file) and the fix
+    when it is missing, incomplete, an encoder (BERT & co. would get a random
+    LM head) or its weights do not load.
+    """
     model_dir = check_model_dir(model_dir)
     try:
-        return AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    except (OSError, ValueError) as e:
-        raise TransferError(f"could not load the base model from {model_dir}: {e}") from e
+        return model_mod.load_model(model_dir)
+    except model_mod.ModelError as e:
+        raise TransferError(str(e)) from None
 
 
-def tiny_causal_lm(vocab_size: int, tie: bool = False, arch: str = "llama", seed: int = 0, **overrides):
-    """A small random causal LM (hidden 32, 2 layers) for tests and the smoke profile."""
-    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+def base_tokenizer(model_dir: str | Path, old_tokenizer: str | Path | None = None):
+    """The tokenizer the base model was trained with: ``old_tokenizer`` if given, else the one in ``model_dir``.
 
-    torch.manual_seed(seed)
-    if arch == "llama":
-        cfg = LlamaConfig(
-            vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-            tie_word_embeddings=tie, **overrides,
+    A model directory without tokenizer files is an error naming ``--old-tokenizer``
+    (guessing one would map every token wrongly).
+    """
+    if old_tokenizer is not None:
+        return bpe.load(old_tokenizer)
+    model_dir = Path(model_dir)
+    if not any((model_dir / f).is_file() for f in _TOKENIZER_FILES):
+        raise TransferError(
+            f"{model_dir} has no tokenizer ({' / '.join(_TOKENIZER_FILES)}): pass --old-tokenizer, "
+            "the tokenizer the base model was trained with"
         )
-    elif arch == "gpt2":
-        cfg = GPT2Config(vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=2, n_positions=512, tie_word_embeddings=tie, **overrides)
-    else:
-        raise TransferError(f"tiny_causal_lm: unknown arch {arch!r}; use 'llama' or 'gpt2'")
-    model = AutoModelForCausalLM.from_config(cfg)
-    model.eval()
-    return model
+    return bpe.load(model_dir)
+
+
+# profile-aware: moves to stages
 
 
 def tokenizer_handle(profile: str, name: str | Path):
@@ -723,7 +724,7 @@ def resolve_base(profile: str, base_model: str | Path | None = None, base_tokeni
     if tok_dir is None:
         raise TransferError("resolve_base: pass base_tokenizer= for the smoke fallback model")
     handle = tokenizer_handle(profile, base_tokenizer)
-    model = tiny_causal_lm(handle.vocab_size, tie=False, seed=seed)
+    model = model_mod.tiny_model(handle.vocab_size, tie=False, seed=seed)
     note = f"no base model at {model_dir}: the smoke profile uses a tiny random Llama with tokenizer {base_tokenizer}"
     log.warning(note)
     return model, tok_dir, note

@@ -9,7 +9,7 @@ What it does
     torch ``Dataset`` with deterministic per-epoch shuffling and DDP sharding.
 
 What it does not do
-    No model code and no CUDA (that is :mod:`tokstudy.finetune`); no corpus
+    No model code and no CUDA (that is :mod:`tokstudy.training`); no corpus
     reading beyond :func:`texts_for_run`, which only selects documents that
     :mod:`tokstudy.corpus` already split.
 
@@ -30,7 +30,7 @@ Bytes
     whole documents, plus a token-proportional share of the one document cut by
     ``max_tokens`` or by the dropped tail. ``n_bytes / n_tokens`` is what
     converts a mean per-token loss into bits per byte (see
-    :func:`bits_per_byte`), the only loss that is comparable across tokenizers.
+    :func:`loss_to_bits_per_byte`), the only loss that is comparable across tokenizers.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class PackMeta:
     def read(cls, directory: str | Path) -> "PackMeta":
         path = Path(directory) / META
         if not path.is_file():
-            raise DataError(f"no {META} in {directory}: pack the data first with tokstudy.data.pack(...)")
+            raise DataError(f"no {META} in {directory}: pack the data first with tokstudy.packing.pack(...)")
         raw = json.loads(path.read_text(encoding="utf-8"))
         if raw.get("format") != FORMAT:
             raise DataError(f"{path}: format {raw.get('format')!r} is not {FORMAT!r}; delete the directory and re-pack")
@@ -343,7 +343,7 @@ class PackedDataset(torch.utils.data.Dataset):
         if seq_len is not None and seq_len != m.seq_len:
             raise DataError(
                 f"{self.directory} was packed with seq_len={m.seq_len}, but seq_len={seq_len} was asked for; "
-                "re-pack with tokstudy.data.pack(..., seq_len=...) or change the training seq_len"
+                "re-pack with tokstudy.packing.pack(..., seq_len=...) or change the training seq_len"
             )
         if tokenizer is not None:
             tokenizer_sha256 = _tokenizer_sha(tokenizer)
@@ -408,7 +408,7 @@ class PackedDataset(torch.utils.data.Dataset):
         return self.sample(index % self.per_rank)
 
 
-def bits_per_byte(mean_loss_nats: float, meta: PackMeta) -> float:
+def loss_to_bits_per_byte(mean_loss_nats: float, meta: PackMeta) -> float:
     """Convert a mean per-target-token loss (nats) over ``meta``'s rows into bits per byte.
 
     ``sum of nats / (ln 2 * bytes) = mean_loss * n_tokens / (ln 2 * n_bytes)``.
@@ -418,11 +418,12 @@ def bits_per_byte(mean_loss_nats: float, meta: PackMeta) -> float:
     0.25 bits/byte.
     """
     if meta.n_bytes <= 0:
-        raise DataError("packed data records no source bytes; re-pack it with tokstudy.data.pack")
+        raise DataError("packed data records no source bytes; re-pack it with tokstudy.packing.pack")
     return mean_loss_nats * meta.n_tokens / (math.log(2) * meta.n_bytes)
 
 
 # --------------------------------------------------------------------------- experiment helpers
+# profile-aware: moves to stages
 
 
 def packed_dir(profile: str, run: str, split: str) -> Path:
