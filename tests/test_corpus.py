@@ -488,7 +488,7 @@ def test_read_split_validates_every_record(tmp_path, change, message):
 def test_bad_jsonl_source_fails_the_build_and_writes_nothing(tmp_path):
     f = tmp_path / "user.jsonl"
     f.write_text(json.dumps({"text": "a fine document with enough words"}) + "\n" + '{"text": null}\n', encoding="utf-8")
-    spec = SourceSpec(name="user", kind="jsonl", language="prose", domain="english", path=str(f))
+    spec = _spec(name="user", kind="jsonl", language="prose", domain="english", path=str(f))
     with pytest.raises(CorpusError, match=r"user\.jsonl:2: needs a string field 'text', got null"):
         corpus.build(_params(), out_dir=tmp_path / "o", sources=[spec])
     f.write_text(json.dumps({"text": "a fine document", "domain": "code"}) + "\n", encoding="utf-8")

@@ -167,15 +167,16 @@ def test_grad_accumulation_matches_a_larger_batch(packed, tmp_path):
 
 DDP_SCRIPT = textwrap.dedent(
     """
-    import sys, torch
-    from tokstudy import model, packing, training
-    from tokstudy.params import ModelSize, TrainParams
+    import dataclasses, sys, torch
+    from tokstudy import model, packing, params, training
+    from tokstudy.params import ModelSize
     root, out = sys.argv[1], sys.argv[2]
     size = ModelSize(name="test", n_layers=2, d_model=32, n_heads=4, d_ff=64, n_kv_heads=None, rope_theta=10000.0,
                      pad_vocab_to=64, tie_embeddings=False)
-    cfg = TrainParams(stage="pretrain", size=size, seq_len=16, batch_size=2, grad_accum=1, lr=3e-3, min_lr_ratio=0.1,
-                      warmup_steps=2, weight_decay=0.1, betas=(0.9, 0.95), grad_clip=1.0, tokens=0, checkpoint_every=100,
-                      keep_checkpoints=2, eval_every=100, eval_batches=1, log_every=2, val_tokens=0, compile=False, fsdp=False)
+    cfg = dataclasses.replace(
+        params.load("smoke").train("pretrain"), stage="pretrain", size=size, seq_len=16, batch_size=2, grad_accum=1,
+        lr=3e-3, min_lr_ratio=0.1, warmup_steps=2, weight_decay=0.1, betas=(0.9, 0.95), grad_clip=1.0,
+        checkpoint_every=100, keep_checkpoints=2, eval_every=100, eval_batches=1, log_every=2, compile=False, fsdp=False)
     res = training.train(model.build_model(size, 300), packing.PackedDataset(root + "/train", seed=0), cfg,
                          out + "/run", max_steps=8)
     rank = torch.distributed.get_rank()
