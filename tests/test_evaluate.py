@@ -8,8 +8,9 @@ import time
 
 import pytest
 import torch
-from conftest import tiny_bpe
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from conftest import tiny_bpe
 
 from tokstudy import evaluate as E
 from tokstudy import params
