@@ -124,6 +124,10 @@ def test_mbpp_completion_cannot_redefine_what_the_asserts_use():
     cheat = "def f():\n    return []\ndef set(x):\n    return {1, 2}\nsorted = lambda x: [1, 2]\n"
     assert judge(honest, task).passed
     assert judge(cheat, task).status == "failed"
+    uses_math = S.Task(prompt='"""\nf\n"""\n', tests="assert math.isclose(f(), 0.5)\n")
+    assert judge("import math\ndef f():\n    return math.sqrt(0.25)\n", uses_math).passed
+    v = judge("import this as math\ndef f():\n    return 0.5\n", uses_math)  # only TEST_MODULES are imported here
+    assert v.status == "failed" and "NameError" in v.detail
 
 
 # --------------------------------------------------------------------------- the machine is safe

@@ -67,6 +67,9 @@ GUARD_WARNING = ("sandbox backend 'guard': generated code ran WITHOUT OS isolati
                  "a hostile completion could escape it and forge results")
 MAX_MESSAGE = 32 << 20
 NOBODY = 65534
+# modules an MBPP completion may import for its assert lines to use (pure computation, no side effects)
+TEST_MODULES = frozenset({"math", "cmath", "re", "collections", "itertools", "functools", "heapq", "bisect",
+                          "operator", "string", "statistics", "fractions", "decimal", "datetime"})
 
 
 class SandboxError(RuntimeError):
@@ -83,7 +86,8 @@ class SandboxTimeout(BaseException):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-problem limits: ``timeout_s`` wall time in all, ``call_timeout_s`` per call (default: all of it)."""
+    """Per-problem limits: ``timeout_s`` wall time in all (from the sandbox's start), ``call_timeout_s`` per
+    call (default: no limit of its own), address space, file size, tmpfs work dir, output tail kept."""
 
     timeout_s: float = 5.0
     call_timeout_s: float | None = None
@@ -230,6 +234,7 @@ class Session:
             tail = self.close()
             raise SandboxError(f"the {self.backend} sandbox did not start ({tail.strip()[-500:] or 'no output'}); "
                                f"check that `bwrap --ro-bind / / --unshare-all true` works, or {INSTALL}")
+        self.deadline = time.monotonic() + limits.timeout_s  # a slow start (a busy machine) costs no budget
 
     def load(self, program: str) -> None:
         """Run ``program`` in the sandbox; :class:`CandidateError` if it raises, then its functions are callable."""
@@ -387,7 +392,7 @@ def _trusted(code: str, what: str):
 
 
 def _bind_candidate(ns: dict[str, Any], session: Session) -> None:
-    """MBPP: a proxy per function the completion defined, and the stdlib modules it imported.
+    """MBPP: a proxy per function the completion defined, and the :data:`TEST_MODULES` it imported.
 
     Names of builtins and of what setup/prompt defined stay trusted, so a
     completion cannot redefine ``sorted`` or ``set`` under the tests' feet.
@@ -396,7 +401,7 @@ def _bind_candidate(ns: dict[str, Any], session: Session) -> None:
     import importlib
 
     for alias, name in session.modules.items():
-        if alias not in ns and not hasattr(builtins, alias) and name.partition(".")[0] in sys.stdlib_module_names:
+        if alias not in ns and not hasattr(builtins, alias) and name in TEST_MODULES:
             ns[alias] = importlib.import_module(name)
     for name in session.names:
         if name not in ns and not hasattr(builtins, name):
@@ -421,6 +426,8 @@ def judge(task: Task, completion: str, limits: Limits = Limits(), *, backend: st
             exec(_trusted(task.tests, "tests"), ns)
         else:
             exec(_trusted(task.tests, "tests"), ns)
+            if not callable(ns.get("check")):
+                raise SandboxError(f"the task's tests must define check(candidate) (entry point {task.entry_point!r})")
             ns[task.entry_point] = candidate = _Proxy(session, task.entry_point)  # some tests name it
             ns["check"](candidate)
         status = "passed"
