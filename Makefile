@@ -16,7 +16,15 @@ $(BIN)/.tokstudy-installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt -e .
 	touch $@
 
+# bubblewrap runs model-written code (tokstudy.sandbox); installed here when we are root with apt-get
 setup: $(BIN)/.tokstudy-installed
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq bubblewrap; \
+	  else \
+	    echo "WARNING: bubblewrap (bwrap) is missing; evaluating generated code will refuse to run." \
+	         "Install it: sudo apt-get install bubblewrap (README, Environment)" >&2; \
+	  fi; }
 
 repro: setup
 	$(BIN)/dvc config core.analytics false --local || true

@@ -1,8 +1,10 @@
-"""tokstudy.evaluate: bits per byte, pass@k, the execution sandbox, MBPP loading, generation speed."""
+"""tokstudy.evaluate: bits per byte, pass@k, judging completions, MBPP loading, generation speed."""
 
 import dataclasses
 import json
 import math
+import os
+import shutil
 import time
 
 import pytest
@@ -10,9 +12,14 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from conftest import tiny_bpe
+
 from tokstudy import evaluate as E
 from tokstudy import params
 
+needs_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None and os.geteuid() != 0,
+    reason="bubblewrap (bwrap) is not installed and we are not root to install it: apt-get install bubblewrap",
+)
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>"]
 CODE = "def add(a, b):\n    return a + b\n\nclass Point:\n    x: int = 0\n    y: int = 0\n"
 ENGLISH = "The quick brown fox jumps over the lazy dog. Café naïve façade — “quoted” text. "
@@ -169,99 +176,15 @@ def test_pass_at_k_estimator():
 # --------------------------------------------------------------------------- sandbox
 
 
-def test_all_164_canonical_humaneval_solutions_pass():
-    problems = E.humaneval_problems()
-    assert len(problems) == 164
-    t0 = time.perf_counter()
-    res = E.check(problems, [p.reference for p in problems], workers=2, timeout=10.0)
-    assert [p.task_id for p, r in zip(problems, res.results) if not r.passed] == []
-    assert res.pass_at_1 == 1.0
-    assert time.perf_counter() - t0 < 60
-
-
+@needs_bwrap
 def test_wrong_completion_fails():
     p = E.humaneval_problems(1)[0]
     res = E.check([p, p], ["    return None\n", p.reference])
     assert [r.status for r in res.results] == ["failed", "passed"] and res.pass_at_1 == 0.5
+    assert res.backend == "bwrap" and [r.backend for r in res.results] == ["bwrap", "bwrap"]
 
 
-def test_infinite_loop_times_out_and_the_run_continues():
-    t0 = time.perf_counter()
-    res = E.run_programs(["while True:\n    pass\n", "x = 1\nassert x == 1\n"], timeout=1.0, workers=2)
-    assert [r.status for r in res] == ["timeout", "passed"]
-    assert time.perf_counter() - t0 < 5
-
-
-def test_sleeping_child_is_killed_on_timeout():
-    r = E.run_program("import time\ntime.sleep(30)\n", timeout=0.5)
-    assert r.status == "timeout" and r.seconds < 3
-
-
-@pytest.mark.parametrize("code", [
-    "import os\nos.remove({p!r})",
-    "import os\nos.unlink({p!r})",
-    "import pathlib\npathlib.Path({p!r}).unlink()",
-    "import shutil\nshutil.rmtree({d!r})",
-    "import os\nos.unlink('victim.txt', dir_fd=os.open({d!r}, os.O_RDONLY))",
-    "import os, shutil\nos.symlink({d!r}, 'link')\nshutil.rmtree('link/')",
-    "import os\nos.system('rm -f {p}')",
-    "import subprocess\nsubprocess.run(['rm', '-f', {p!r}])",
-    "import os\nos.rename({p!r}, {p!r} + '.moved')",
-    "open({p!r}, 'w').write('clobbered')",
-    "import os\nos.truncate({p!r}, 0)",
-])
-def test_destructive_code_fails_and_leaves_outside_files_alone(tmp_path, code):
-    victim = tmp_path / "keep" / "victim.txt"
-    victim.parent.mkdir()
-    victim.write_text("precious")
-    r = E.run_program(code.format(p=str(victim), d=str(victim.parent)) + "\n", timeout=5.0)
-    assert r.status == "failed", r.detail
-    assert "PermissionError" in r.detail or "disabled" in r.detail
-    assert victim.read_text() == "precious"
-
-
-def test_writing_outside_fails_but_inside_the_sandbox_works(tmp_path):
-    outside = tmp_path / "new.txt"
-    assert E.run_program(f"open({str(outside)!r}, 'w').write('x')\n").status == "failed"
-    assert E.run_program(f"import os\nos.close(os.open({str(outside)!r}, os.O_CREAT | os.O_WRONLY))\n").status == "failed"
-    assert not outside.exists()
-    inside = ("import os, shutil, tempfile\nopen('a.txt', 'w').write('hi')\nassert open('a.txt').read() == 'hi'\n"
-              "os.makedirs('d/e')\nopen('d/e/f', 'w').close()\nshutil.rmtree('d')\nos.remove('a.txt')\n"
-              "with tempfile.NamedTemporaryFile() as fh:\n    fh.write(b'x')\nassert os.listdir('.') == ['.output']\n")
-    assert E.run_program(inside).status == "passed"
-
-
-def test_sandbox_runs_in_a_fresh_temporary_home_that_is_removed():
-    code = ("import os, tempfile\ncwd = os.getcwd()\n"
-            "assert os.environ['HOME'] == cwd == tempfile.gettempdir() and 'tokstudy-exec-' in cwd\n"
-            "assert os.listdir(cwd) == ['.output']\nprint('CWD=' + cwd)\n")
-    r = E.run_program(code)
-    assert r.passed, r.detail
-    cwd = r.detail.split("CWD=")[1].strip()
-    assert not __import__("os").path.exists(cwd)
-
-
-def test_huge_allocation_fails_without_harm():
-    r = E.run_program("x = bytearray(8 * 1024 ** 3)\n", memory_mb=512)
-    assert r.status == "failed" and "MemoryError" in r.detail
-    assert E.run_program("assert sum(range(10)) == 45\n").passed
-
-
-@pytest.mark.parametrize("exit_code", ["import sys\nsys.exit(0)", "raise SystemExit(0)", "exit()",
-                                       "import os\nos._exit(0)"])
-def test_leaving_before_the_asserts_is_not_a_pass(exit_code):
-    r = E.run_program(f"{exit_code}\nassert False, 'never reached'\n")
-    assert r.status == "failed"
-
-
-def test_no_network_and_no_ctypes():
-    assert E.run_program("import socket\n").status == "failed"
-    assert E.run_program("import ctypes\n").status == "failed"
-
-
-def test_output_flood_is_bounded():
-    r = E.run_program("while True:\n    print('x' * 10000)\n", timeout=3.0, fsize_mb=1)
-    assert r.status in ("failed", "timeout") and len(r.detail) < 3000
+# attacks on the sandbox, resource limits and the canonical 164: tests/test_sandbox.py
 
 
 # --------------------------------------------------------------------------- MBPP
@@ -284,6 +207,7 @@ def mbpp_file(tmp_path):
     return path
 
 
+@needs_bwrap
 def test_mbpp_canonical_code_passes_and_prompt_has_the_first_test(mbpp_file):
     problems = E.mbpp_problems(mbpp_file)
     assert [p.task_id for p in problems] == ["1", "2", "3"]
@@ -291,6 +215,7 @@ def test_mbpp_canonical_code_passes_and_prompt_has_the_first_test(mbpp_file):
     res = E.check(problems, [p.reference for p in problems])
     assert res.pass_at_1 == 1.0
     assert E.check(problems[2:], ["def add_k(xs):\n    return xs"]).pass_at_1 == 0.0
+    assert E.check(problems[:1], ["import math\ndef square(x):\n    return math.prod([x, x])"]).pass_at_1 == 1.0
 
 
 def test_mbpp_errors_name_the_fix(tmp_path, mbpp_file):
@@ -322,6 +247,7 @@ def test_model_dir_outside_smoke_names_the_fix(tmp_path):
         E.model_dir_or_smoke("cpu", "base", tmp_path / "missing")
 
 
+@needs_bwrap
 def test_evaluate_run_end_to_end(tmp_path, mbpp_file):
     m, t = E.tiny_model(TEXTS * 4, vocab_size=300)
     m.save_pretrained(tmp_path / "model")
@@ -335,6 +261,7 @@ def test_evaluate_run_end_to_end(tmp_path, mbpp_file):
     assert all(0 < v < 2 * math.log2(len(t)) for v in bpb)  # random model: near log2(V) bits per token
     he = next(r for r in rows if r["metric"] == "humaneval_pass@1")
     assert he["problems"] == 2 and 0.0 <= he["value"] <= 1.0
+    assert he["sandbox"] == "bwrap" and "sandbox_warning" not in he
 
 
 def _bpe(vocab_size):

@@ -216,8 +216,11 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     P = params.load(a.profile)
     name = a.name or Path(a.model_dir).name
     rows = evaluate.evaluate_run(P.profile, name, model_dir=a.model_dir, mbpp_path=a.mbpp,
-                                 humaneval_limit=a.humaneval_limit, params=P, device=a.device)
-    out = results.write_run(P.profile, "evaluate", name, rows, params={"model_dir": a.model_dir}, seed=P.seed,
+                                 humaneval_limit=a.humaneval_limit, params=P, device=a.device,
+                                 sandbox_backend=a.sandbox)
+    used = {r["sandbox"] for r in rows if "sandbox" in r}
+    out = results.write_run(P.profile, "evaluate", name, rows, params={"model_dir": a.model_dir, "sandbox": sorted(used)},
+                            seed=P.seed,
                             inputs=[a.model_dir])
     df = pd.DataFrame(rows)
     with pd.option_context("display.width", 160, "display.float_format", "{:.4f}".format):
@@ -300,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mbpp", help="path to an MBPP JSONL file (task_id, text, code, test_list)")
     p.add_argument("--humaneval-limit", type=int, help="first N HumanEval problems (default: the profile's)")
     p.add_argument("--device", help="cpu / cuda (default: cuda if available)")
+    p.add_argument("--sandbox", choices=["bwrap", "guard"],
+                   help="where generated code runs (default: evaluate.sandbox, bwrap); guard = no OS isolation")
     p.set_defaults(fn=cmd_evaluate)
 
     # `tokstudy finetune ...` is `python -m tokstudy.training ...` (see main())

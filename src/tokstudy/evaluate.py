@@ -16,8 +16,8 @@ depend on how the text was cut into tokens (paper-notes §8, CONTRIBUTING):
   (``dataset="mean:<domain>"``) is the unweighted mean over its datasets, as
   in :mod:`tokstudy.metrics`.
 * **HumanEval pass@1** (:func:`humaneval`): greedy decoding, stop strings
-  applied to the *decoded* text, the problem's tests run in a sandboxed
-  subprocess (:func:`run_program`).  :func:`pass_at_k` is the unbiased
+  applied to the *decoded* text, the completion run in an OS sandbox and the
+  problem's tests run outside it (:mod:`tokstudy.sandbox`).  :func:`pass_at_k` is the unbiased
   estimator of Chen et al. (2021) for ``n`` samples with ``c`` correct.
 * **MBPP pass@1** (:func:`mbpp`) from a user-supplied ``mbpp.jsonl``
   (no copy ships offline), with the bigcode-evaluation-harness prompt
@@ -26,9 +26,7 @@ depend on how the text was cut into tokens (paper-notes §8, CONTRIBUTING):
   per second, greedy, fixed prompts, a warm-up call excluded.  Better
   compression means more bytes per decoding step, hence faster text.
 
-The sandbox is a guard against *accidents* of model-written code (deleting
-files, infinite loops, runaway allocations, ``sys.exit``), not a security
-boundary against an adversary: run untrusted code in a container.
+Generated code runs in :mod:`tokstudy.sandbox` (an OS sandbox; see its threat model).
 
 Only this module and :mod:`tokstudy.training` know about CUDA.
 """
@@ -40,12 +38,7 @@ import json
 import logging
 import math
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -53,7 +46,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from tqdm.auto import tqdm
 
 from tokstudy import params as params_mod
-from tokstudy import paths
+from tokstudy import paths, sandbox
 
 log = logging.getLogger(__name__)
 
@@ -405,233 +398,16 @@ def mean_pass_at_k(counts: Iterable[tuple[int, int]], k: int) -> float:
     return sum(values) / len(values)
 
 
-# --------------------------------------------------------------------------- sandboxed execution
-
-# Runs in a fresh `python -I` child. Reads {"nonce", "program", limits} from stdin, lowers its
-# rlimits, cuts the network, disables destructive functions, then execs the program. Only a
-# program that returns normally makes it write the nonce to the result pipe: sys.exit(0),
-# os._exit(0), a crash or a kill before the asserts all count as failures.
-_RUNNER = r'''
-import builtins, faulthandler, io, json, os, resource, shutil, subprocess, sys
-cfg = json.loads(sys.stdin.read())
-sys.stdin.close()
-result_fd, nonce = int(sys.argv[1]), cfg.pop("nonce").encode()
-_write, _exit, _realpath = os.write, os._exit, os.path.realpath
-root = _realpath(os.getcwd())
-mb = 1 << 20
-for lim, value in ((resource.RLIMIT_AS, cfg["memory_mb"] * mb), (resource.RLIMIT_CPU, cfg["cpu_s"]),
-                   (resource.RLIMIT_FSIZE, cfg["fsize_mb"] * mb), (resource.RLIMIT_CORE, 0),
-                   (resource.RLIMIT_NOFILE, 256)):
-    try:
-        resource.setrlimit(lim, (value, value))
-    except (ValueError, OSError):
-        pass
-try:  # no network: a new, empty network namespace (needs root or unprivileged user namespaces)
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(0x40000000) != 0:
-        libc.unshare(0x10000000 | 0x40000000)
-except Exception:
-    pass
-for name in ("ctypes", "_ctypes", "socket", "_socket", "ssl", "_ssl", "resource", "psutil",
-             "multiprocessing", "_multiprocessing", "_posixsubprocess", "pty", "tkinter", "ipdb", "joblib"):
-    sys.modules[name] = None  # importing them now raises ImportError
-def _guard(name):
-    def denied(*args, **kwargs):
-        raise PermissionError(f"{name} is disabled in the tokstudy sandbox")
-    return denied
-_open, _os_open = builtins.open, os.open
-def _inside(path):
-    if isinstance(path, int):
-        return True
-    p = _realpath(os.fspath(path))
-    return p == root or p.startswith(root + os.sep) or p == os.devnull
-def safe_open(file, mode="r", *args, **kwargs):
-    if any(c in mode for c in "wax+") and not _inside(file):
-        raise PermissionError(f"writing outside the sandbox directory is disabled: {file!r}")
-    return _open(file, mode, *args, **kwargs)
-def safe_os_open(path, flags, *args, **kwargs):
-    if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC) and not _inside(path):
-        raise PermissionError(f"writing outside the sandbox directory is disabled: {path!r}")
-    return _os_open(path, flags, *args, **kwargs)
-builtins.open = io.open = safe_open
-os.open = safe_os_open
-def _at(path, dir_fd):
-    if dir_fd is None or isinstance(path, int):
-        return path
-    return os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), os.fspath(path))
-def _confine(name, fn, npaths):
-    def confined(*args, **kwargs):
-        fds = (kwargs.get("src_dir_fd", kwargs.get("dir_fd")), kwargs.get("dst_dir_fd", kwargs.get("dir_fd")))
-        if not all(_inside(_at(a, fd)) for a, fd in zip(args[:npaths], fds)):
-            raise PermissionError(f"{name} outside the sandbox directory is disabled: {args[:npaths]!r}")
-        return fn(*args, **kwargs)
-    return confined
-for name, npaths in (("remove", 1), ("unlink", 1), ("rmdir", 1), ("removedirs", 1), ("rename", 2),
-                     ("renames", 2), ("replace", 2), ("truncate", 1), ("chmod", 1), ("mkdir", 1),
-                     ("makedirs", 1), ("link", 2), ("symlink", 2), ("utime", 1)):
-    if hasattr(os, name):
-        setattr(os, name, _confine("os." + name, getattr(os, name), npaths))
-shutil.rmtree = _confine("shutil.rmtree", shutil.rmtree, 1)
-shutil.move = _confine("shutil.move", shutil.move, 2)
-for name in ("lchmod", "chown", "fchown", "lchown", "chroot", "chdir",
-             "fchdir", "mkfifo", "mknod", "kill", "killpg", "fork", "forkpty", "vfork",
-             "system", "popen", "putenv", "unsetenv", "setuid", "setgid", "seteuid", "setegid",
-             "setreuid", "setregid", "setresuid", "setresgid", "setsid", "setpgid", "nice", "plock",
-             "_exit", "abort", "execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp",
-             "execvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp",
-             "spawnvpe", "posix_spawn", "posix_spawnp"):
-    if hasattr(os, name):
-        setattr(os, name, _guard("os." + name))
-shutil.chown = _guard("shutil.chown")
-for name in ("Popen", "run", "call", "check_call", "check_output", "getoutput", "getstatusoutput"):
-    setattr(subprocess, name, _guard("subprocess." + name))
-for name in ("exit", "quit", "help", "breakpoint"):
-    if hasattr(builtins, name):
-        setattr(builtins, name, _guard(name))
-faulthandler.disable()
-program = cfg["program"]
-del cfg
-try:
-    code = compile(program, "<candidate>", "exec")
-    exec(code, {"__name__": "__candidate__", "__builtins__": builtins})
-except BaseException as exc:  # SystemExit included: leaving early is not passing
-    try:
-        sys.stderr.write(f"{type(exc).__name__}: {exc}\n"[:2000])
-        sys.stderr.flush()
-    except BaseException:
-        pass
-    _exit(1)
-try:
-    sys.stdout.flush()
-except BaseException:
-    pass
-_write(result_fd, nonce)
-_exit(0)
-'''
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """The outcome of one program: ``status`` in {passed, failed, timeout}; ``detail`` is its output tail."""
-
-    status: str
-    detail: str = ""
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def run_program(
-    program: str,
-    timeout: float = 5.0,
-    *,
-    memory_mb: int = 1024,
-    fsize_mb: int = 16,
-) -> ExecResult:
-    """Run ``program`` in a sandboxed ``python -I`` subprocess; passed iff it returns normally.
-
-    Guarantees (Linux): a fresh temporary directory as cwd, ``HOME`` and
-    ``TMPDIR`` (removed afterwards); ``RLIMIT_AS`` = ``memory_mb``,
-    ``RLIMIT_CPU`` ≈ ``timeout``, ``RLIMIT_FSIZE`` = ``fsize_mb``, no core
-    files; an empty network namespace when the kernel allows one, and socket
-    modules unimportable; file removal/renaming/chmod, process spawning and
-    signalling, ``os._exit``, ``sys.exit``-style early exits and writes outside
-    the directory all fail; the whole process group is killed after
-    ``timeout`` seconds of wall time.  Output goes to a file inside the
-    directory (so a print loop cannot fill this process's memory); a pass is
-    signalled over a private pipe with a random nonce, not by the exit code.
-    """
-    t0 = time.perf_counter()
-    nonce = os.urandom(16).hex()
-    with tempfile.TemporaryDirectory(prefix="tokstudy-exec-", ignore_cleanup_errors=True) as tmp:
-        env = {
-            "HOME": tmp,
-            "TMPDIR": tmp,
-            "PATH": "/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-            "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-        }
-        payload = json.dumps({"nonce": nonce, "program": program, "memory_mb": memory_mb, "fsize_mb": fsize_mb,
-                              "cpu_s": int(math.ceil(timeout)) + 1})
-        r_fd, w_fd = os.pipe()
-        os.set_blocking(r_fd, False)
-        out_path = Path(tmp) / ".output"
-        try:
-            with open(out_path, "wb") as out:
-                proc = subprocess.Popen(
-                    [sys.executable, "-I", "-c", _RUNNER, str(w_fd)],
-                    stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
-                    cwd=tmp, env=env, pass_fds=(w_fd,), start_new_session=True,
-                )
-            os.close(w_fd)
-            w_fd = -1
-            timed_out = False
-            try:
-                proc.communicate(payload.encode("utf-8"), timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                _kill_group(proc)  # also reaps anything the program left behind
-                proc.wait()
-            try:
-                got = os.read(r_fd, 256).decode(errors="replace")
-            except BlockingIOError:
-                got = ""
-        finally:
-            os.close(r_fd)
-            if w_fd != -1:
-                os.close(w_fd)
-        try:
-            with open(out_path, "rb") as fh:
-                fh.seek(max(0, out_path.stat().st_size - 2000))
-                detail = fh.read().decode("utf-8", errors="replace")
-        except OSError:
-            detail = ""
-    seconds = time.perf_counter() - t0
-    if timed_out:
-        return ExecResult("timeout", f"timed out after {timeout:g} s\n{detail}", seconds)
-    if got == nonce:
-        return ExecResult("passed", detail, seconds)
-    if proc.returncode and proc.returncode < 0:
-        detail = f"killed by signal {-proc.returncode}\n{detail}"
-    return ExecResult("failed", detail, seconds)
-
-
-def run_programs(
-    programs: Sequence[str],
-    timeout: float = 5.0,
-    *,
-    workers: int = 2,
-    memory_mb: int = 1024,
-    fsize_mb: int = 16,
-    desc: str = "execute",
-) -> list[ExecResult]:
-    """:func:`run_program` on each program, ``workers`` subprocesses at a time; results in input order."""
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(run_program, p, timeout, memory_mb=memory_mb, fsize_mb=fsize_mb) for p in programs]
-        return [f.result() for f in tqdm(futures, desc=desc, leave=False)]
-
-
 # --------------------------------------------------------------------------- benchmarks
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One code-generation problem: the model continues ``prompt``; ``program(completion)`` tests it."""
+    """One code-generation problem: the model continues ``prompt``; ``tests`` judge it (:mod:`tokstudy.sandbox`).
+
+    HumanEval: ``tests`` defines ``check(candidate)``, run on ``entry_point``;
+    MBPP (``entry_point=None``): ``tests`` are assert lines on the completion's functions.
+    """
 
     task_id: str
     prompt: str
@@ -639,9 +415,10 @@ class Problem:
     reference: str  # a canonical completion of ``prompt``
     setup: str = ""
     stop: tuple[str, ...] = HUMANEVAL_STOP
+    entry_point: str | None = None
 
-    def program(self, completion: str) -> str:
-        return f"{self.setup}\n{self.prompt}{completion}\n\n{self.tests}\n"
+    def task(self) -> sandbox.Task:
+        return sandbox.Task(self.prompt, self.tests, self.entry_point, self.setup)
 
 
 def humaneval_problems(limit: int | None = None) -> list[Problem]:
@@ -655,8 +432,8 @@ def humaneval_problems(limit: int | None = None) -> list[Problem]:
         for line in fh:
             if line.strip():
                 d = json.loads(line)
-                out.append(Problem(d["task_id"], d["prompt"], f"{d['test']}\ncheck({d['entry_point']})",
-                                   d["canonical_solution"]))
+                out.append(Problem(d["task_id"], d["prompt"], d["test"], d["canonical_solution"],
+                                   entry_point=d["entry_point"]))
     return out[:limit] if limit is not None else out
 
 
@@ -702,29 +479,34 @@ class PassResult:
     pass_at_1: float
     n_problems: int
     completions: list[str] = field(default_factory=list)
-    results: list[ExecResult] = field(default_factory=list)
+    results: list[sandbox.Verdict] = field(default_factory=list)
     task_ids: list[str] = field(default_factory=list)
+    backend: str = "bwrap"
 
     def per_problem(self) -> list[dict]:
-        return [{"task_id": t, "status": r.status, "completion": c}
+        """Per problem: status, sandbox backend, completion and (when not passed) the reason + output tail."""
+        return [{"task_id": t, "status": r.status, "sandbox": r.backend, "completion": c,
+                 **({} if r.passed else {"detail": r.detail})}
                 for t, r, c in zip(self.task_ids, self.results, self.completions)]
 
 
 def check(problems: Sequence[Problem], completions: Sequence[str], *, timeout: float = 5.0, workers: int = 2,
-          memory_mb: int = 1024) -> PassResult:
-    """Run each problem's tests on its completion in the sandbox; pass@1 = the share that passes."""
+          memory_mb: int = 1024, sandbox_backend: str = "bwrap") -> PassResult:
+    """Judge each completion with its problem's tests (:func:`sandbox.judge_all`); pass@1 = the share that passes."""
     if len(problems) != len(completions):
         raise EvaluateError(f"{len(problems)} problems but {len(completions)} completions")
     if not problems:
         raise EvaluateError("no problems to check")
-    results = run_programs([p.program(c) for p, c in zip(problems, completions)], timeout,
-                           workers=workers, memory_mb=memory_mb, desc="run tests")
+    limits = sandbox.Limits(timeout_s=timeout, memory_mb=memory_mb)
+    results = sandbox.judge_all([p.task() for p in problems], completions, limits, backend=sandbox_backend,
+                                workers=workers)
     return PassResult(sum(r.passed for r in results) / len(results), len(results), list(completions),
-                      results, [p.task_id for p in problems])
+                      results, [p.task_id for p in problems], sandbox_backend)
 
 
 def solve(model, tokenizer, problems: Sequence[Problem], *, max_new_tokens: int = 256, batch_size: int = 1,
-          timeout: float = 5.0, workers: int = 2, memory_mb: int = 1024, desc: str = "generate") -> PassResult:
+          timeout: float = 5.0, workers: int = 2, memory_mb: int = 1024, sandbox_backend: str = "bwrap",
+          desc: str = "generate") -> PassResult:
     """Greedy pass@1 of ``model`` on ``problems`` (each problem's stop strings applied to decoded text)."""
     by_stop: dict[tuple[str, ...], list[int]] = {}
     for i, p in enumerate(problems):
@@ -735,7 +517,8 @@ def solve(model, tokenizer, problems: Sequence[Problem], *, max_new_tokens: int 
                         stop=stop, batch_size=batch_size, desc=desc)
         for i, (text, _n) in zip(idx, gens):
             completions[i] = text
-    return check(problems, completions, timeout=timeout, workers=workers, memory_mb=memory_mb)
+    return check(problems, completions, timeout=timeout, workers=workers, memory_mb=memory_mb,
+                 sandbox_backend=sandbox_backend)
 
 
 def humaneval(model, tokenizer, limit: int | None = None, **kwargs) -> PassResult:
@@ -852,8 +635,10 @@ def model_dir_or_smoke(profile: str, run: str, model_dir: str | os.PathLike | No
 
 def humaneval_rows(res: PassResult, metric: str = "humaneval_pass@1", dataset: str = "humaneval",
                    extra: Mapping[str, Any] | None = None) -> list[dict]:
+    """The pass@1 row; it names the sandbox backend, and carries the warning when that was ``guard``."""
+    warn = {"sandbox_warning": sandbox.GUARD_WARNING} if res.backend == "guard" else {}
     return [{**dict(extra or {}), "metric": metric, "value": res.pass_at_1, "dataset": dataset,
-             "domain": "code", "problems": res.n_problems}]
+             "domain": "code", "problems": res.n_problems, "sandbox": res.backend, **warn}]
 
 
 def speed_rows(speed: Speed, extra: Mapping[str, Any] | None = None,
@@ -886,14 +671,17 @@ def evaluate_run(
     datasets: Mapping[str, tuple[str, Sequence[str]]] | None = None,
     params=None,
     device: str | None = None,
+    sandbox_backend: str | None = None,
 ) -> list[dict]:
     """Every metric of one model directory as result rows (``model`` = ``run_name``).
 
     ``datasets`` defaults to the corpus test split (:func:`heldout_datasets`);
-    ``mbpp_path`` defaults to ``evaluate.mbpp.path`` (MBPP is skipped when both are unset).
+    ``mbpp_path`` defaults to ``evaluate.mbpp.path`` (MBPP is skipped when both are unset);
+    ``sandbox_backend`` to ``evaluate.sandbox`` (checked before the model loads).
     """
     prm = params if params is not None else params_mod.load(profile)
     cfg = settings(prm)
+    backend = sandbox.check_backend(sandbox_backend or cfg["sandbox"])
     path = model_dir_or_smoke(profile, run_name, model_dir)
     model, tok = load_model(path, device or cfg["device"])
     extra = run_labels(prm, run_name, tok)
@@ -904,7 +692,7 @@ def evaluate_run(
     heldout = list(rows)
     he = cfg["humaneval"]
     run_kw = dict(max_new_tokens=he["max_new_tokens"], batch_size=he["batch_size"], timeout=he["timeout_s"],
-                  workers=he["workers"], memory_mb=he["memory_mb"])
+                  workers=he["workers"], memory_mb=he["memory_mb"], sandbox_backend=backend)
     limit = humaneval_limit if humaneval_limit is not None else he["limit"]
     rows += humaneval_rows(humaneval(model, tok, limit, **run_kw), extra=extra)
     mb = cfg["mbpp"]

@@ -1,0 +1,462 @@
+"""Run model-written code in an OS sandbox and judge it with tests that run outside it.
+
+Threat model: the completion is written by an adversary.  It may try to forge
+a pass, read secrets, damage files, reach the network, kill the evaluator, or
+outlive the evaluation.  Two rules hold whatever it does:
+
+* **The verdict is computed in this (trusted) process.**  The problem's tests
+  (HumanEval's ``check(candidate)``, MBPP's assert lines) and its prompt run
+  here; the candidate is a proxy that ships the call's arguments to the
+  sandboxed process over a private pipe and gets back ``repr(result)``, which
+  is rebuilt with :func:`ast.literal_eval` only.  A result that is not a plain
+  literal (None, bool, int, float incl. inf/nan, complex, str, bytes, tuple,
+  list, dict, set) fails; no object, ``__eq__`` or code of the candidate's ever
+  reaches the asserts, and nothing it writes to the pipe can do more than
+  return a value.  In-place changes to list / dict / set arguments are copied
+  back the same way.  MBPP problems whose tests pass objects of the
+  candidate's own classes therefore fail (a known limit).
+* **The code runs in bubblewrap** (backend ``bwrap``, the default): ``/``
+  read-only, a fresh size-limited tmpfs as ``/tmp`` = cwd = HOME (the disk
+  quota), ``/run`` hidden, fresh ``/dev`` and ``/proc``; new user, pid, net,
+  ipc, uts (and cgroup) namespaces, uid/gid 65534, every capability dropped,
+  ``--die-with-parent``, ``--new-session``, ``--clearenv``; a seccomp filter
+  (libseccomp via ``pyseccomp``) makes creating processes (fork, vfork, clone
+  without CLONE_THREAD, clone3), ptrace, setns, unshare, mount and a few
+  kernel interfaces fail; rlimits for address space, CPU seconds, file size
+  and no core files.  Threads are bounded by the address space.  The whole
+  process group and with it the pid namespace is killed after the total
+  wall-clock budget, when a call exceeds its own budget, and after every
+  problem.  stdout/stderr go to a file of this process capped by the file-size
+  limit; the last ``output_kb`` KB are kept in the verdict.
+
+Backend ``guard`` (explicit opt-in only) runs the same child with the same
+rlimits and the old Python-level guard but no OS isolation: an adversary can
+escape it.  It logs a loud warning and every verdict says ``backend="guard"``.
+The guard also runs inside bubblewrap as an inner layer against accidents.
+
+Only :func:`check_backend` knows how to find bubblewrap; the README says how to install it.
+"""
+
+from __future__ import annotations
+
+import ast
+import errno
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("bwrap", "guard")
+CHILD = Path(__file__).with_name("sandbox_child.py")
+INSTALL = "apt-get install bubblewrap (as root; see README 'Environment')"
+GUARD_WARNING = ("sandbox backend 'guard': generated code ran WITHOUT OS isolation (Python-level guard only); "
+                 "a hostile completion could escape it and forge results")
+MAX_MESSAGE = 32 << 20
+NOBODY = 65534
+# modules an MBPP completion may import for its assert lines to use (pure computation, no side effects)
+TEST_MODULES = frozenset({"math", "cmath", "re", "collections", "itertools", "functools", "heapq", "bisect",
+                          "operator", "string", "statistics", "fractions", "decimal", "datetime"})
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot run: bubblewrap missing or broken, an unknown backend, a bad limit."""
+
+
+class CandidateError(Exception):
+    """The candidate raised, crashed, broke the protocol, or returned something that is not a plain literal."""
+
+
+class SandboxTimeout(BaseException):
+    """The candidate used up its time (a BaseException so test code's ``except Exception`` cannot swallow it)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-problem limits: ``timeout_s`` wall time in all (from the sandbox's start), ``call_timeout_s`` per
+    call (default: no limit of its own), address space, file size, tmpfs work dir, output tail kept."""
+
+    timeout_s: float = 5.0
+    call_timeout_s: float | None = None
+    memory_mb: int = 1024
+    fsize_mb: int = 16
+    disk_mb: int = 64
+    output_kb: int = 4
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the trusted side needs: ``setup`` + ``prompt`` (trusted code), ``tests``, ``entry_point``.
+
+    HumanEval: ``tests`` defines ``check(candidate)``, called with a proxy of
+    ``entry_point``.  MBPP (``entry_point=None``): ``tests`` are assert lines on
+    the functions the completion defines, each name bound to a proxy.
+    """
+
+    prompt: str
+    tests: str
+    entry_point: str | None = None
+    setup: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One problem's outcome: ``status`` in {passed, failed, timeout}; ``detail`` the reason and output tail."""
+
+    status: str
+    detail: str = ""
+    seconds: float = 0.0
+    backend: str = "bwrap"
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+_CHECKED: dict[str, bool] = {}
+_LOCK = threading.Lock()
+
+
+def check_backend(backend: str) -> str:
+    """``backend`` if it can run here, else :class:`SandboxError` naming the fix (bwrap checked once)."""
+    if backend not in BACKENDS:
+        raise SandboxError(f"unknown sandbox backend {backend!r}; use one of {list(BACKENDS)} "
+                           "(evaluate.sandbox in params.yaml / --sandbox)")
+    if backend == "guard":
+        log.warning(GUARD_WARNING)
+        return backend
+    with _LOCK:
+        if "bwrap" not in _CHECKED:
+            if shutil.which("bwrap") is None:
+                raise SandboxError(f"bubblewrap (bwrap) not found, refusing to run generated code; install it: "
+                                   f"{INSTALL}, or opt in to the weak guard with --sandbox guard")
+            with Session(Limits(timeout_s=10.0), backend="bwrap") as probe:
+                probe.load("x = 1\n")
+            _CHECKED["bwrap"] = True
+    return backend
+
+
+def _seccomp_filter() -> bytes:
+    """BPF of the seccomp filter: no new processes, no ptrace / namespaces / mounts / kernel keyrings."""
+    import pyseccomp as sc
+
+    clone_thread = 0x00010000
+    f = sc.SyscallFilter(sc.ALLOW)
+    for name in ("fork", "vfork", "ptrace", "setns", "unshare", "mount", "umount2", "pivot_root", "chroot",
+                 "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
+                 "process_vm_readv", "process_vm_writev", "kexec_load", "init_module", "finit_module"):
+        f.add_rule(sc.ERRNO(errno.EPERM), name)
+    f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, clone_thread, 0))
+    f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags live in memory: glibc then falls back to clone
+    with tempfile.TemporaryFile() as fh:
+        f.export_bpf(fh)
+        fh.seek(0)
+        return fh.read()
+
+
+_FILTER: list[bytes] = []
+
+
+def _bwrap_argv(limits: Limits, seccomp_fd: int) -> list[str]:
+    env = {"HOME": "/tmp", "TMPDIR": "/tmp", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+           "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
+    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--size", str(limits.disk_mb << 20), "--tmpfs", "/tmp", "--size", str(1 << 16), "--tmpfs", "/run",
+            "--remount-ro", "/run", "--remount-ro", "/dev",
+            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox",
+            "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv", "--chdir", "/tmp",
+            "--seccomp", str(seccomp_fd)]
+    for k, v in env.items():
+        argv += ["--setenv", k, v]
+    return argv + ["--"]
+
+
+# --------------------------------------------------------------------------- one sandboxed process
+
+
+class Session:
+    """One sandboxed process holding one program; :meth:`call` runs its functions on literal arguments."""
+
+    def __init__(self, limits: Limits = Limits(), *, backend: str = "bwrap"):
+        self.limits, self.backend = limits, backend
+        self.deadline = time.monotonic() + limits.timeout_s
+        self.output = tempfile.TemporaryFile(prefix="tokstudy-sandbox-")
+        to_child_r, self._to_child = os.pipe()
+        self._from_child, from_child_w = os.pipe()
+        child = [sys.executable, "-I", str(CHILD), str(to_child_r), str(from_child_w)]
+        keep = [to_child_r, from_child_w]
+        seccomp_fd = -1
+        if backend == "bwrap":
+            if not _FILTER:
+                _FILTER.append(_seccomp_filter())
+            seccomp_fd = os.memfd_create("tokstudy-seccomp", 0)
+            os.write(seccomp_fd, _FILTER[0])
+            os.lseek(seccomp_fd, 0, os.SEEK_SET)
+            keep.append(seccomp_fd)
+            child = _bwrap_argv(limits, seccomp_fd) + child
+            cwd = "/"
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tokstudy-exec-", ignore_cleanup_errors=True)
+            cwd = self._tmp.name
+        env = {"HOME": cwd, "TMPDIR": cwd, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+        try:
+            self.proc = subprocess.Popen(child, stdin=subprocess.DEVNULL, stdout=self.output, stderr=subprocess.STDOUT,
+                                         cwd=cwd, env=env, pass_fds=keep, start_new_session=True)
+        finally:
+            for fd in keep:
+                os.close(fd)
+        os.set_blocking(self._to_child, False)
+        self.names: list[str] = []
+        self.modules: dict[str, str] = {}
+        try:
+            hello = self._receive(max(self.limits.timeout_s, 10.0))
+        except (CandidateError, SandboxTimeout):
+            hello = None
+        if hello != {"hello": True}:
+            tail = self.close()
+            raise SandboxError(f"the {self.backend} sandbox did not start ({tail.strip()[-500:] or 'no output'}); "
+                               f"check that `bwrap --ro-bind / / --unshare-all true` works, or {INSTALL}")
+        self.deadline = time.monotonic() + limits.timeout_s  # a slow start (a busy machine) costs no budget
+
+    def load(self, program: str) -> None:
+        """Run ``program`` in the sandbox; :class:`CandidateError` if it raises, then its functions are callable."""
+        lim = self.limits
+        self._send({"program": program, "memory_mb": lim.memory_mb, "fsize_mb": lim.fsize_mb,
+                    "cpu_s": int(lim.timeout_s) + 1, "guard": True})
+        ready = self._receive()
+        if not isinstance(ready, dict) or ready.get("ok") is not True:
+            raise CandidateError(f"program failed: {_error_of(ready)}")
+        names, modules = ready.get("names"), ready.get("modules")
+        self.names = [n for n in names if isinstance(n, str) and n.isidentifier()] if isinstance(names, list) else []
+        self.modules = ({a: m for a, m in modules.items() if isinstance(a, str) and isinstance(m, str)}
+                        if isinstance(modules, dict) else {})
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _send(self, obj: Any) -> None:
+        data = json.dumps(obj).encode("utf-8")
+        view = memoryview(struct.pack(">I", len(data)) + data)
+        while view:
+            left = self.deadline - time.monotonic()
+            if left <= 0 or not select.select([], [self._to_child], [], left)[1]:
+                raise SandboxTimeout(f"timed out after {self.limits.timeout_s:g} s")
+            try:
+                view = view[os.write(self._to_child, view):]
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise CandidateError(f"sandboxed process is gone ({exc.strerror})") from None
+
+    def _read(self, n: int, until: float) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            left = until - time.monotonic()
+            if left <= 0 or not select.select([self._from_child], [], [], left)[0]:
+                raise SandboxTimeout(f"timed out after {self.limits.timeout_s:g} s")
+            chunk = os.read(self._from_child, min(n - len(buf), 1 << 20))
+            if not chunk:
+                raise CandidateError("sandboxed process exited")
+            buf += chunk
+        return buf
+
+    def _receive(self, budget: float | None = None) -> Any:
+        per_call = self.limits.call_timeout_s
+        until = self.deadline if per_call is None else min(self.deadline, time.monotonic() + per_call)
+        if budget is not None:
+            until = time.monotonic() + budget
+        (n,) = struct.unpack(">I", self._read(4, until))
+        if n > MAX_MESSAGE:
+            raise CandidateError(f"reply of {n} bytes is over the {MAX_MESSAGE} byte limit")
+        try:
+            return json.loads(self._read(n, until).decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise CandidateError(f"malformed reply ({type(exc).__name__})") from None
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """``name(*args, **kwargs)`` in the sandbox; the result rebuilt from a literal (else CandidateError)."""
+        try:
+            self._send({"call": name, "args": repr(tuple(args)), "kwargs": repr(dict(kwargs))})
+        except RecursionError:
+            raise CandidateError("arguments too deeply nested to send") from None
+        reply = self._receive()
+        if not isinstance(reply, dict) or reply.get("ok") is not True:
+            raise CandidateError(f"{name}() failed: {_error_of(reply)}")
+        value, after = literal(reply.get("value")), literal(reply.get("args"))
+        if isinstance(after, tuple) and len(after) == len(args):
+            for old, new in zip(args, after):
+                _copy_back(old, new)
+        return value
+
+    def close(self) -> str:
+        """Kill the process group (and so the pid namespace); return the output tail (``output_kb``)."""
+        for fd in (self._to_child, self._from_child):
+            if fd >= 0:
+                os.close(fd)
+        self._to_child = self._from_child = -1
+        proc = getattr(self, "proc", None)
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+            self.proc = None
+        tail = b""
+        if not self.output.closed:
+            size = self.output.seek(0, os.SEEK_END)
+            self.output.seek(max(0, size - (self.limits.output_kb << 10)))
+            tail = self.output.read()
+            self.output.close()
+        if getattr(self, "_tmp", None) is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        return tail.decode("utf-8", errors="replace")
+
+
+def _error_of(reply: Any) -> str:
+    if isinstance(reply, dict) and isinstance(reply.get("error"), str):
+        return reply["error"][:2000]
+    return "malformed reply"
+
+
+_SPECIAL = {"inf": float("inf"), "nan": float("nan")}
+
+
+def literal(text: Any) -> Any:
+    """A plain Python literal from its ``repr`` (``inf``/``nan`` allowed), else :class:`CandidateError`."""
+    if not isinstance(text, str):
+        raise CandidateError("result is not a repr string")
+    try:
+        tree = ast.parse(text, mode="eval")
+        for node in ast.walk(tree):
+            for fld, child in ast.iter_fields(node):
+                if isinstance(child, ast.Name) and child.id in _SPECIAL:
+                    setattr(node, fld, ast.Constant(_SPECIAL[child.id]))
+        if isinstance(tree.body, ast.Name) and tree.body.id in _SPECIAL:
+            return _SPECIAL[tree.body.id]
+        return ast.literal_eval(tree)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise CandidateError(f"result is not a plain literal: {text[:200]}") from None
+
+
+def _copy_back(old: Any, new: Any) -> None:
+    """Mirror an in-place change of a list / dict / set argument (the candidate's copy came back as ``new``)."""
+    if isinstance(old, list) and isinstance(new, list):
+        old[:] = new
+    elif isinstance(old, (dict, set)) and type(new) is type(old):
+        old.clear()
+        old.update(new)
+
+
+# --------------------------------------------------------------------------- judging
+
+
+class _Proxy:
+    """The candidate as the trusted tests see it: every call goes to the sandbox."""
+
+    def __init__(self, session: Session, name: str):
+        self._session, self.__name__ = session, name
+
+    def __call__(self, *args, **kwargs):
+        return self._session.call(self.__name__, *args, **kwargs)
+
+
+def _trusted(code: str, what: str):
+    try:
+        return compile(code, f"<{what}>", "exec")
+    except SyntaxError as exc:
+        raise SandboxError(f"the task's {what} (setup + prompt for 'prompt') must compile on its own, "
+                           f"as HumanEval's and MBPP's do: {exc}") from None
+
+
+def _bind_candidate(ns: dict[str, Any], session: Session) -> None:
+    """MBPP: a proxy per function the completion defined, and the :data:`TEST_MODULES` it imported.
+
+    Names of builtins and of what setup/prompt defined stay trusted, so a
+    completion cannot redefine ``sorted`` or ``set`` under the tests' feet.
+    """
+    import builtins
+    import importlib
+
+    for alias, name in session.modules.items():
+        if alias not in ns and not hasattr(builtins, alias) and name in TEST_MODULES:
+            ns[alias] = importlib.import_module(name)
+    for name in session.names:
+        if name not in ns and not hasattr(builtins, name):
+            ns[name] = _Proxy(session, name)
+
+
+def judge(task: Task, completion: str, limits: Limits = Limits(), *, backend: str = "bwrap") -> Verdict:
+    """Run ``task``'s tests here on ``completion`` executed in the sandbox: passed iff no test fails.
+
+    The sandbox holds ``setup + prompt + completion``; the tests and a copy of
+    ``setup + prompt`` (HumanEval's helpers) run in a fresh namespace of this process.
+    """
+    t0 = time.monotonic()
+    status, reason = "failed", ""
+    session = Session(limits, backend=backend)
+    try:
+        session.load(f"{task.setup}\n{task.prompt}{completion}\n")
+        ns: dict[str, Any] = {"__name__": "__tests__"}
+        exec(_trusted(f"{task.setup}\n{task.prompt}\n", "prompt"), ns)
+        if task.entry_point is None:
+            _bind_candidate(ns, session)
+            exec(_trusted(task.tests, "tests"), ns)
+        else:
+            exec(_trusted(task.tests, "tests"), ns)
+            if not callable(ns.get("check")):
+                raise SandboxError(f"the task's tests must define check(candidate) (entry point {task.entry_point!r})")
+            ns[task.entry_point] = candidate = _Proxy(session, task.entry_point)  # some tests name it
+            ns["check"](candidate)
+        status = "passed"
+    except SandboxTimeout as exc:
+        status, reason = "timeout", str(exc)
+    except SandboxError:
+        raise
+    except AssertionError as exc:
+        reason = f"AssertionError: {exc}"[:2000]
+    except Exception as exc:  # noqa: BLE001 - any error of candidate or test is a failed test
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+    finally:
+        tail = session.close()
+    return Verdict(status, f"{reason}\n{tail}".strip("\n"), time.monotonic() - t0, backend)
+
+
+def judge_all(tasks: Sequence[Task], completions: Sequence[str], limits: Limits = Limits(), *,
+              backend: str = "bwrap", workers: int = 2, desc: str = "run tests") -> list[Verdict]:
+    """:func:`judge` on each pair, ``workers`` sandboxes at a time; verdicts in input order."""
+    from tqdm.auto import tqdm
+
+    if len(tasks) != len(completions):
+        raise SandboxError(f"{len(tasks)} tasks but {len(completions)} completions")
+    check_backend(backend)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(judge, t, c, limits, backend=backend) for t, c in zip(tasks, completions)]
+        return [f.result() for f in tqdm(futures, desc=desc, leave=False)]
+
+
+def run_program(program: str, limits: Limits = Limits(), *, backend: str = "bwrap") -> Verdict:
+    """Run ``program`` alone in the sandbox: passed iff it finishes without an exception (tests, benchmarks)."""
+    return judge(Task(prompt="", tests=""), program, limits, backend=backend)
