@@ -341,14 +341,18 @@ def test_guard_is_an_explicit_opt_in_with_a_recorded_warning(caplog):
     assert "sandbox_warning" not in E.humaneval_rows(E.check([HE0], [HE0.reference]))[0]
 
 
-def test_the_sandbox_setting_is_validated():
-    from tokstudy import params
+def test_the_sandbox_setting_is_validated(tmp_path):
+    import yaml
 
-    prm = params.load("smoke")
-    assert E.settings(prm)["sandbox"] == "bwrap"
-    prm.raw["evaluate"]["sandbox"] = "none"
-    with pytest.raises(E.EvaluateError, match="evaluate.sandbox"):
-        E.settings(prm)
+    from tokstudy import params, paths
+
+    assert E.settings(params.load("smoke"))["sandbox"] == "bwrap"
+    raw = yaml.safe_load((paths.ROOT / "params.yaml").read_text())
+    raw["evaluate"]["sandbox"] = "none"
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(params.ParamsError, match="evaluate.sandbox"):
+        params.load("smoke", path=bad)
 
 
 @pytest.mark.slow
