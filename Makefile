@@ -8,6 +8,8 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
+# idle OpenMP threads sleep instead of spin (tokstudy.threads); a value set in the shell wins
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup repro test bench clean-smoke
 

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -26,6 +28,22 @@ def test_write_run_records_provenance(isolated):
     assert prov["inputs"][str(inp)] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert "git_commit" in prov and prov["versions"]["python"]
 
+
+
+def test_versions_read_metadata_without_importing_heavy_packages():
+    # a fresh interpreter: this test process may have imported torch already
+    code = (
+        "import sys, json\n"
+        "from tokstudy import results\n"
+        "v = results._versions()\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'\n"
+        "import numpy, tokenizers, torch, transformers, tokstudy, platform\n"
+        "real = {m.__name__: m.__version__ for m in (numpy, tokenizers, torch, transformers, tokstudy)}\n"
+        "real['python'] = platform.python_version()\n"
+        "assert v == real, (v, real)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
 
 def test_rows_need_metric_and_value(isolated):
     with pytest.raises(ValueError, match="metric"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
+import importlib.metadata
 import json
 import logging
 import platform
@@ -67,11 +68,12 @@ def git_state(root: Path = paths.ROOT) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
+    """Installed versions from package metadata (no imports: torch alone takes seconds)."""
     out = {"python": platform.python_version()}
-    for mod in ("tokstudy", "tokenizers", "transformers", "torch", "numpy"):
+    for dist in ("tokstudy", "tokenizers", "transformers", "torch", "numpy"):
         try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a missing optional package is not an error here
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:  # a missing optional package is not an error here
             pass
     return out
 
