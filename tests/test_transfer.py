@@ -1,4 +1,4 @@
-"""tokstudy.transfer on toy vocabularies and tiny random causal LMs (CPU, a few seconds)."""
+"""tokstudy.tokenmap and tokstudy.transfer on toy vocabularies and tiny random causal LMs (CPU, a few seconds)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-from tokstudy import transfer
+from tokstudy import tokenmap, transfer
 from tokstudy.model import tiny_model
-from tokstudy.transfer import BYTE_TO_UNICODE, TransferError, piece_bytes
+from tokstudy.tokenmap import BYTE_TO_UNICODE, TokenMapError, piece_bytes
+from tokstudy.transfer import TransferError
 
 BYTE_CHARS = [BYTE_TO_UNICODE[b] for b in range(256)]
 BYTE_PIECES = [f"<0x{b:02X}>" for b in range(256)]
@@ -135,13 +136,13 @@ def test_piece_bytes_bytelevel_sentencepiece_and_byte_fallback():
     assert piece_bytes("▁def", "sentencepiece") == b" def"
     assert piece_bytes("<0x0A>", "sentencepiece") == b"\n"
     assert piece_bytes("<0xC3>", "bytelevel") == b"\xc3"
-    assert bytes(transfer.UNICODE_TO_BYTE[c] for c in BYTE_CHARS) == bytes(range(256))
-    with pytest.raises(TransferError, match="sentencepiece"):
+    assert bytes(tokenmap.UNICODE_TO_BYTE[c] for c in BYTE_CHARS) == bytes(range(256))
+    with pytest.raises(TokenMapError, match="sentencepiece"):
         piece_bytes("▁def", "bytelevel")
 
 
 def test_map_tokens_bytelevel_exact_composed_and_specials(old_tok, new_tok):
-    tm = transfer.map_tokens(new_tok, old_tok)
+    tm = tokenmap.map_tokens(new_tok, old_tok)
     assert len(tm.pieces) == new_tok.vocab_size
     # every old token exists in the new vocab: exact, one old id with the same bytes
     for piece in ("Ġdef", "ret", "Ġx", "d", "Ċ"):
@@ -166,7 +167,7 @@ def test_map_tokens_sentencepiece_old_and_new(new_tok):
     sp = sentencepiece(["▁", "d", "e", "f", "r", "t", "u", "n", "x"] + merged_tokens(sp_merges), sp_merges, "sp")
     assert sp.token_bytes(tid(sp, "▁def")) == b" def" and sp.token_bytes(tid(sp, "<0x0A>")) == b"\n"
     # byte-level new -> SentencePiece old (the Llama-2 direction)
-    tm = transfer.map_tokens(new_tok, sp)
+    tm = tokenmap.map_tokens(new_tok, sp)
     assert tm.pieces[tid(new_tok, "Ġdef")] == [tid(sp, "▁def")]
     assert tm.pieces[tid(new_tok, "Ċ")] == [tid(sp, "<0x0A>")]
     assert tm.pieces[tid(new_tok, "ĊĠ")] == [tid(sp, "<0x0A>"), tid(sp, "▁")]
@@ -178,7 +179,7 @@ def test_map_tokens_sentencepiece_old_and_new(new_tok):
     assert tm.pieces[tid(new_tok, "<pad>")] == []
     assert tid(new_tok, "Ċ") in tm.byte_fallback and tid(new_tok, "Ġdef") not in tm.byte_fallback
     # SentencePiece new -> byte-level old: ▁def is the old Ġdef, <0x0A> the old Ċ (not the specials)
-    back = transfer.map_tokens(sp, new_tok)
+    back = tokenmap.map_tokens(sp, new_tok)
     assert back.pieces[tid(sp, "▁def")] == [tid(new_tok, "Ġdef")]
     assert back.pieces[tid(sp, "<0x0A>")] == [tid(new_tok, "Ċ")]
     assert back.pieces[tid(sp, "<s>")] == [tid(new_tok, "<|begin_of_text|>")]
@@ -188,7 +189,7 @@ def test_map_tokens_sentencepiece_old_and_new(new_tok):
 def test_duplicate_old_bytes_prefer_the_regular_piece(new_tok):
     """SentencePiece keeps both 'd' and <0x64>: a new 'd' maps to the piece the old tokenizer uses."""
     sp = sentencepiece(["▁", "d", "e", "f"], [], "sp")
-    tm = transfer.map_tokens(new_tok, sp)
+    tm = tokenmap.map_tokens(new_tok, sp)
     assert tm.pieces[tid(new_tok, "d")] == [tid(sp, "d")]
     assert tm.pieces[tid(new_tok, "x")] == [tid(sp, "<0x78>")]
 
@@ -196,8 +197,8 @@ def test_duplicate_old_bytes_prefer_the_regular_piece(new_tok):
 def test_old_tokenizer_that_cannot_encode_bytes_raises(new_tok):
     chars = ["Ġ", "d", "e", "f"]
     poor = bytelevel(OLD_SPECIALS + chars, [], OLD_SPECIALS, "poor")
-    with pytest.raises(TransferError, match="cannot encode the bytes"):
-        transfer.map_tokens(new_tok, poor)
+    with pytest.raises(TokenMapError, match="cannot encode the bytes"):
+        tokenmap.map_tokens(new_tok, poor)
 
 
 # --------------------------------------------------------------------------- init and swap
@@ -446,7 +447,7 @@ def test_swap_between_real_bpe_tokenizers(tmp_path):
     ] * 30
     old = bpe.load(bpe.save(bpe.train(texts, dataclasses.replace(params.load("smoke").tokenizer("gpt2-m"), name="old", vocab_size=300)), tmp_path / "old", {}))
     new = bpe.load(bpe.save(bpe.train(texts, dataclasses.replace(params.load("smoke").tokenizer("gpt2-m"), name="new", regex="identity", vocab_size=330)), tmp_path / "new", {}))
-    tm = transfer.map_tokens(new, old)
+    tm = tokenmap.map_tokens(new, old)
     for i in range(new.vocab_size):  # every mapping reproduces the new token's bytes
         if tm.kinds[i] in ("exact", "composed"):
             assert b"".join(old.token_bytes(t) for t in tm.pieces[i]) == new.token_bytes(i)

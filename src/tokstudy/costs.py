@@ -3,7 +3,7 @@
 The paper claims a better-compressing tokenizer improves "generation speed,
 effective context size, memory usage" and that the inference- and
 memory-optimal vocabulary sizes grow with model size, batch and sequence length
-(paper-notes §6.5).  Its exact formulas are unknown; this module implements the
+(docs/paper.md, "Cost model").  Its exact formulas are unknown; this module implements the
 standard accounting below, all as pure functions of a :class:`ModelShape`.
 
 Parameters (biases and norms ignored, as in Kaplan et al. 2020, Table 1):
@@ -30,16 +30,8 @@ NSL, tokens relative to the base tokenizer, ``bpt_base/bpt``).  For a window of
 ``C`` tokens the effective context is ``C·bpt`` bytes; generating ``B`` bytes
 takes ``B/bpt`` decoding steps; compute per byte is ``C_fwd/bpt``.
 
-Optimal vocabulary size (paper-notes §6.5 reconstruction; with ``r(V)`` the
-tokens needed per unit of text, e.g. NSL(V) fitted as ``a + b·(V/1000)^-c``):
-
-* compute:  ``r(V) · C_fwd(V)`` per unit of text;
-* memory:   ``dtype·params(V) + KV_bytes_per_token · batch · seq_len · r(V)``
-  where ``seq_len`` is measured in units of text (base-tokenizer tokens for NSL).
-
-With the authors' code-NSL sweep fitted as ``0.666 + 0.815·(V/1000)^-0.510``
-and Llama-2-7B's body, the compute objective (no attention term) is minimised
-at V ≈ 92.5k, matching paper-notes' ≈93k.
+The compute- and memory-optimal vocabulary size built on this model is in
+:mod:`tokstudy.optimum`.
 """
 
 from __future__ import annotations
@@ -48,7 +40,7 @@ import dataclasses
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -56,7 +48,6 @@ from tokstudy.errors import TokstudyError
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = ("compute", "memory")
 REGIMES = ("compute", "memory", "steps")
 
 
@@ -252,143 +243,6 @@ def variant_costs(
     }
 
 
-# --------------------------------------------------------------------------- NSL(V) fit
-
-
-@dataclass(frozen=True)
-class NslFit:
-    """``NSL(V) = a + b·(V/scale)^(-c)``; ``rmse`` over the fitted points, their V range in ``v_min..v_max``."""
-
-    a: float
-    b: float
-    c: float
-    scale: float = 1000.0
-    rmse: float = float("nan")
-    v_min: float = float("nan")
-    v_max: float = float("nan")
-
-    def __call__(self, vocab_size):
-        v = np.asarray(vocab_size, dtype=float)
-        return self.a + self.b * (v / self.scale) ** (-self.c)
-
-
-# paper-notes §5.3: least squares over the authors' 125-size sweep (GPT-4 regex, 70/30 code/English)
-PAPER_NSL_FITS = {
-    "code": NslFit(0.666, 0.815, 0.510, rmse=0.0004, v_min=10_000, v_max=256_000),
-    "average": NslFit(0.671, 1.240, 0.435, rmse=0.0005, v_min=10_000, v_max=256_000),
-    "english": NslFit(0.767, 1.481, 0.555, rmse=0.0008, v_min=10_000, v_max=256_000),
-}
-
-
-def fit_nsl(points: Iterable[tuple[float, float]], c_grid: Sequence[float] | None = None, scale: float = 1000.0) -> NslFit:
-    """Fit ``a + b·(V/scale)^-c`` to ``(V, nsl)`` points: grid over ``c``, linear least squares in (a, b).
-
-    Needs at least 3 distinct vocabulary sizes.  The grid is refined once around
-    the best ``c``.
-    """
-    pts = sorted((float(v), float(y)) for v, y in points)
-    v = np.array([p[0] for p in pts])
-    y = np.array([p[1] for p in pts])
-    if len(np.unique(v)) < 3:
-        raise CostsError(f"fitting NSL(V) needs >= 3 distinct vocabulary sizes, got {sorted(set(v.tolist()))}")
-    if not np.all(np.isfinite(y)):
-        raise CostsError("NSL points contain non-finite values")
-    x = v / scale
-
-    def solve(c):
-        A = np.stack([np.ones_like(x), x ** (-c)], axis=1)
-        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-        return float(np.mean((A @ coef - y) ** 2)), coef
-
-    grid = np.linspace(0.01, 3.0, 600) if c_grid is None else np.asarray(c_grid, dtype=float)
-    best = min(((solve(c)[0], c) for c in grid))
-    step = (grid[1] - grid[0]) if len(grid) > 1 else 0.01
-    fine = np.linspace(max(best[1] - step, 1e-4), best[1] + step, 201)
-    mse, c = min(((solve(cc)[0], cc) for cc in fine))
-    _, (a, b) = solve(c)
-    return NslFit(float(a), float(b), float(c), scale, math.sqrt(mse), float(v.min()), float(v.max()))
-
-
-# --------------------------------------------------------------------------- optimal vocabulary
-
-
-@dataclass(frozen=True)
-class OptimalVocab:
-    vocab_size: int
-    objective: str
-    cost: float
-    at_grid_edge: bool
-    extrapolated: bool
-    grid_min: int
-    grid_max: int
-
-
-def vocab_grid(v_min: int = 1_000, v_max: int = 1_000_000, points: int = 4000) -> np.ndarray:
-    """Geometric grid of integer vocabulary sizes."""
-    if not 0 < v_min < v_max:
-        raise CostsError(f"vocab grid needs 0 < v_min < v_max, got {v_min}, {v_max}")
-    return np.unique(np.round(np.geomspace(v_min, v_max, int(points))).astype(np.int64))
-
-
-def cost_per_text(
-    shape: ModelShape,
-    vocab_sizes,
-    ratio: Callable,
-    objective: str = "compute",
-    *,
-    batch: int = 1,
-    seq_len: float | None = None,
-    dtype_bytes: int = 2,
-):
-    """The objective of :func:`optimal_vocab_size` at every V in ``vocab_sizes`` (vectorised).
-
-    ``ratio(V)``: tokens per unit of text (NSL, or 1/bytes-per-token).
-    compute: ``r·(2N + 2Vd + 2·n_layers·(seq_len·r)·d_attn)``; the attention
-    term is left out when ``seq_len`` is None (the paper-notes reconstruction).
-    memory: ``dtype·(N + (1|2)·V·d) + KV/token·batch·seq_len·r``.
-    """
-    v = np.asarray(vocab_sizes, dtype=float)
-    r = np.asarray(ratio(v), dtype=float)
-    d = shape.d_model
-    n_body = body_params(shape)
-    if objective == "compute":
-        attn = 0.0 if seq_len is None else 2 * shape.n_layers * (seq_len * r) * shape.n_heads * shape.head_dim
-        return r * (2 * n_body + 2 * v * d + attn)
-    if objective == "memory":
-        if seq_len is None:
-            raise CostsError("the memory objective needs seq_len (and batch)")
-        emb = v * d * (1 if shape.tied else 2)
-        return dtype_bytes * (n_body + emb) + kv_cache_bytes(shape, seq_len * r, dtype_bytes, batch)
-    raise CostsError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-
-
-def optimal_vocab_size(
-    shape: ModelShape,
-    nsl: Callable | Iterable[tuple[float, float]],
-    objective: str = "compute",
-    *,
-    batch: int = 1,
-    seq_len: float | None = None,
-    grid=None,
-    dtype_bytes: int = 2,
-) -> OptimalVocab:
-    """The V on ``grid`` minimising compute or memory per unit of text (see :func:`cost_per_text`).
-
-    ``nsl`` is a callable ``V -> tokens per unit of text`` (e.g. an
-    :class:`NslFit`) or measured ``(V, nsl)`` points, which are fitted with
-    :func:`fit_nsl`.  ``shape.vocab_size`` is ignored.  The result flags an
-    optimum on the grid's edge and one outside the fitted points' V range.
-    """
-    fn = nsl if callable(nsl) else fit_nsl(nsl)
-    grid = vocab_grid() if grid is None else np.asarray(grid, dtype=np.int64)
-    costs = cost_per_text(shape, grid, fn, objective, batch=batch, seq_len=seq_len, dtype_bytes=dtype_bytes)
-    i = int(np.argmin(costs))
-    v = int(grid[i])
-    lo, hi = getattr(fn, "v_min", float("nan")), getattr(fn, "v_max", float("nan"))
-    extrapolated = bool(not (math.isnan(lo) or math.isnan(hi)) and not lo <= v <= hi)
-    return OptimalVocab(v, objective, float(costs[i]), i in (0, len(grid) - 1), extrapolated, int(grid[0]), int(grid[-1]))
-
-
 # --------------------------------------------------------------------------- tables for the costs notebook
 
 
@@ -460,53 +314,6 @@ def cost_rows(
     return rows
 
 
-def optimal_vocab_rows(
-    points: Sequence[Mapping[str, Any]],
-    model_shapes: Mapping[str, ModelShape],
-    memory_settings: Iterable[tuple[int, int]],
-    *,
-    grid=None,
-    dtype_bytes: int = 2,
-    domain: str = "code",
-) -> list[dict]:
-    """Optimal V per model shape, for the measured NSL fit and the paper's fit (paper-notes §5.3).
-
-    Objectives: compute without attention, compute with attention over the
-    shape's context, and memory at every ``(batch, seq_len)``.  Also rows with
-    the fitted ``nsl_fit_{a,b,c,rmse}``.
-    """
-    fits = {"measured": fit_nsl([(p["vocab_size"], p["nsl"]) for p in points])}
-    if domain in PAPER_NSL_FITS:
-        fits["paper"] = PAPER_NSL_FITS[domain]
-    rows = []
-    for source, fit in fits.items():
-        for k in ("a", "b", "c", "rmse"):
-            rows.append({"nsl_source": source, "domain": domain, "metric": f"nsl_fit_{k}", "value": getattr(fit, k)})
-    for model, shape in model_shapes.items():
-        cases = [("compute", 1, None), ("compute", 1, shape.context)]
-        cases += [("memory", int(b), int(l)) for b, l in memory_settings]
-        for source, fit in fits.items():
-            for objective, batch, seq_len in cases:
-                opt = optimal_vocab_size(
-                    shape, fit, objective, batch=batch, seq_len=seq_len, grid=grid, dtype_bytes=dtype_bytes
-                )
-                rows.append(
-                    {
-                        "model": model,
-                        "nsl_source": source,
-                        "domain": domain,
-                        "objective": objective,
-                        "batch": batch,
-                        "seq_len": seq_len if seq_len is not None else 0,
-                        "metric": "optimal_vocab_size",
-                        "value": opt.vocab_size,
-                        "at_grid_edge": opt.at_grid_edge,
-                        "extrapolated": opt.extrapolated,
-                    }
-                )
-    return rows
-
-
 # --------------------------------------------------------------------------- checking the model against measurement
 
 SPEED_SOURCES = ("random-weights", "fine-tuned")
@@ -532,6 +339,29 @@ def shape_from_size(size: Any, vocab_size: int, context: int = 2048) -> ModelSha
         tied=bool(getattr(size, "tie_embeddings", False)),
         name=getattr(size, "name", ""),
     )
+
+
+def _speed_measurements(measured: Sequence[Mapping[str, Any]], bytes_per_token: Mapping[str, float]) -> dict[str, dict]:
+    """``{tokenizer: {vocab_size, tokens_per_s, source, bpt, shape_vocab}}``, validated (see :func:`speed_check_rows`)."""
+    meas = {}
+    for m in measured:
+        name = m.get("tokenizer")
+        if name in meas:
+            raise CostsError(f"tokenizer {name!r} measured twice; pass one tokens/s per tokenizer")
+        tps = float(m.get("tokens_per_s", float("nan")))
+        if not tps > 0:
+            raise CostsError(f"tokens_per_s of {name!r} must be > 0, got {m.get('tokens_per_s')!r}")
+        source = m.get("source", "random-weights")
+        if source not in SPEED_SOURCES:
+            raise CostsError(f"source of {name!r} must be one of {SPEED_SOURCES}, got {source!r}")
+        if name not in bytes_per_token or not float(bytes_per_token[name]) > 0:
+            raise CostsError(f"no bytes/token for {name!r}; pass its compression rows (costs.sweep_points)")
+        meas[name] = {"vocab_size": int(m["vocab_size"]), "tokens_per_s": tps, "source": source,
+                      "bpt": float(bytes_per_token[name]),
+                      "shape_vocab": int(m.get("model_vocab_size") or m["vocab_size"])}
+    if len(meas) < 2:
+        raise CostsError(f"a speed check needs >= 2 measured tokenizers, got {sorted(meas)}")
+    return meas
 
 
 def speed_check_rows(
@@ -575,24 +405,7 @@ def speed_check_rows(
     """
     if regime not in REGIMES:
         raise CostsError(f"regime must be one of {REGIMES}, got {regime!r}")
-    meas = {}
-    for m in measured:
-        name = m.get("tokenizer")
-        if name in meas:
-            raise CostsError(f"tokenizer {name!r} measured twice; pass one tokens/s per tokenizer")
-        tps = float(m.get("tokens_per_s", float("nan")))
-        if not tps > 0:
-            raise CostsError(f"tokens_per_s of {name!r} must be > 0, got {m.get('tokens_per_s')!r}")
-        source = m.get("source", "random-weights")
-        if source not in SPEED_SOURCES:
-            raise CostsError(f"source of {name!r} must be one of {SPEED_SOURCES}, got {source!r}")
-        if name not in bytes_per_token or not float(bytes_per_token[name]) > 0:
-            raise CostsError(f"no bytes/token for {name!r}; pass its compression rows (costs.sweep_points)")
-        meas[name] = {"vocab_size": int(m["vocab_size"]), "tokens_per_s": tps, "source": source,
-                      "bpt": float(bytes_per_token[name]),
-                      "shape_vocab": int(m.get("model_vocab_size") or m["vocab_size"])}
-    if len(meas) < 2:
-        raise CostsError(f"a speed check needs >= 2 measured tokenizers, got {sorted(meas)}")
+    meas = _speed_measurements(measured, bytes_per_token)
     if anchor is None:
         anchor = min(meas, key=lambda n: (meas[n]["vocab_size"], n))
     if anchor not in meas:

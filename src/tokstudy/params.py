@@ -13,16 +13,15 @@ checked at load, so a bad value fails here, not an hour into training.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 import pydantic
-import yaml
 from pydantic import Field
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 
 from tokstudy import paths
+from tokstudy.paramfile import Loader, ParamsError, merge, origin, read_yaml
 
 DOMAINS = ("code", "english")
 STAGES = ("pretrain", "finetune")
@@ -41,10 +40,6 @@ PosFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
 Domain = Literal[DOMAINS]
-
-
-class ParamsError(ValueError):
-    """params.yaml is missing a key or holds an invalid value."""
 
 
 def _dataclass(cls):
@@ -312,105 +307,6 @@ class Params:
         return self.trains[stage]
 
 
-def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict:
-    """``base`` updated by ``over``, recursively for nested mappings (profile overrides)."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def read_yaml(path: str | Path | None = None) -> dict:
-    """The raw mapping of a params file; a syntax error is a one-line :class:`ParamsError` naming file and line."""
-    path = Path(path) if path else paths.PARAMS_FILE
-    if not path.is_file():
-        raise ParamsError(f"no params file at {path}; run from the project root or set TOKSTUDY_ROOT")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
-        what = getattr(exc, "problem", None) or type(exc).__name__
-        raise ParamsError(f"{where}: YAML syntax error ({what}); fix the file's syntax there") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ParamsError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
-    return data
-
-
-class _Loader:
-    """One load of one file: the raw mapping, the profile, and errors that name YAML paths and the file."""
-
-    def __init__(self, raw: dict, profile: str, file: Path):
-        self.raw, self.profile, self.file = raw, profile, file
-        self.prof = raw["profiles"][profile] or {}
-
-    def fail(self, ypath: str, problem: str) -> ParamsError:
-        return ParamsError(f"{self.file}: {ypath}: {problem}")
-
-    def need(self, mapping: Mapping, key: str, ypath: str) -> Any:
-        if not isinstance(mapping, Mapping):
-            raise self.fail(ypath, f"must be a mapping, got {mapping!r}")
-        if key not in mapping:
-            raise self.fail(f"{ypath}.{key}" if ypath else key, "missing key; add it to params.yaml")
-        return mapping[key]
-
-    def section(self, name: str) -> tuple[dict, list[tuple[str, Mapping]]]:
-        """Top-level ``name`` with ``profiles.<p>.name`` merged over it, and the layers (most specific first)."""
-        base = self.need(self.raw, name, "")
-        over = self.prof.get(name) or {}
-        for ypath, value in ((name, base), (f"profiles.{self.profile}.{name}", over)):
-            if not isinstance(value, Mapping):
-                raise self.fail(ypath, f"must be a mapping, got {value!r}")
-        return merge(base, over), [(f"profiles.{self.profile}.{name}", over), (name, base)]
-
-    def build(self, cls, data: Mapping, layers: list[tuple[str, Mapping]], home: str | None = None, **resolved):
-        """``cls(**data, **resolved)``; a validation error names the YAML path the bad value came from
-        (a missing key: under ``home``, by default the least specific layer)."""
-        try:
-            return cls(**data, **resolved)
-        except pydantic.ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                loc = [str(p) for p in err["loc"] if not isinstance(p, int)]  # list indices: the list's path
-                ypath = _origin(layers, loc, missing=err["type"] == "missing")
-                if err["type"] == "missing" and home:
-                    ypath = ".".join([home, *loc])
-                if err["type"] == "missing":
-                    problems.append(f"{ypath}: missing key; add it to params.yaml")
-                elif err["type"] == "unexpected_keyword_argument":
-                    allowed = sorted(f.name for f in fields(cls) if f.name not in resolved)
-                    problems.append(f"{ypath}: unknown key; allowed: {allowed}")
-                elif err["type"] == "value_error":  # a check of several fields (__post_init__)
-                    problems.append(f"{ypath}: {err['msg'].removeprefix('Value error, ')}")
-                else:
-                    problems.append(f"{ypath}: {err['msg']} (got {repr(err.get('input'))[:80]})")
-            raise ParamsError(f"{self.file}: " + "; ".join(problems)) from None
-
-
-def _origin(layers: list[tuple[str, Mapping]], loc: list[str], missing: bool) -> str:
-    """The YAML path of ``loc``: in the most specific layer that holds it (a missing key: the base layer)."""
-    if not loc:
-        return next((prefix for prefix, data in layers if data), layers[-1][0])
-    if not missing:
-        for prefix, data in layers:
-            node, found = data, True
-            for part in loc:
-                if isinstance(node, Mapping) and part in node:
-                    node = node[part]
-                else:
-                    found = False
-                    break
-            if found:
-                return ".".join([prefix, *loc])
-    return ".".join([layers[-1][0], *loc])
-
-
 def load(profile: str | None = None, path: str | Path | None = None) -> Params:
     """Load ``params.yaml`` and resolve ``profile`` (default: the file's ``profile`` key)."""
     file = Path(path) if path else paths.PARAMS_FILE
@@ -432,7 +328,7 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
         extra = sorted(set(block or {}) - set(PROFILE_SECTIONS))
         if extra:
             raise fail(f"profiles.{name}.{extra[0]}", f"not a section a profile may override; allowed: {list(PROFILE_SECTIONS)}")
-    ld = _Loader(raw, profile, file)
+    ld = Loader(raw, profile, file)
     seed = ld.need(raw, "seed", "")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise fail("seed", f"must be an integer, got {seed!r}")
@@ -448,7 +344,7 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
     vocab_sizes, vlayers = ld.section("vocab_sizes")
     for key, size in vocab_sizes.items():
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-            raise fail(_origin(vlayers, [str(key)], False), f"must be a positive integer, got {size!r}")
+            raise fail(origin(vlayers, [str(key)], False), f"must be a positive integer, got {size!r}")
     vocab_sizes = {str(k): v for k, v in vocab_sizes.items()}
     tokenizers = _tokenizers(ld, vocab_sizes, mixes)
     metrics = ld.build(MetricsParams, *ld.section("metrics"))
@@ -465,7 +361,7 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
                   transfer=transfer, analysis=analysis, evaluate=evaluate)
 
 
-def _mixes(ld: _Loader) -> dict[str, dict[str, float]]:
+def _mixes(ld: Loader) -> dict[str, dict[str, float]]:
     mixes = {}
     for name, mix in (ld.need(ld.raw, "mixes", "") or {}).items():
         ok = isinstance(mix, Mapping) and set(mix) <= set(DOMAINS) and all(
@@ -476,7 +372,7 @@ def _mixes(ld: _Loader) -> dict[str, dict[str, float]]:
     return mixes
 
 
-def _tokenizers(ld: _Loader, vocab_sizes: Mapping[str, int], mixes: Mapping) -> dict[str, TokenizerVariant]:
+def _tokenizers(ld: Loader, vocab_sizes: Mapping[str, int], mixes: Mapping) -> dict[str, TokenizerVariant]:
     from tokstudy import pretok
 
     defaults, dlayers = ld.section("tokenizer")
@@ -500,7 +396,7 @@ def _tokenizers(ld: _Loader, vocab_sizes: Mapping[str, int], mixes: Mapping) -> 
     return out
 
 
-def _train(ld: _Loader, train: Mapping, layers: list, stage: str) -> TrainParams:
+def _train(ld: Loader, train: Mapping, layers: list, stage: str) -> TrainParams:
     """``train`` merged with ``train.<stage>``; ``size`` resolved from ``train.sizes``."""
     flat = {k: v for k, v in train.items() if k not in ("sizes", "budgets", *STAGES)}
     over = ld.need(train, stage, "train") or {}
@@ -509,19 +405,19 @@ def _train(ld: _Loader, train: Mapping, layers: list, stage: str) -> TrainParams
     sizes = ld.need(train, "sizes", "train") or {}
     size = data.pop("size", None)
     if size not in sizes:
-        raise ld.fail(_origin(slayers, ["size"], False), f"{size!r} is not a key of train.sizes {sorted(sizes)}")
+        raise ld.fail(origin(slayers, ["size"], False), f"{size!r} is not a key of train.sizes {sorted(sizes)}")
     model_size = ld.build(ModelSize, sizes[size], [(f"{p}.sizes.{size}", (d.get("sizes") or {}).get(size) or {})
                                                    for p, d in layers], name=size)
     return ld.build(TrainParams, data, slayers, stage=stage, size=model_size)
 
 
-def _models(ld: _Loader, train: Mapping, layers: list, pretrain_tokens: int, tokenizers: Mapping,
+def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, tokenizers: Mapping,
             mixes: Mapping) -> dict[str, ModelRun]:
     """Every run of ``models`` with ``tokens`` resolved from ``train.budgets`` / ``train.pretrain.tokens``."""
     budgets = ld.need(train, "budgets", "train") or {}
     for key, value in budgets.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ld.fail(_origin(layers, ["budgets", str(key)], False), f"must be a positive token count, got {value!r}")
+            raise ld.fail(origin(layers, ["budgets", str(key)], False), f"must be a positive token count, got {value!r}")
     specs = ld.need(ld.raw, "models", "") or {}
     runs = {}
     for name, spec in specs.items():
@@ -533,7 +429,7 @@ def _models(ld: _Loader, train: Mapping, layers: list, pretrain_tokens: int, tok
             raise ld.fail(f"{where}.budget", f"{budget!r} is not a key of train.budgets of profile {ld.profile!r} "
                                              f"{sorted(budgets)}")
         if budget is None and pretrain_tokens <= 0:
-            raise ld.fail(_origin(layers, ["pretrain", "tokens"], False), f"{where} (budget: null) pretrains on "
+            raise ld.fail(origin(layers, ["pretrain", "tokens"], False), f"{where} (budget: null) pretrains on "
                                                                          f"train.pretrain.tokens, which must be positive")
         tokens = pretrain_tokens if budget is None else budgets[budget]
         run = ld.build(ModelRun, spec, [(where, spec)], name=name, tokens=tokens)
@@ -547,7 +443,7 @@ def _models(ld: _Loader, train: Mapping, layers: list, pretrain_tokens: int, tok
     return runs
 
 
-def _check_names(ld: _Loader, tokenizers: Mapping, metrics: MetricsParams, costs: CostsParams,
+def _check_names(ld: Loader, tokenizers: Mapping, metrics: MetricsParams, costs: CostsParams,
                  transfer: TransferParams, analysis: AnalysisParams) -> None:
     """Names one section uses of another: variants, reference tokenizers."""
     from tokstudy.bpe import REFERENCES
