@@ -29,7 +29,7 @@ def test_atomic_dir_keeps_old_on_failure(tmp_path):
 
 def test_profiles_scope_paths():
     assert paths.tokenizer_dir("smoke", "x") != paths.tokenizer_dir("cpu", "x")
-    assert paths.figures_dir(paths.DEFAULT_PROFILE) == paths.FIGURES
+    assert paths.figures_dir(paths.DEFAULT_PROFILE) == paths.FIGURES / paths.DEFAULT_PROFILE
     assert paths.figures_dir("smoke") == paths.FIGURES / "smoke"
 
 
