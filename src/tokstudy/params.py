@@ -533,6 +533,8 @@ def _models(ld: _Loader, train: Mapping, layers: list, pretrain_tokens: int, tok
     runs = {}
     for name, (stage, spec) in specs.items():
         where, spec = f"models.{stage}.{name}", dict(spec or {})
+        if "stage" in spec:
+            raise ld.fail(f"{where}.stage", f"remove it: the group models.{stage} names the stage")
         budget = ld.need(spec, "budget", where)
         if budget is None and stage == "finetune":
             raise ld.fail(f"{where}.budget", f"a fine-tune needs a budget, a key of train.budgets {sorted(budgets)}")
