@@ -29,7 +29,7 @@ def test_atomic_dir_keeps_old_on_failure(tmp_path):
 
 def test_profiles_scope_paths():
     assert paths.tokenizer_dir("smoke", "x") != paths.tokenizer_dir("cpu", "x")
-    assert paths.figures_dir(paths.DEFAULT_PROFILE) == paths.FIGURES
+    assert paths.figures_dir(paths.DEFAULT_PROFILE) == paths.FIGURES / paths.DEFAULT_PROFILE
     assert paths.figures_dir("smoke") == paths.FIGURES / "smoke"
 
 
@@ -123,13 +123,18 @@ def test_names_shared_with_other_modules_agree():
         (_set("profiles.cpu.train.size", "huge"), "cpu", "profiles.cpu.train.size", "not a key of train.sizes"),
         (_set("corpus.val_fraction", 1.5), "cpu", "corpus.val_fraction", "less than 1"),
         (_set("profiles.gpu.corpus.budget_bytes", "lots"), "gpu", "profiles.gpu.corpus.budget_bytes", "valid integer"),
-        (_set("models.fvt-b1.tokenizer", "nope"), "cpu", "models.fvt-b1.tokenizer", "unknown tokenizer variant"),
-        (_set("models.fvt-b1.init", "nope"), "cpu", "models.fvt-b1.init", "neither 'scratch' nor a run"),
-        (_set("models.keep-b1.mix", "nope"), "cpu", "models.keep-b1.mix", "unknown mix"),
-        (_set("models.keep-b1.budget", "b9"), "smoke", "models.keep-b1.budget", "not a key of train.budgets"),
+        (_set("models.finetune.fvt-b1.tokenizer", "nope"), "cpu", "models.finetune.fvt-b1.tokenizer", "unknown tokenizer variant"),
+        (_set("models.finetune.fvt-b1.init", "nope"), "cpu", "models.finetune.fvt-b1.init", "transfer output 'gpt4-m-fvt-init'"),
+        (_set("models.finetune.keep-b1.init", "nope"), "cpu", "models.finetune.keep-b1.init", "neither 'scratch' nor a run"),
+        (_set("models.finetune.keep-b1.mix", "nope"), "cpu", "models.finetune.keep-b1.mix", "unknown mix"),
+        (_set("models.finetune.keep-b1.budget", "b9"), "smoke", "models.finetune.keep-b1.budget", "not a key of train.budgets"),
         (_set("profiles.smoke.train.pretrain.tokens", 0), "smoke", "profiles.smoke.train.pretrain.tokens", "positive"),
-        (_set("models.keep-b1.method", "copy"), "cpu", "models.keep-b1.method", "'keep', 'fvt' or 'random'"),
-        (_set("models.keep-b1.mix", None), "cpu", "models.keep-b1.mix", "missing key"),
+        (_set("models.finetune.keep-b1.method", "copy"), "cpu", "models.finetune.keep-b1.method", "'keep', 'fvt' or 'random'"),
+        (_set("models.finetune.keep-b1.mix", None), "cpu", "models.finetune.keep-b1.mix", "missing key"),
+        (_set("models.finetune.base", {"tokenizer": "general-m", "init": "base", "method": "keep", "mix": "code100",
+                                       "budget": "b1"}), "cpu", "models.finetune.base", "already used under models.pretrain"),
+        (_set("models.finetune.keep-b1.stage", "finetune"), "cpu", "models.finetune.keep-b1.stage", "names the stage"),
+        (_set("models.evaluate", {}), "cpu", "models.evaluate", "unknown group"),
         (_set("tokenizers.gpt4-m.mix", "nope"), "cpu", "tokenizers.gpt4-m.mix", "unknown mix"),
         (_set("tokenizers.gpt4-m.regex", "gpt5"), "cpu", "tokenizers.gpt4-m.regex", "unknown pre-tokenizer"),
         (_set("tokenizers.gpt4-m.pattern", r"\w+"), "cpu", "tokenizers.gpt4-m", "exactly one of `regex`"),

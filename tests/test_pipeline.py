@@ -1,55 +1,114 @@
-"""The DVC pipeline and params.yaml agree with each other."""
+"""The DVC pipeline and params.yaml agree with each other, for every profile.
 
+Stages are resolved by DVC itself (``foreach`` and ``${...}`` expanded against params.yaml, with
+``profile`` set to each profile in a temporary copy), so these tests see what ``dvc repro`` runs.
+"""
+
+import functools
+import shutil
 from pathlib import Path
 
+import pytest
 import yaml
+from dvc.repo import Repo
 
 from tokstudy import params
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+PROFILES = ("smoke", "cpu", "gpu")
+
+
+def _copy(dest: Path, profile: str, code: bool = False) -> Path:
+    """dvc.yaml, .dvcignore and params.yaml (with ``profile`` set) in ``dest``, a fresh DVC repo (no git)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(ROOT / name, dest / name)
+    raw = params.read_yaml()
+    text = (ROOT / "params.yaml").read_text().replace(f"\nprofile: {raw['profile']}\n", f"\nprofile: {profile}\n", 1)
+    assert yaml.safe_load(text)["profile"] == profile
+    (dest / "params.yaml").write_text(text)
+    if code:
+        shutil.copytree(ROOT / "src/tokstudy", dest / "src/tokstudy", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "notebooks", dest / "notebooks")
+    Repo.init(str(dest), no_scm=True).close()
+    return dest
+
+
+@functools.cache
+def resolved(profile: str) -> dict[str, dict]:
+    """Every stage of dvc.yaml at ``profile``: address -> {cmd, deps, outs, params}."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, Repo(str(_copy(Path(tmp), profile))) as repo:
+        out = {}
+        for stage in repo.index.stages:
+            keys = [f"{k}" for d in stage.deps if hasattr(d, "params") for k in d.params]
+            out[stage.name] = {
+                "cmd": stage.cmd,
+                "deps": [str(d.def_path) for d in stage.deps if not hasattr(d, "params")],
+                "outs": [str(o.def_path) for o in stage.outs],
+                "params": keys,
+            }
+        return out
+
+
+def _group(stages: dict, name: str) -> dict[str, dict]:
+    return {a.split("@", 1)[1] if "@" in a else a: s for a, s in stages.items() if a.split("@")[0] == name}
 
 
 def test_every_stage_runs_an_existing_notebook_through_papermill():
-    for name, stage in DVC.items():
-        body = stage.get("do", stage)
-        assert "papermill" in body["cmd"], name
-        nb = next(w for w in body["cmd"].split() if w.startswith("notebooks/"))
+    for address, stage in resolved("cpu").items():
+        assert "papermill" in stage["cmd"], address
+        nb = next(w for w in stage["cmd"].split() if w.startswith("notebooks/"))
         assert (ROOT / nb).is_file(), nb
-        assert nb in body["deps"], f"{name} must list its notebook as a dep"
+        assert nb in stage["deps"], f"{address} must list its notebook as a dep"
 
 
-def test_finetune_stages_match_the_models_section():
-    for profile in ("smoke", "cpu", "gpu"):
-        P = params.load(profile)
-        finetunes = {n: r for n, r in P.models.items() if r.stage == "finetune"}
-        assert DVC["finetune"]["foreach"] == {n: r.init_model for n, r in finetunes.items()}
-        assert {r.tokens for r in finetunes.values()} and all(r.tokens > 0 for r in finetunes.values())
-
-
-def test_transfer_matrix_produces_every_finetune_starting_point():
-    P = params.load("cpu")
-    T = P.transfer
-    made = {f"{t}-{m}-init" for t in T.targets for m in T.methods}
-    needed = {r.init_model for r in P.models.values() if r.stage == "finetune" and r.method != "keep"}
-    assert needed <= made
-    assert P.model("base").stage == "pretrain" and P.model("base").tokenizer == T.base_tokenizer
-
-
-def test_stage_params_exist():
-    """dvc repro fails on a `params:` key missing from params.yaml, in every profile."""
+@pytest.mark.parametrize("profile", PROFILES)
+def test_templating_resolves_for_every_profile(profile):
+    """Paths are scoped by the profile and every tracked param exists (dvc repro fails on a missing one)."""
+    stages = resolved(profile)
     raw = params.read_yaml()
-    for profile in raw["profiles"]:
-        for name, stage in DVC.items():
-            body = stage.get("do", stage)
-            for key in body.get("params", []):
-                key = key.replace("${profile}", profile)
-                if "${" in key:
-                    continue
-                node = raw
-                for part in key.split("."):
-                    assert part in node, f"{name}: params.yaml has no {key}"
-                    node = node[part]
+    for address, stage in stages.items():
+        assert "${" not in stage["cmd"] + " ".join(stage["deps"] + stage["outs"] + stage["params"]), address
+        for out in stage["outs"]:
+            assert out.split("/")[1] == profile, f"{address}: {out} is not under <folder>/{profile}/"
+        for key in stage["params"]:
+            node = raw
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"{address}: params.yaml has no {key}"
+                node = node[part]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_model_stages_are_the_models_section(profile):
+    P, stages = params.load(profile), resolved(profile)
+    for stage in ("pretrain", "finetune"):
+        runs = {n for n, r in P.models.items() if r.stage == stage}
+        assert set(_group(stages, stage)) == runs
+        assert set(_group(stages, f"evaluate_{stage}")) == runs
+    outs = {o for s in stages.values() for o in s["outs"]}
+    for name, stage in _group(stages, "finetune").items():
+        start = f"data/{profile}/models/{P.model(name).init_model}"
+        assert start in stage["deps"] and start in outs, f"finetune@{name} starts from {start}, which no stage writes"
+    assert P.model("base").stage == "pretrain" and P.model("base").tokenizer == P.transfer.base_tokenizer
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_names_dvc_cannot_interpolate_match_params(profile):
+    """A list cannot be interpolated into a dvc command or outs: the copies there must equal params.yaml."""
+    P, stages = params.load(profile), resolved(profile)
+    refs = stages["reference_metrics"]
+    assert f'-y "tokenizers: [{", ".join(P.metrics.references)}]"' in refs["cmd"]
+    assert refs["outs"] == [f"results/{profile}/runs/compression-{r}.json" for r in P.metrics.references]
+    transfer = _group(stages, "transfer")
+    assert list(transfer) == list(P.transfer.targets)
+    for target, stage in transfer.items():
+        assert stage["outs"] == [f"data/{profile}/models/{target}-{m}-init" for m in P.transfer.methods] + [
+            f"results/{profile}/runs/transfer-{target}-{m}.json" for m in P.transfer.methods
+        ]
+    assert set(_group(stages, "train_tokenizer")) == set(P.tokenizers)
 
 
 def test_transfer_covers_every_tokenizer_variant_but_the_base_ones():
@@ -57,3 +116,35 @@ def test_transfer_covers_every_tokenizer_variant_but_the_base_ones():
     T = P.transfer
     assert set(T.targets) == set(P.tokenizers) - {T.base_tokenizer}
     assert set(T.methods) == {"fvt", "random", "mean", "merged"}
+
+
+def test_fewer_stages_than_items():
+    """One kernel per tokenizer variant, per transfer target and per model run; references in one."""
+    P, stages = params.load("cpu"), resolved("cpu")
+    assert len(stages) == 1 + len(P.tokenizers) + 1 + 1 + len(P.transfer.targets) + 2 * len(P.models) + 2
+
+
+def test_editing_a_module_changes_the_code_dep_of_every_stage_but_bytecode_changes_nothing(tmp_path):
+    """What ``dvc status`` compares: the hash DVC records for each stage's code deps."""
+    _copy(tmp_path, "cpu", code=True)
+
+    def hashes():
+        with Repo(str(tmp_path)) as repo:
+            return {
+                (s.name, str(d.def_path)): d.get_hash()
+                for s in repo.index.stages
+                for d in s.deps
+                if str(d.def_path).startswith(("src/", "notebooks/"))
+            }
+
+    before = hashes()
+    cache = tmp_path / "src/tokstudy/__pycache__"
+    cache.mkdir()
+    (cache / "bpe.cpython-312.pyc").write_bytes(b"\0" * 16)
+    assert hashes() == before, ".dvcignore must keep __pycache__ out of the code deps"
+    with open(tmp_path / "src/tokstudy/bpe.py", "a") as fh:
+        fh.write("\n# edited\n")
+    after = hashes()
+    changed = {a for (a, p), h in after.items() if h != before[(a, p)]}
+    assert changed == set(resolved("cpu")), "every stage imports tokstudy.stages, hence bpe"
+    assert {p for (a, p), h in after.items() if h != before[(a, p)]} == {"src/tokstudy"}

@@ -180,8 +180,8 @@ class ModelRun:
     name: str
     stage: Literal[STAGES]
     tokenizer: str  # a tokenizer variant name
-    init: str  # scratch | the name of another run
-    method: Literal[INIT_METHODS]  # how init's embeddings reach `tokenizer`
+    init: str  # the model directory it starts from: scratch | another run (keep) | <tokenizer>-<method>-init
+    method: Literal[INIT_METHODS]  # how the base model's embeddings reach `tokenizer`
     mix: str  # training documents (a key of `mixes`)
     budget: Optional[str]  # a key of train.budgets; null: train.pretrain.tokens (pretrain runs)
     tokens: Pos  # resolved token budget
@@ -190,12 +190,10 @@ class ModelRun:
     def init_model(self) -> str | None:
         """The model directory name this run starts from (``paths.model_dir``), None from scratch.
 
-        ``keep`` starts from ``init`` itself; ``fvt`` / ``random`` from the transfer output
-        ``<tokenizer>-<method>-init`` that ``tokstudy.transfer.save_transferred`` writes.
+        ``keep`` starts from another run; ``fvt`` / ``random`` from the transfer output
+        ``<tokenizer>-<method>-init`` (``init`` names it so that dvc.yaml can depend on it).
         """
-        if self.init == "scratch":
-            return None
-        return self.init if self.method == "keep" else f"{self.tokenizer}-{self.method}-init"
+        return None if self.init == "scratch" else self.init
 
 
 @_dataclass
@@ -418,12 +416,23 @@ def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, toke
     for key, value in budgets.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ld.fail(origin(layers, ["budgets", str(key)], False), f"must be a positive token count, got {value!r}")
-    specs = ld.need(ld.raw, "models", "") or {}
+    groups = ld.need(ld.raw, "models", "") or {}
+    for group in groups:
+        if group not in STAGES:
+            raise ld.fail(f"models.{group}", f"unknown group; `models` holds one mapping of runs per stage {STAGES}")
+    specs = {}
+    for stage in STAGES:
+        for name, spec in (ld.need(groups, stage, "models") or {}).items():
+            if name in specs:
+                raise ld.fail(f"models.{stage}.{name}", f"run name already used under models.{specs[name][0]}")
+            specs[name] = (stage, spec)
     runs = {}
-    for name, spec in specs.items():
-        where, spec = f"models.{name}", dict(spec or {})
+    for name, (stage, spec) in specs.items():
+        where, spec = f"models.{stage}.{name}", dict(spec or {})
+        if "stage" in spec:
+            raise ld.fail(f"{where}.stage", f"remove it: the group models.{stage} names the stage")
         budget = ld.need(spec, "budget", where)
-        if budget is None and spec.get("stage") == "finetune":
+        if budget is None and stage == "finetune":
             raise ld.fail(f"{where}.budget", f"a fine-tune needs a budget, a key of train.budgets {sorted(budgets)}")
         if budget is not None and budget not in budgets:
             raise ld.fail(f"{where}.budget", f"{budget!r} is not a key of train.budgets of profile {ld.profile!r} "
@@ -432,12 +441,16 @@ def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, toke
             raise ld.fail(origin(layers, ["pretrain", "tokens"], False), f"{where} (budget: null) pretrains on "
                                                                          f"train.pretrain.tokens, which must be positive")
         tokens = pretrain_tokens if budget is None else budgets[budget]
-        run = ld.build(ModelRun, spec, [(where, spec)], name=name, tokens=tokens)
+        run = ld.build(ModelRun, spec, [(where, spec)], name=name, stage=stage, tokens=tokens)
         if run.tokenizer not in tokenizers:
             raise ld.fail(f"{where}.tokenizer", f"unknown tokenizer variant {run.tokenizer!r}; defined: {sorted(tokenizers)}")
         if run.mix not in mixes:
             raise ld.fail(f"{where}.mix", f"unknown mix {run.mix!r}; `mixes` defines {sorted(mixes)}")
-        if run.init != "scratch" and run.init not in specs:
+        transferred = f"{run.tokenizer}-{run.method}-init"
+        if run.method != "keep" and run.init != transferred:
+            raise ld.fail(f"{where}.init", f"a {run.method} run starts from the transfer output {transferred!r} "
+                                           f"(<tokenizer>-<method>-init), not {run.init!r}")
+        if run.method == "keep" and run.init != "scratch" and run.init not in specs:
             raise ld.fail(f"{where}.init", f"{run.init!r} is neither 'scratch' nor a run of `models` {sorted(specs)}")
         runs[name] = run
     return runs

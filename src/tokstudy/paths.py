@@ -10,8 +10,7 @@ profile that ``dvc repro`` produces::
     data/reference/                   reference tokenizer files (profile-free)
     results/<profile>/runs/*.json     one JSON per run, with provenance
     results/<profile>/results.csv     tidy table built by ``results.collect``
-    figures/                          figures of the default profile
-    figures/<profile>/                figures of any other profile
+    figures/<profile>/                figures (PNG + PDF), one folder per profile
 
 All writes go through :func:`atomic_write` or :func:`atomic_dir`: a crash
 half-way never leaves a truncated file where a good one was.
@@ -78,7 +77,8 @@ def results_csv(profile: str) -> Path:
 
 
 def figures_dir(profile: str) -> Path:
-    return FIGURES if profile == DEFAULT_PROFILE else FIGURES / profile
+    """figures/<profile>/ for every profile: dvc.yaml declares it as the figures stage's output."""
+    return FIGURES / profile
 
 
 def _fsync(path: str | os.PathLike) -> None:
