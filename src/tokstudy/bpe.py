@@ -60,7 +60,9 @@ __all__ = [
     "ENGINES",
     "TokenizerError",
     "check_out_dir",
+    "TOKENIZER_FILES",
     "check_variant",
+    "hf_configs",
     "save",
     "sweep_from_one_run",
     "train",
@@ -248,11 +250,15 @@ def _train_bpeasy(texts, vocab_size, max_len, pattern):
 
 
 # --------------------------------------------------------------------------- save
+# What save() writes: AutoTokenizer.from_pretrained(folder) reads the first three (transformers 4.x and 5.x).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "meta.json")
+
+
 def check_out_dir(out_dir: str | os.PathLike) -> Path:
-    """``out_dir`` if :func:`save` may replace it: new, or holding only ``tokenizer.json``/``meta.json``."""
+    """``out_dir`` if :func:`save` may replace it: new, or holding only :data:`TOKENIZER_FILES`."""
     out_dir = Path(out_dir)
     if out_dir.is_dir():
-        other = sorted(p.name for p in out_dir.iterdir() if p.name not in ("tokenizer.json", "meta.json"))
+        other = sorted(p.name for p in out_dir.iterdir() if p.name not in TOKENIZER_FILES)
         if other:
             raise TokenizerError(f"{out_dir} holds other files ({', '.join(other[:3])}): saving would replace them; "
                                  "choose a new or tokenizer-only folder (--out)")
@@ -261,12 +267,34 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
-def save(tokenizer, out_dir: str | os.PathLike, meta: Mapping[str, Any] | None = None) -> Path:
-    """Atomically write ``out_dir/tokenizer.json`` and ``out_dir/meta.json``; returns the tokenizer.json path.
+def hf_configs(tokenizer) -> tuple[dict, dict]:
+    """``(tokenizer_config.json, special_tokens_map.json)`` contents for ``tokenizer``.
 
+    BOS/EOS/PAD are :data:`tokstudy.tokenizer.SPECIAL_TOKENS` ``[:3]`` when the
+    tokenizer has them as special tokens (a variant without them gets none); the
+    other specials (FIM) are ``additional_special_tokens``. The class is
+    ``PreTrainedTokenizerFast``, which transformers 4.x and 5.x both load.
+    """
+    from tokstudy.tokenizer import SPECIAL_TOKENS
+
+    specials = [t["content"] for t in sorted(tokenizer_json(tokenizer).get("added_tokens", []), key=lambda t: t["id"])
+                if t.get("special", True)]
+    roles = {k: s for k, s in zip(("bos_token", "eos_token", "pad_token"), SPECIAL_TOKENS[:3], strict=True) if s in specials}
+    extra = [s for s in specials if s not in roles.values()]
+    smap = dict(roles, **({"additional_special_tokens": extra} if extra else {}))
+    config = dict(smap, tokenizer_class="PreTrainedTokenizerFast", clean_up_tokenization_spaces=False,
+                  add_bos_token=False, add_eos_token=False)
+    return config, smap
+
+
+def save(tokenizer, out_dir: str | os.PathLike, meta: Mapping[str, Any] | None = None) -> Path:
+    """Atomically write :data:`TOKENIZER_FILES` into ``out_dir``; returns the tokenizer.json path.
+
+    ``tokenizer_config.json`` and ``special_tokens_map.json`` (:func:`hf_configs`)
+    make ``AutoTokenizer.from_pretrained(out_dir)`` know BOS/EOS/PAD.
     ``meta`` may hold a ``variant`` (dataclass), :func:`train`'s ``info`` and the
     data source; the vocab size, the sha256 of tokenizer.json and the tokstudy and
-    tokenizers versions are added. The folder is replaced only once both files are
+    tokenizers versions are added. The folder is replaced only once all files are
     written (a failure leaves an existing tokenizer as it was); a folder that holds
     anything else is refused rather than replaced.
     """
@@ -275,6 +303,7 @@ def save(tokenizer, out_dir: str | os.PathLike, meta: Mapping[str, Any] | None =
     out_dir = check_out_dir(out_dir)
     text = tokenizer.to_str(pretty=True)
     data = text.encode("utf-8")
+    config, smap = hf_configs(tokenizer)
     meta = dict(_jsonable(dict(meta or {})))
     meta.update(
         vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
@@ -284,7 +313,8 @@ def save(tokenizer, out_dir: str | os.PathLike, meta: Mapping[str, Any] | None =
     )
     with paths.atomic_dir(out_dir) as tmp:
         (tmp / "tokenizer.json").write_bytes(data)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        for name, obj in (("tokenizer_config.json", config), ("special_tokens_map.json", smap), ("meta.json", meta)):
+            (tmp / name).write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     log.info("saved tokenizer (V=%d) to %s", meta["vocab_size"], out_dir)
     return out_dir / "tokenizer.json"
 

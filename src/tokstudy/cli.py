@@ -8,6 +8,7 @@
     tokstudy transfer  swap the tokenizer of a causal LM (FVT and baselines)
     tokstudy finetune  pretrain / fine-tune (also under torchrun)
     tokstudy evaluate  bits/byte, HumanEval/MBPP pass@1, generation speed
+    tokstudy export    write a tokenizer as a tiktoken rank file (+ pattern/specials JSON)
 
 Every verb has ``--help``. Long work shows progress bars.
 """
@@ -229,6 +230,15 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from tokstudy import tiktokenfile, tokenizer
+
+    out, side = tiktokenfile.export(tokenizer.load(a.tokenizer), a.tiktoken)
+    print(f"wrote {out} and {side} (tiktoken.Encoding(pat_str, mergeable_ranks, special_tokens) from them: "
+          "tokstudy.tiktokenfile.encoding)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tokstudy import pretok
 
@@ -306,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", choices=["bwrap", "guard"],
                    help="where generated code runs (default: evaluate.sandbox, bwrap); guard = no OS isolation")
     p.set_defaults(fn=cmd_evaluate)
+
+    p = sub.add_parser("export", help="write a tokenizer in another format (tiktoken rank file + JSON)")
+    p.add_argument("tokenizer", help="tokenizer.json, tokenizer folder, reference or tiktoken name")
+    p.add_argument("--tiktoken", required=True, metavar="OUT.tiktoken",
+                   help="rank file to write; OUT.json beside it gets the pattern and special tokens")
+    p.set_defaults(fn=cmd_export)
 
     # `tokstudy finetune ...` is `python -m tokstudy.training ...` (see main())
     sub.add_parser("finetune", help="pretrain / fine-tune a params.yaml `models:` run (`tokstudy finetune --help`)",

@@ -5,12 +5,16 @@ smoke run (CI, nbval) never overwrites the results of the default ``cpu``
 profile that ``dvc repro`` produces::
 
     data/<profile>/corpus/            train/validation/test JSONL + manifest
-    data/<profile>/tokenizers/<name>/ tokenizer.json + meta.json
+    data/<profile>/tokenizers/<name>/ tokenizer.json, HF configs, meta.json (bpe.TOKENIZER_FILES)
     data/<profile>/models/<name>/     HF model directories
-    data/reference/                   reference tokenizer files (profile-free)
     results/<profile>/runs/*.json     one JSON per run, with provenance
     results/<profile>/results.csv     tidy table built by ``results.collect``
     figures/<profile>/                figures (PNG + PDF), one folder per profile
+
+Reference tokenizer files (profile-free, shared by every checkout and
+install) live in the user cache, :func:`cache_dir` ``/reference/<name>/``:
+``platformdirs.user_cache_dir("tokstudy")`` (``~/.cache/tokstudy`` on Linux),
+or ``$TOKSTUDY_CACHE`` when set.
 
 All writes go through :func:`atomic_write` or :func:`atomic_dir`: a crash
 half-way never leaves a truncated file where a good one was.
@@ -25,6 +29,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+import platformdirs
 
 DEFAULT_PROFILE = "cpu"
 
@@ -45,7 +51,16 @@ PARAMS_FILE = ROOT / "params.yaml"
 DATA = ROOT / "data"
 RESULTS = ROOT / "results"
 FIGURES = ROOT / "figures"
-REFERENCE = DATA / "reference"
+
+
+def cache_dir() -> Path:
+    """The user cache: ``$TOKSTUDY_CACHE`` if set, else ``platformdirs.user_cache_dir("tokstudy")``; read per call."""
+    return Path(os.environ.get("TOKSTUDY_CACHE") or platformdirs.user_cache_dir("tokstudy")).expanduser()
+
+
+def reference_dir() -> Path:
+    """Where reference tokenizer files are cached: ``cache_dir() / "reference"``."""
+    return cache_dir() / "reference"
 
 
 def data_dir(profile: str) -> Path:

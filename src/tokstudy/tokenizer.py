@@ -1,7 +1,8 @@
 """Tokenizer handles: one view of our BPEs, HF tokenizer.json files/dirs and the reference tokenizers.
 
-:func:`load` takes a ``tokenizer.json`` path, a local HF tokenizer directory or a
-reference name (:mod:`tokstudy.reference`) and returns a :class:`TokenizerHandle`
+:func:`load` takes a ``tokenizer.json`` path, a local HF tokenizer directory, a
+reference or tiktoken name (:mod:`tokstudy.reference`) or a locally cached HF
+model id, and returns a :class:`TokenizerHandle`
 (``encode``, ``token_bytes``, ``decode``, ``to_hf``). Also here: the ByteLevel
 alphabet and the merge helpers shared with training (:mod:`tokstudy.bpe`), the
 special tokens of our tokenizers (:data:`SPECIAL_TOKENS`, defined only here), and
@@ -358,38 +359,67 @@ def _hf_handle(name: str, tokenizer, source: Path) -> "_HFHandle":
                              "re-save it with `tokenizers` or point to another file") from None
 
 
-def load(spec: str | os.PathLike) -> TokenizerHandle:
-    """Load a tokenizer: a ``tokenizer.json`` path, a local HF tokenizer directory, or a reference name.
+_HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_KNOWN_FORMS = ("a tokenizer.json file, a local HF tokenizer folder, a reference name (gpt2 cl100k o200k llama2), "
+                "a tiktoken encoding or model name (cl100k_base, r50k_base, o200k_base, gpt-4o), or an org/name "
+                "HF model id already in the local Hugging Face cache")
 
-    Any unreadable or malformed file is a one-line :class:`TokenizerError` naming it.
+
+def _hf_cached(spec: str) -> Path | None:
+    """The local snapshot folder of HF model id ``spec`` (``org/name``), offline; None if it is not cached."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(spec, local_files_only=True))
+    except LocalEntryNotFoundError:
+        return None
+
+
+def _load_dir(path: Path, name: str) -> TokenizerHandle:
+    if (path / "tokenizer.json").is_file():
+        return _hf_handle(name, _from_file(path / "tokenizer.json"), path / "tokenizer.json")
+    try:
+        from transformers import AutoTokenizer
+
+        hf = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except Exception as exc:  # noqa: BLE001
+        reason = " ".join(str(exc).split())
+        raise TokenizerError(f"{path} holds no tokenizer.json and transformers cannot load it: {reason}") from None
+    if not getattr(hf, "is_fast", False):
+        raise TokenizerError(f"{path}: only fast (tokenizers-backed) HF tokenizers are supported")
+    return _hf_handle(name, hf.backend_tokenizer, path)
+
+
+def load(spec: str | os.PathLike) -> TokenizerHandle:
+    """Load a tokenizer from any of the forms in ``_KNOWN_FORMS``, offline.
+
+    Order: a reference or tiktoken name (:func:`tokstudy.reference.resolve`), an
+    existing path, then an ``org/name`` HF model id found in the local HF cache
+    (``huggingface_hub.snapshot_download(local_files_only=True)``; never downloads).
+    Anything else, and any unreadable or malformed file, is a one-line
+    :class:`TokenizerError` naming it.
     """
-    if isinstance(spec, str) and spec in reference.REFERENCES:
-        ref = reference.REFERENCES[spec]
-        path = reference.fetch(spec)
+    ref_name = reference.resolve(spec) if isinstance(spec, str) else None
+    if ref_name is not None:
+        ref = reference.REFERENCES[ref_name]
+        path = reference.fetch(ref_name)
         if ref["format"] == "tiktoken":
-            return _TiktokenHandle(spec, reference.tiktoken_encoding(path, ref["encoding"]))
-        return _hf_handle(spec, _from_file(path), path)
+            return _TiktokenHandle(ref_name, reference.tiktoken_encoding(path, ref["encoding"]))
+        return _hf_handle(ref_name, _from_file(path), path)
     path = Path(spec)
     if path.is_dir():
-        if (path / "tokenizer.json").is_file():
-            return _hf_handle(path.name, _from_file(path / "tokenizer.json"), path / "tokenizer.json")
-        try:
-            from transformers import AutoTokenizer
-
-            hf = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        except Exception as exc:  # noqa: BLE001
-            reason = " ".join(str(exc).split())
-            raise TokenizerError(f"{path} holds no tokenizer.json and transformers cannot load it: {reason}") from None
-        if not getattr(hf, "is_fast", False):
-            raise TokenizerError(f"{path}: only fast (tokenizers-backed) HF tokenizers are supported")
-        return _hf_handle(path.name, hf.backend_tokenizer, path)
+        return _load_dir(path, path.name)
     if path.is_file():
         name = path.parent.name if path.name == "tokenizer.json" else path.stem
         return _hf_handle(name, _from_file(path), path)
-    raise TokenizerError(
-        f"cannot load tokenizer {spec!r}: not a reference name {sorted(reference.REFERENCES)}, "
-        "nor an existing tokenizer.json or HF tokenizer directory"
-    )
+    if isinstance(spec, str) and _HF_ID.match(spec):
+        snapshot = _hf_cached(spec)
+        if snapshot is not None:
+            return _load_dir(snapshot, spec)
+        raise TokenizerError(f"cannot load tokenizer {spec!r}: no such path, and no HF model {spec!r} in the local "
+                             "Hugging Face cache (tokstudy never downloads it); give " + _KNOWN_FORMS)
+    raise TokenizerError(f"cannot load tokenizer {spec!r}: give {_KNOWN_FORMS}")
 
 
 def unique_labels(specs: Sequence[str | os.PathLike]) -> list[str]:
@@ -403,7 +433,7 @@ def unique_labels(specs: Sequence[str | os.PathLike]) -> list[str]:
     parts: list[tuple[str, ...]] = []
     for spec in specs:
         path = Path(spec)
-        if isinstance(spec, str) and spec in reference.REFERENCES and not path.exists():
+        if isinstance(spec, str) and not path.exists() and (spec in reference.REFERENCES or _HF_ID.match(spec)):
             parts.append((spec,))
             continue
         full = path.resolve() if path.exists() else path
