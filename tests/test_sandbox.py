@@ -236,6 +236,7 @@ def test_the_evaluator_survives_and_its_environment_does_not_leak(tmp_path):
                             seen += open(p, 'rb').read().decode(errors='replace')
                         except OSError:
                             pass
+                    print(seen)
                     return seen""")
     kill = body("""
                    import posix, os, signal
@@ -251,15 +252,131 @@ def test_the_evaluator_survives_and_its_environment_does_not_leak(tmp_path):
         import json, sys
         from tokstudy import sandbox as S
         task = S.Task(**json.loads(sys.argv[1]))
-        out = [S.judge(task, c, S.Limits(timeout_s=5.0)).status for c in json.loads(sys.argv[2])]
-        print(json.dumps(out))
+        out = [S.judge(task, c, S.Limits(timeout_s=5.0, output_kb=64)) for c in json.loads(sys.argv[2])]
+        print(json.dumps([[v.status, v.detail] for v in out]))
     """))
     env = {**os.environ, "TOKSTUDY_TEST_SECRET": secret}
     r = subprocess.run([sys.executable, str(script), json.dumps(task.__dict__),
                         json.dumps([steal, kill, "    return " + repr(secret) + "\n"])],
                        capture_output=True, text=True, env=env, timeout=120, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == ["failed", "failed", "passed"]
+    verdicts = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [status for status, _ in verdicts] == ["failed", "failed", "passed"]
+    assert secret not in verdicts[0][1] and secret not in verdicts[1][1]
+
+
+# --------------------------------------------------------------------------- nothing secret is readable
+
+
+STEAL = """
+    import posix, glob
+    found = []
+    for p in PATHS:
+        for q in (p, '/proc/self/root' + p, '/proc/1/root' + p, *glob.glob('/proc/*/cwd/' + p.rsplit('/', 1)[-1])):
+            try:
+                fd = posix.open(q, posix.O_RDONLY)
+                found.append(posix.read(fd, 1 << 20).decode(errors='replace'))
+            except OSError as exc:
+                found.append(repr(exc))
+    print(*found, sep='\\n')
+    return '\\n'.join(found)
+"""
+
+
+@pytest.fixture(params=["real_uid", "user_namespace"])
+def uid_mode(request, monkeypatch):
+    """Both ways the sandbox runs: as root, the host's real uid 65534; else (forced here) a user namespace."""
+    if request.param == "real_uid" and not S.real_uid_mode():
+        pytest.skip("the real-uid mode needs root with CAP_SYS_ADMIN")
+    if request.param == "user_namespace":
+        monkeypatch.setattr(S, "real_uid_mode", lambda: False)
+    return request.param
+
+
+def assert_unreadable(paths: list, secret: str) -> None:
+    """A completion that returns (and prints) every file it reads fails, and ``secret`` is nowhere in its record."""
+    task = S.Task(prompt="def f():\n    'x'\n", tests=f"def check(c):\n    assert {secret!r} in c()\n",
+                  entry_point="f")
+    v = judge(f"    PATHS = {[str(p) for p in paths]!r}\n" + body(STEAL), task, output_kb=64)
+    assert v.status == "failed", v.detail
+    assert "AssertionError" in v.detail and secret not in v.detail, v.detail
+
+
+@pytest.fixture
+def secret_files():
+    """0600 files with a fresh secret, in the default temp dir, /var/tmp and under $HOME (owned by us: root in CI)."""
+    secret = "s3cr3t-" + uuid.uuid4().hex
+    dirs = [Path(tempfile.mkdtemp(prefix="tokstudy-secret-", dir=d))
+            for d in (tempfile.gettempdir(), "/var/tmp", Path.home())]
+    files = [d / "secret.txt" for d in dirs]
+    for f in files:
+        f.write_text(secret)
+        f.chmod(0o600)
+    yield files, secret
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_private_files_are_unreadable(uid_mode, secret_files):
+    files, secret = secret_files
+    assert all(f.read_text() == secret for f in files)  # we can read them
+    assert_unreadable(files, secret)
+
+
+@pytest.mark.skipif(not os.access("/etc/shadow", os.R_OK), reason="/etc/shadow is not readable to us either")
+def test_etc_shadow_is_unreadable(uid_mode):
+    first = Path("/etc/shadow").read_text().splitlines()[0]
+    assert_unreadable(["/etc/shadow", "/etc/gshadow"], first)
+
+
+def test_the_repo_is_unreadable(uid_mode):
+    from tokstudy import paths
+
+    params = paths.ROOT / "params.yaml"
+    line = max(params.read_text().splitlines(), key=len)
+    assert len(line) > 20
+    assert_unreadable([params, Path(S.__file__), Path(S.__file__).with_name("params.py")], line)
+
+
+def test_only_the_allow_list_is_visible(uid_mode):
+    prefix = os.path.realpath(sys.base_prefix)
+    allowed = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr",
+               prefix.split("/")[1]}
+    code = body(f"""
+                   import os, sys
+                   assert set(os.listdir('/')) <= {allowed!r}, os.listdir('/')
+                   assert set(os.listdir('/etc')) <= {{'ld.so.cache', 'localtime'}}, os.listdir('/etc')
+                   assert sys.argv[0] == '-c' and sys.prefix == sys.base_prefix == {prefix!r}
+                   assert [p for p in sys.path if p.endswith('site-packages') and os.listdir(p)] == [], sys.path
+                   parent = os.path.dirname({prefix!r})
+                   assert parent.startswith('/usr') or os.listdir(parent) == [os.path.basename({prefix!r})]
+                   return False""")
+    v = judge(code)
+    assert v.status == "failed" and v.detail.startswith("AssertionError"), v.detail  # only check()'s assert failed
+
+
+def test_a_non_root_evaluator_can_run_the_sandbox():
+    """The evaluator itself as uid 65534: the sandbox must then work through a user namespace."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root (to become uid 65534) and setpriv")
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run(drop + [sys.executable, "-c", "import tokstudy.sandbox"], capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": str(Path(S.__file__).parents[1])}, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"uid 65534 cannot run this interpreter/package here ({probe.stderr.strip()[-200:]}); "
+                    "e.g. it lives under /root (0700)")
+    work = Path(tempfile.mkdtemp(prefix="tokstudy-nonroot-"))  # pytest's tmp_path is 0700
+    work.chmod(0o755)
+    script = work / "evaluator.py"
+    script.write_text("from tokstudy import sandbox as S\nassert not S.real_uid_mode()\n"
+                      "print(S.run_program('import os\\nassert os.getuid() == 65534').status)\n")
+    script.chmod(0o644)
+    try:
+        r = subprocess.run(drop + [sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(Path(S.__file__).parents[1])}, check=False)
+    finally:
+        shutil.rmtree(work)
+    assert r.returncode == 0 and r.stdout.strip() == "passed", r.stderr[-2000:]
 
 
 # --------------------------------------------------------------------------- resources

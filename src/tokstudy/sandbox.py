@@ -2,7 +2,7 @@
 
 Threat model: the completion is written by an adversary.  It may try to forge
 a pass, read secrets, damage files, reach the network, kill the evaluator, or
-outlive the evaluation.  Two rules hold whatever it does:
+outlive the evaluation.  These rules hold whatever it does:
 
 * **The verdict is computed in this (trusted) process.**  The problem's tests
   (HumanEval's ``check(candidate)``, MBPP's assert lines) and its prompt run
@@ -15,19 +15,38 @@ outlive the evaluation.  Two rules hold whatever it does:
   return a value.  In-place changes to list / dict / set arguments are copied
   back the same way.  MBPP problems whose tests pass objects of the
   candidate's own classes therefore fail (a known limit).
-* **The code runs in bubblewrap** (backend ``bwrap``, the default): ``/``
-  read-only, a fresh size-limited tmpfs as ``/tmp`` = cwd = HOME (the disk
-  quota), ``/run`` hidden, fresh ``/dev`` and ``/proc``; new user, pid, net,
-  ipc, uts (and cgroup) namespaces, uid/gid 65534, every capability dropped,
-  ``--die-with-parent``, ``--new-session``, ``--clearenv``; a seccomp filter
-  (libseccomp via ``pyseccomp``) makes creating processes (fork, vfork, clone
-  without CLONE_THREAD, clone3), ptrace, setns, unshare, mount and a few
-  kernel interfaces fail; rlimits for address space, CPU seconds, file size
-  and no core files.  Threads are bounded by the address space.  The whole
-  process group and with it the pid namespace is killed after the total
-  wall-clock budget, when a call exceeds its own budget, and after every
-  problem.  stdout/stderr go to a file of this process capped by the file-size
-  limit; the last ``output_kb`` KB are kept in the verdict.
+* **The code runs in bubblewrap** (backend ``bwrap``, the default) and sees
+  almost nothing: an empty read-only root with, read-only, ``/usr``, the
+  top-level ``/bin /sbin /lib*``, ``/etc/ld.so.cache`` and ``/etc/localtime``
+  (not the rest of ``/etc``: no shadow, keys or credentials), and the base
+  interpreter's prefix (``sys.base_prefix``, e.g. a pyenv Python under
+  ``/root``: exactly that prefix, its ``site-packages`` hidden; no venv, the
+  child needs the standard library only, and its source comes on the command
+  line, so no file of this repo is visible).  ``/root``, ``/home``, ``/work``,
+  ``/var``, ``/opt``, ``/srv``, ``/mnt``, ``/run`` and the host ``/tmp`` do
+  not exist inside; a fresh size-limited tmpfs is ``/tmp`` = cwd = HOME (the
+  disk quota); fresh ``/dev`` and ``/proc``.  New pid, net, ipc, uts (and
+  cgroup) namespaces, ``--die-with-parent``, ``--new-session``,
+  ``--clearenv``; a seccomp filter (libseccomp via ``pyseccomp``) makes
+  creating processes (fork, vfork, clone without CLONE_THREAD, clone3),
+  ptrace, setns, unshare, mount and a few kernel interfaces fail; rlimits for
+  address space, CPU seconds, file size and no core files.  Threads are
+  bounded by the address space.  The whole process group and with it the pid
+  namespace is killed after the total wall-clock budget, when a call exceeds
+  its own budget, and after every problem.  stdout/stderr go to a file of this
+  process capped by the file-size limit; the last ``output_kb`` KB are kept in
+  the verdict.
+* **Whose files it could read**: when the evaluator is root (CI, containers)
+  a user namespace would map the sandbox's uid to host root, so root-only
+  files among the visible ones would be readable.  As root with
+  CAP_SYS_ADMIN (:func:`real_uid_mode`), bubblewrap therefore runs without a
+  user namespace and ``setpriv`` switches the child to the host's real uid/gid
+  65534 with no groups, capabilities or bounding set before the interpreter
+  starts: it can read only world-readable files and write nothing but its
+  tmpfs.  Otherwise (an ordinary user; root without CAP_SYS_ADMIN) it runs in
+  a user namespace as uid 65534 mapped to the caller, with every capability
+  dropped: it reads what the caller may read *of the allow-list above*.
+  Either way the allow-list is what keeps secrets out of reach.
 
 Backend ``guard`` (explicit opt-in only) runs the same child with the same
 rlimits and the old Python-level guard but no OS isolation: an adversary can
@@ -173,20 +192,81 @@ def _seccomp_filter() -> bytes:
 _FILTER: list[bytes] = []
 
 
+def _python() -> str:
+    """The base interpreter (not the venv's link: the sandbox sees no venv), whose prefix is bound read-only."""
+    exe = Path(sys.base_prefix, "bin", f"python{sys.version_info.major}.{sys.version_info.minor}")
+    if not exe.is_file():
+        raise SandboxError(f"no interpreter at {exe} (sys.base_prefix); the bwrap sandbox runs the base "
+                           "Python of this environment, install tokstudy into a standard Python/venv")
+    return str(exe)
+
+
+def real_uid_mode() -> bool:
+    """True when this process is root with CAP_SYS_ADMIN: bwrap then needs no user namespace and the child
+    runs as the host's real uid/gid 65534 (via ``setpriv``); otherwise it runs in a user namespace as the caller."""
+    if os.geteuid() != 0:
+        return False
+    caps = [line.split()[1] for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapEff")]
+    return bool(caps) and bool(int(caps[0], 16) & (1 << 21))  # CAP_SYS_ADMIN
+
+
+def _dirs(path: str) -> list[str]:
+    """World-traversable parent dirs of ``path`` on the sandbox's empty root (bwrap would copy /root's 0700)."""
+    argv: list[str] = []
+    for parent in reversed(Path(path).parents[:-1]):
+        argv += ["--perms", "0755", "--dir", str(parent)]
+    return argv
+
+
+def _layout() -> list[str]:
+    """The filesystem the child sees: an empty read-only root plus an allow-list, nothing else.
+
+    /usr, the top-level /bin /sbin /lib* (as the host has them: links into /usr or dirs), the loader cache
+    and time zone from /etc, and the interpreter's prefix without its site-packages.  Not /etc as a whole
+    (shadow, keys), /root, /home, /work, /var, /opt, /srv, /mnt, /run, the repo or the host /tmp.
+    """
+    argv = ["--tmpfs", "/", "--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    argv += ["--perms", "0755", "--dir", "/etc"]
+    for name in ("/etc/ld.so.cache", "/etc/localtime"):
+        argv += ["--ro-bind-try", name, name]
+    for prefix in sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.base_exec_prefix)}):
+        if prefix == "/usr" or prefix.startswith("/usr/"):
+            continue
+        argv += _dirs(prefix) + ["--ro-bind", prefix, prefix]
+    vv = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for prefix in sorted({sys.base_prefix, sys.base_exec_prefix}):
+        site = os.path.join(os.path.realpath(prefix), "lib", vv, "site-packages")
+        if os.path.isdir(site):
+            argv += ["--tmpfs", site, "--remount-ro", site]
+    return argv
+
+
 def _bwrap_argv(limits: Limits, seccomp_fd: int) -> list[str]:
     env = {"HOME": "/tmp", "TMPDIR": "/tmp", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
            "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
-    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--size", str(limits.disk_mb << 20), "--tmpfs", "/tmp", "--size", str(1 << 16), "--tmpfs", "/run",
-            "--remount-ro", "/run", "--remount-ro", "/dev",
-            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox",
-            "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv", "--chdir", "/tmp",
+    argv = ["bwrap", *_layout(), "--dev", "/dev", "--proc", "/proc",
+            "--perms", "1777", "--size", str(limits.disk_mb << 20), "--tmpfs", "/tmp",
+            "--remount-ro", "/dev", "--remount-ro", "/",
+            "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv", "--chdir", "/tmp",
             "--seccomp", str(seccomp_fd)]
     for k, v in env.items():
         argv += ["--setenv", k, v]
-    return argv + ["--"]
+    if not real_uid_mode():
+        return argv + ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL", "--"]
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or not setpriv.startswith(("/usr/", "/bin/", "/sbin/")):
+        raise SandboxError("setpriv (util-linux) not found under /usr or /bin; as root the sandbox needs it to run "
+                           "generated code as uid 65534: apt-get install util-linux")
+    return argv + ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                   "--cap-add", "CAP_SETPCAP", "--", setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                   "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]
 
 
 # --------------------------------------------------------------------------- one sandboxed process
@@ -211,7 +291,8 @@ class Session:
             os.write(seccomp_fd, _FILTER[0])
             os.lseek(seccomp_fd, 0, os.SEEK_SET)
             keep.append(seccomp_fd)
-            child = _bwrap_argv(limits, seccomp_fd) + child
+            # the child's source goes on the command line: no path of this repo is visible inside
+            child = _bwrap_argv(limits, seccomp_fd) + [_python(), "-I", "-c", CHILD.read_text(), *child[3:]]
             cwd = "/"
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="tokstudy-exec-", ignore_cleanup_errors=True)
