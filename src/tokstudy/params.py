@@ -23,6 +23,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 
 from tokstudy import paths
+from tokstudy.errors import TokstudyError
 
 DOMAINS = ("code", "english")
 STAGES = ("pretrain", "finetune")
@@ -43,7 +44,7 @@ Fraction = Annotated[float, Field(ge=0, lt=1)]
 Domain = Literal[DOMAINS]
 
 
-class ParamsError(ValueError):
+class ParamsError(TokstudyError, ValueError):
     """params.yaml is missing a key or holds an invalid value."""
 
 

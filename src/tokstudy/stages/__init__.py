@@ -13,12 +13,15 @@ Steps (notebook -> function -> run record):
   then :func:`compression`
 - 02_tokenizer_metrics :func:`compression`      ``compression-<tokenizer>.json``
 - 07_costs             :func:`costs`            ``costs-costs.json``
-- 08_figures           :func:`figures`          ``results/<p>/results.csv`` + figures (no run record: returns the CSV)
+- 08_figures           :func:`figures`          ``results/<p>/results.csv`` + figures (no run record: returns
+  ``{figure: [png, pdf]}`` of the figures drawn)
 - 09_vocab_analysis    :func:`vocab_analysis`   ``overlap-vocab.json`` + ``sweep-<sweep_variant>.json``
+- (CLI ``tokstudy sweep``) :func:`sweep`        ``sweep-<variant>.json``
 
 Model steps (03-06) are in :mod:`tokstudy.stages.models` and :mod:`tokstudy.stages.evaluation`.
 """
 
+from tokstudy.stages.reports import costs, figures
 from tokstudy.stages.tokenizers import build_corpus, compression, sweep, train_tokenizer, vocab_analysis
 
-__all__ = ["build_corpus", "compression", "sweep", "train_tokenizer", "vocab_analysis"]
+__all__ = ["build_corpus", "compression", "costs", "figures", "sweep", "train_tokenizer", "vocab_analysis"]
