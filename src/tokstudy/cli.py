@@ -76,7 +76,7 @@ def _load(spec: str, what: str = "TOKENIZERS"):
     try:
         return tokenizer.load(spec)
     except tokenizer.TokenizerError as exc:
-        raise CliError(f"{what} {spec!r}: {exc}") from None
+        raise CliError(f"{what}: {exc}") from None
 
 
 def _where(spec: str) -> str:
