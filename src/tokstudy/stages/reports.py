@@ -21,7 +21,7 @@ def costs(P: Params) -> Path:
     """Inference costs and optimal vocabulary size from the compression runs of ``costs.sweep``,
     checked against measured generation speed of random-weight models; run record ``costs-costs.json``.
 
-    ``tokstudy.costs`` holds the formulas (sources in its docstrings; docs/paper.md §5.3).
+    ``tokstudy.costs`` holds the formulas (sources in its docstrings; docs/paper.md#cost-model).
     """
     from tokstudy import evaluate  # torch: only this step needs it
 
