@@ -17,6 +17,7 @@ import platform
 import time
 
 from tokstudy import bpe, corpus, params, paths
+from tokstudy.stages import inputs
 
 
 def main(argv=None) -> dict:
@@ -37,10 +38,8 @@ def main(argv=None) -> dict:
         vocab_size=args.vocab or v.vocab_size,
         train_bytes=int(args.train_mb * 1e6) if args.train_mb else v.train_bytes,
     )
-    if args.profile == "smoke" and not (paths.corpus_dir(args.profile) / "train.jsonl").is_file():
-        corpus.build(P)
-    texts = corpus.sample_mix(corpus.load(args.profile, "train"), P.mix(v.mix), v.train_bytes, P.seed)
-    held = [d.text for d in corpus.load(args.profile, "validation")]
+    texts = corpus.sample_mix(inputs.corpus_split(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
+    held = [d.text for d in inputs.corpus_split(P, "validation")]
     n_bytes = sum(len(t.encode()) for t in texts)
     held_bytes = sum(len(t.encode()) for t in held)
 

@@ -65,9 +65,17 @@ def test_overlap_writes_heatmap(tokenizers, tmp_path):
     assert (out / "vocab_overlap.png").is_file()
 
 
-def test_compare_rejects_unknown_corpus(tokenizers):
-    with pytest.raises(SystemExit, match="neither a folder"):
-        cli.main(["compare", "no/such/place", str(tokenizers["gpt4"] / "tokenizer.json")])
+def test_compare_rejects_unknown_corpus_profile_and_flag(tokenizers, capsys):
+    tok = str(tokenizers["gpt4"] / "tokenizer.json")
+    assert cli.main(["compare", "no/such/place", tok]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: compare CORPUS 'no/such/place' is neither a folder") and err.count("\n") == 1
+    assert cli.main(["compare", "nosuch:test", tok]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: compare CORPUS 'nosuch:test': ") and "unknown profile 'nosuch'" in err
+    with pytest.raises(SystemExit) as exc:  # compare has no --profile: argparse refuses it (exit 2)
+        cli.main(["compare", "--profile", "nosuch", "smoke:test", tok])
+    assert exc.value.code == 2 and "unrecognized arguments: --profile" in capsys.readouterr().err
 
 
 def test_finetune_verb_is_the_training_entry_point():

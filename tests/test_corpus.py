@@ -272,20 +272,16 @@ def test_empty_and_missing_sources_raise_with_fix(tmp_path):
 # ----------------------------------------------------------------------------- reading back
 
 
-def test_load_round_trip_and_missing(tmp_path):
+def test_read_split_round_trip(tmp_path):
     src = tmp_path / "src"
     for i in range(30):
         _write(src, f"f{i}.py", _code(i))
     corpus.build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", src)])
-    docs = [d for s in corpus.SPLITS for d in corpus.load("unit", s, corpus_dir=tmp_path / "o")]
+    docs = [d for s in corpus.SPLITS for d in corpus.read_split(tmp_path / "o" / f"{s}.jsonl")]
     assert len(docs) == 30 and all(isinstance(d, Document) for d in docs)
     by_path = {d.path: d for d in docs}
     assert by_path["f3.py"].text == _code(3)
     assert by_path["f3.py"].sha256 == hashlib.sha256(_code(3).encode()).hexdigest()
-    with pytest.raises(CorpusError, match=r"notebooks/00_corpus\.ipynb or `dvc repro corpus`"):
-        corpus.load("no-such-profile", "train")
-    with pytest.raises(CorpusError, match="unknown split"):
-        corpus.load("unit", "dev", corpus_dir=tmp_path / "o")
 
 
 def _doc(text, lang, domain, i):

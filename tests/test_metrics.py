@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from tokstudy import metrics, paths
+from tokstudy import metrics
 from tokstudy.metrics import Counts, MetricsError
 
 
@@ -160,19 +160,22 @@ def test_limit_docs_keeps_first_non_empty():
     assert metrics.limit_docs(DATASETS, None)["english-a"][1] == ["ab cd", "ab", "é"]
 
 
-def test_base_counts_are_cached_per_profile_and_data(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "DATA", tmp_path)
+def test_base_counts_are_cached_per_folder_and_data(tmp_path):
     base = CharTok()
-    first = metrics.base_counts("t", base, DATASETS)
+    cache = tmp_path / "t" / "metrics"
+    first = metrics.base_counts(base, DATASETS, cache_dir=cache)
     calls = base.calls
     assert calls == 5  # 5 non-empty documents
-    again = metrics.base_counts("t", base, DATASETS)
+    again = metrics.base_counts(base, DATASETS, cache_dir=cache)
     assert base.calls == calls  # served from the cache
     assert {k: v.to_json() for k, v in again.items()} == {k: v.to_json() for k, v in first.items()}
     assert len(list((tmp_path / "t" / "metrics").glob("base-chars-*.json"))) == 1
-    metrics.base_counts("t", base, metrics.limit_docs(DATASETS, 1))  # other data: another key
+    metrics.base_counts(base, metrics.limit_docs(DATASETS, 1), cache_dir=cache)  # other data: another key
     assert base.calls > calls
     assert len(list((tmp_path / "t" / "metrics").glob("base-chars-*.json"))) == 2
+    calls = base.calls
+    metrics.base_counts(base, DATASETS)  # no cache folder: counted again, nothing written
+    assert base.calls == calls + 5 and len(list(cache.glob("*.json"))) == 2
 
 
 class VocabTok:
@@ -200,7 +203,3 @@ def test_vocab_overlap_on_toy_vocabularies():
     assert rows[("B", "token_length_mean", None)] == pytest.approx((1 + 1 + 2 + 3) / 4)
     assert all("metric" in r and "value" in r for r in ov.rows())
 
-
-def test_missing_compression_run_names_the_stage_outside_smoke():
-    with pytest.raises(metrics.MetricsError, match=r"dvc repro metrics@no-such-variant"):
-        metrics.compression_run_rows("cpu", ["no-such-variant"])

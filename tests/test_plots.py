@@ -2,11 +2,10 @@
 
 import pandas as pd
 
-from tokstudy import paths, plots
+from tokstudy import plots
 
 
-def test_speed_check_draws_png_and_pdf_from_csv_rows(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "figures_dir", lambda profile: tmp_path / profile)
+def test_speed_check_draws_png_and_pdf_from_csv_rows(tmp_path):
     common = {"profile": "smoke", "kind": "costs", "run": "costs", "anchor": "a", "source": "random-weights"}
     rows = [{**common, "metric": "speed_measured_ratio", "tokenizer": t, "vocab_size": v, "value": x}
             for t, v, x in (("a", 300, 1.0), ("b", 400, 1.2))]
@@ -18,11 +17,12 @@ def test_speed_check_draws_png_and_pdf_from_csv_rows(tmp_path, monkeypatch):
                  {**common, "metric": "speed_prediction_mae", "value": abs(1.2 / pred - 1), "regime": regime,
                   "primary": regime == "steps"}]
     df = pd.DataFrame(rows)
-    out = plots.speed_check(df, "smoke")
+    out = plots.speed_check(df, "smoke", tmp_path / "smoke")
     assert [p.name for p in out] == ["speed_check.png", "speed_check.pdf"]
     assert all(p.parent == tmp_path / "smoke" and p.stat().st_size > 0 for p in out)
     assert plots.FIGURES["speed_check"] is plots.speed_check
-    assert plots.speed_check(df[df["metric"] != "speed_measured_ratio"], "smoke") is None
+    assert plots.speed_check(df[df["metric"] != "speed_measured_ratio"], "smoke", tmp_path / "none") is None
+    assert not (tmp_path / "none").exists()
 
 
 def _compression(run, regex, vocab, mix, code, english):
@@ -35,7 +35,6 @@ def _compression(run, regex, vocab, mix, code, english):
 def test_draw_all_draws_only_figures_whose_rows_exist(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    monkeypatch.setattr(paths, "figures_dir", lambda profile: tmp_path / profile)
     rows = (_compression("gpt4-s", "gpt4", 1000, "code70", 0.9, 1.0) + _compression("gpt4-m", "gpt4", 2000, "code70", 0.8, 0.95)
             + _compression("punct-m", "punct", 2000, "code70", 0.85, 0.97)
             + _compression("gpt4-m-eng", "gpt4", 2000, "code30", 0.83, 0.9))
@@ -45,16 +44,16 @@ def test_draw_all_draws_only_figures_whose_rows_exist(tmp_path, monkeypatch):
     captured = {}
     real_save = plots.save
 
-    def spy(fig, name, profile=None, out_dir=None):
+    def spy(fig, name, out_dir):
         captured[name] = [list(map(float, line.get_ydata())) for ax in fig.axes for line in ax.get_lines()]
-        return real_save(fig, name, profile, out_dir)
+        return real_save(fig, name, out_dir)
 
     monkeypatch.setattr(plots, "save", spy)
-    drawn = plots.draw_all("t", df)
+    drawn = plots.draw_all(df, tmp_path / "figs", "t")
     assert {"nsl_vs_vocab", "table1_nsl", "regex_ablation", "data_mix"} <= set(drawn)
     # no evaluate / costs / overlap rows: those figures are skipped, not drawn empty
     assert not {"finetune_bpb", "speed_vs_nsl", "optimal_vocab", "vocab_overlap"} & set(drawn)
-    assert all(p.is_file() for out in drawn.values() for p in out)
+    assert all(p.is_file() and p.parent == tmp_path / "figs" for out in drawn.values() for p in out)
     # the GPT-4 sweep line carries our code NSL values in vocab order
     assert [0.9, 0.8] in captured["nsl_vs_vocab"]
     plt.close("all")

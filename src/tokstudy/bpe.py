@@ -40,9 +40,9 @@ import tokstudy
 from tokstudy import paths, pretok
 from tokstudy.pretok import TokenizerError
 from tokstudy.tokenizer import (
-    TokenizerHandle,
+    TokenizerHandle,  # noqa: F401 - re-exported
     bytes_to_unicode,
-    load,
+    load,  # noqa: F401 - re-exported (bpe.load)
     merge_pairs,
     ranks_to_merges,
     tokenizer_json,
@@ -395,45 +395,3 @@ def sweep_from_one_run(texts, variant, sizes: Sequence[int], seed: int = 0, comp
         if getattr(variant, "pattern", None) is not None:
             r.update(pattern=variant.pattern)
     return rows
-
-
-
-# profile-aware: moves to stages
-def load_variant(profile: str, name: str, train_if_missing: bool | None = None) -> "TokenizerHandle":
-    """The trained tokenizer variant ``name`` of ``profile``.
-
-    If it has not been trained yet, it is trained from the profile's corpus when
-    ``train_if_missing`` (default: only in the ``smoke`` profile, so a notebook
-    opened on its own still runs top to bottom); otherwise a
-    :class:`TokenizerError` names the DVC stage to run.
-    """
-    from tokstudy import corpus, params
-
-    d = paths.tokenizer_dir(profile, name)
-    if not (d / "tokenizer.json").is_file():
-        if train_if_missing is None:
-            train_if_missing = profile == "smoke"
-        if not train_if_missing:
-            raise TokenizerError(
-                f"tokenizer {name!r} of profile {profile!r} is not trained (no {d / 'tokenizer.json'}): run "
-                f"`dvc repro train_tokenizer@{name}` or notebooks/01_train_tokenizer.ipynb -p profile {profile} "
-                f"-p variant {name}"
-            )
-        P = params.load(profile)
-        v = P.tokenizer(name)
-        texts = corpus.sample_mix(corpus.load_or_build(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
-        info: dict = {}
-        log.info("training missing tokenizer variant %s (%s profile)", name, profile)
-        tok = train(texts, v, seed=P.seed, info=info)
-        source = {"data": f"corpus {profile}:train, mix {v.mix}, {v.train_bytes} bytes, seed {P.seed}",
-                  "data_sha256": info["train_texts_sha256"], "data_sha256_of": "the training texts (texts_sha256)"}
-        save(tok, d, {"variant": v, "profile": profile, **info, **source})
-    return load(d)
-
-
-def load_named(profile: str, name: str) -> "TokenizerHandle":
-    """A tokenizer variant of ``params.yaml`` (:func:`load_variant`), else a reference name or a path (:func:`load`)."""
-    from tokstudy import params
-
-    return load_variant(profile, name) if name in params.load(profile).tokenizers else load(name)
-

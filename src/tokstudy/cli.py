@@ -26,13 +26,18 @@ from tokstudy.errors import TokstudyError
 log = logging.getLogger("tokstudy")
 
 
+class CliError(TokstudyError, ValueError):
+    """A bad command-line argument: the message names the flag or argument and the fix."""
+
+
 def _profile_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
 
 
 def _docs_from(spec: str, a: argparse.Namespace):
     """Documents from a folder, a JSONL file, or `PROFILE:SPLIT` of a built corpus (`a`: the compare flags)."""
-    from tokstudy import corpus, folders
+    from tokstudy import corpus, folders, params
+    from tokstudy.stages import inputs
 
     path = Path(spec).expanduser()
     if path.exists():
@@ -43,9 +48,12 @@ def _docs_from(spec: str, a: argparse.Namespace):
         return corpus.datasets(docs)  # max_docs already applied, in sha256(path) order
     elif ":" in spec:
         prof, split = spec.split(":", 1)
-        docs = corpus.load(prof, split)
+        try:
+            docs = inputs.corpus_split(params.load(prof), split)
+        except TokstudyError as exc:
+            raise CliError(f"compare CORPUS {spec!r}: {exc}") from None
     else:
-        raise SystemExit(f"error: {spec!r} is neither a folder, a JSONL file nor PROFILE:SPLIT (e.g. cpu:test)")
+        raise CliError(f"compare CORPUS {spec!r} is neither a folder, a JSONL file nor PROFILE:SPLIT (e.g. cpu:test)")
     ds = corpus.datasets(docs)
     if a.max_docs:
         ds = {k: (dom, texts[:a.max_docs]) for k, (dom, texts) in ds.items()}
@@ -59,17 +67,17 @@ def _tokenizers(specs) -> dict[str, tuple[str, object]]:
     try:
         labels = tokenizer.unique_labels(specs)
     except tokenizer.TokenizerError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise CliError(f"TOKENIZERS: {exc}") from None
     return {label: (_where(spec), _load(spec)) for label, spec in zip(labels, specs)}
 
 
-def _load(spec: str):
+def _load(spec: str, what: str = "TOKENIZERS"):
     from tokstudy import tokenizer
 
     try:
         return tokenizer.load(spec)
     except tokenizer.TokenizerError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise CliError(f"{what}: {exc}") from None
 
 
 def _where(spec: str) -> str:
@@ -82,53 +90,72 @@ def _legend(handles) -> str:
 
 
 def cmd_corpus(a: argparse.Namespace) -> int:
-    from tokstudy import corpus, params
+    from tokstudy import params, results, stages
+    from tokstudy.stages import inputs
 
-    manifest = corpus.build(params.load(a.profile))
-    print(f"corpus written: {sum(s['files'] for s in manifest['sources'].values())} files")
+    P = params.load(a.profile)
+    run = stages.build_corpus(P)
+    manifest = inputs.corpus_manifest(P)
+    print(f"corpus written: {sum(s['files'] for s in manifest['sources'].values())} files "
+          f"({results.read_run(run)['extra']['sha256'][:12]}); run record {run}")
     return 0
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    import dataclasses
-
-    from tokstudy import bpe, corpus, folders, params, paths, results
+    from tokstudy import params, results, stages
 
     if not a.variant and not a.data:
-        raise SystemExit("error: give --variant NAME (from params.yaml) or --data PATH")
-    try:
-        P = params.load(a.profile)
-        v = P.tokenizer(a.variant) if a.variant else next(iter(P.tokenizers.values()))
-        if a.regex is not None or a.regex_pattern is not None:  # the CLI choice replaces the variant's
-            v = dataclasses.replace(v, regex=a.regex, pattern=a.regex_pattern)
-        v = dataclasses.replace(
-            v,
-            **({"name": a.name or Path(a.data).stem} if a.name or a.data else {}),
-            **({"vocab_size": a.vocab_size} if a.vocab_size else {}),
-            **({"engine": a.engine} if a.engine else {}),
-        )
-        bpe.check_variant(v)  # before reading any data: a bad regex name or size fails in a second
-        out = bpe.check_out_dir(a.out or paths.tokenizer_dir(P.profile, v.name))
-        if a.data:
-            # training needs no language labels: a JSONL record may leave its `language` out
-            docs, report = folders.read_user_source(Path(a.data), language="auto" if Path(a.data).is_dir() else "text")
-            print(report.summary())
-            texts = [d.text for d in docs]
-            source = {"data": str(Path(a.data).resolve())}
-            if Path(a.data).is_file():
-                source.update(data_sha256=results.sha256_file(a.data), data_sha256_of="the file")
-        else:
-            texts = corpus.sample_mix(corpus.load_or_build(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
-            source = {"data": f"corpus {P.profile}:train, mix {v.mix}, {v.train_bytes} bytes, seed {P.seed}"}
-        info: dict = {}
-        tok = bpe.train(texts, v, seed=P.seed, info=info)
-        if "data_sha256" not in source:
-            source.update(data_sha256=info["train_texts_sha256"], data_sha256_of="the training texts (texts_sha256)")
-        bpe.save(tok, out, {"variant": v, "profile": P.profile, **info, **source})
-    except (bpe.TokenizerError, params.ParamsError) as exc:
-        raise SystemExit(f"error: {exc}") from None
-    print(f"tokenizer written to {out}/tokenizer.json (vocab {tok.get_vocab_size()})")
+        raise CliError("train: give --variant NAME (a tokenizer of params.yaml) or --data PATH (your own texts)")
+    P = params.load(a.profile)
+    custom = a.data or a.out or a.name or a.vocab_size or a.engine or a.regex is not None or a.regex_pattern is not None
+    if not custom:  # a params.yaml variant as it is: the pipeline step (same files and run record as notebook 01)
+        run = stages.train_tokenizer(P, a.variant)
+        rows = {r["metric"]: r["value"] for r in results.read_run(run)["rows"]}
+        print(f"tokenizer {a.variant} trained (vocab {rows['vocab_size']}); run record {run}")
+        return 0
+    out, vocab = _train_custom(P, a)
+    print(f"tokenizer written to {out}/tokenizer.json (vocab {vocab})")
     return 0
+
+
+def _train_custom(P, a: argparse.Namespace):
+    """``train`` with --data or overrides: a library call, no pipeline run record."""
+    import dataclasses
+
+    from tokstudy import bpe, folders, paths, results
+    from tokstudy.stages import inputs
+
+    v = P.tokenizer(a.variant) if a.variant else next(iter(P.tokenizers.values()))
+    if a.regex is not None or a.regex_pattern is not None:  # the CLI choice replaces the variant's
+        v = dataclasses.replace(v, regex=a.regex, pattern=a.regex_pattern)
+    v = dataclasses.replace(
+        v,
+        **({"name": a.name or Path(a.data).stem} if a.name or a.data else {}),
+        **({"vocab_size": a.vocab_size} if a.vocab_size else {}),
+        **({"engine": a.engine} if a.engine else {}),
+    )
+    bpe.check_variant(v)  # before reading any data: a bad regex name or size fails in a second
+    if not a.out and (a.data or v.name not in P.tokenizers or v != P.tokenizer(v.name)):
+        raise CliError(f"train: give --out DIR for a tokenizer that is not params.yaml's variant {v.name!r} as it is "
+                       f"(data/{P.profile}/tokenizers/ holds only the pipeline's variants)")
+    out = bpe.check_out_dir(a.out or paths.tokenizer_dir(P.profile, v.name))
+    if a.data:
+        # training needs no language labels: a JSONL record may leave its `language` out
+        docs, report = folders.read_user_source(Path(a.data), language="auto" if Path(a.data).is_dir() else "text")
+        print(report.summary())
+        texts = [d.text for d in docs]
+        source = {"data": str(Path(a.data).resolve())}
+        if Path(a.data).is_file():
+            source.update(data_sha256=results.sha256_file(a.data), data_sha256_of="the file")
+    else:
+        texts = inputs.train_texts(P, a.variant)
+        source = {"data": f"corpus {P.profile}:train, mix {v.mix}, {v.train_bytes} bytes, seed {P.seed}"}
+    info: dict = {}
+    tok = bpe.train(texts, v, seed=P.seed, info=info)
+    if "data_sha256" not in source:
+        source.update(data_sha256=info["train_texts_sha256"], data_sha256_of="the training texts (texts_sha256)")
+    bpe.save(tok, out, {"variant": v, "profile": P.profile, **info, **source})
+    return out, tok.get_vocab_size()
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
@@ -137,7 +164,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     from tokstudy import metrics, plots
 
     handles = _tokenizers(a.tokenizers)  # before reading documents: a bad tokenizer fails fast
-    base = _load(a.base)
+    base = _load(a.base, "--base")
     ds = _docs_from(a.corpus, a)
     base_counts = {name: metrics.token_counts(base, texts) for name, (_, texts) in ds.items()}
     rows = []
@@ -181,15 +208,11 @@ def cmd_overlap(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from tokstudy import bpe, corpus, params, results
+    from tokstudy import params, results, stages
 
     P = params.load(a.profile)
-    v = P.tokenizer(a.variant)
-    sizes = sorted(a.sizes or P.vocab_sizes.values())
-    texts = corpus.sample_mix(corpus.load_or_build(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
-    rows = bpe.sweep_from_one_run(texts, v, sizes, seed=P.seed, compare=a.compare)
-    out = results.write_run(P.profile, "sweep", v.name, rows, params=v, seed=P.seed)
-    for r in rows:
+    out = stages.sweep(P, a.variant, compare=a.compare, sizes=a.sizes or None)
+    for r in results.read_run(out)["rows"]:
         print({k: r[k] for k in r if k in ("vocab_size", "metric", "value")})
     print(f"wrote {out}")
     return 0
@@ -263,11 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab-size", type=int)
     p.add_argument("--engine", choices=["hf", "bpeasy"], help="training engine (default: the variant's)")
     p.add_argument("--name", help="name recorded in meta.json")
-    p.add_argument("--out", help="output directory (default data/<profile>/tokenizers/<variant>)")
+    p.add_argument("--out", help="output directory; needed with --data or any override (without: the pipeline "
+                   "step, data/<profile>/tokenizers/<variant> and its run record)")
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("compare", help="bytes/token, NSL and Rényi efficiency per language")
-    _profile_arg(p)
     p.add_argument("corpus", help="a folder of your code/text, a JSONL file ({'text':...}), or PROFILE:SPLIT")
     p.add_argument("tokenizers", nargs="+",
                    help="tokenizer.json files, reference names (gpt2 cl100k o200k llama2) or HF tokenizer dirs")

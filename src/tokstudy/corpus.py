@@ -369,37 +369,6 @@ def sample_mix(docs: Sequence[Document], mix: Mapping[str, float], budget_bytes:
     return texts
 
 
-# ----------------------------------------------------------------------------- profile-aware: moves to stages
-
-
-def load(profile: str, split: str, corpus_dir: str | os.PathLike | None = None) -> list[Document]:
-    """The documents of one split of a built corpus (:func:`read_split` of ``data/<profile>/corpus``)."""
-    if split not in SPLITS:
-        raise CorpusError(f"unknown split {split!r}; use one of {SPLITS}")
-    d = Path(corpus_dir) if corpus_dir is not None else paths.corpus_dir(profile)
-    f = d / f"{split}.jsonl"
-    if not f.is_file():
-        raise CorpusError(f"no corpus for profile {profile!r} at {f}; {REBUILD_HINT} (profile={profile})")
-    return read_split(f)
-
-
-def load_or_build(params: Params, split: str) -> list[Document]:
-    """:func:`load`; in the ``smoke`` profile a missing corpus is built first, so a
-    notebook opened on its own runs top to bottom (other profiles get the error
-    naming the DVC stage)."""
-    if params.profile == "smoke" and not (paths.corpus_dir(params.profile) / f"{split}.jsonl").is_file():
-        build(params)
-    return load(params.profile, split)
-
-
-def load_manifest(profile: str, corpus_dir: str | os.PathLike | None = None) -> dict:
-    d = Path(corpus_dir) if corpus_dir is not None else paths.corpus_dir(profile)
-    f = d / "manifest.json"
-    if not f.is_file():
-        raise CorpusError(f"no corpus manifest for profile {profile!r} at {f}; {REBUILD_HINT}")
-    return json.loads(f.read_text(encoding="utf-8"))
-
-
 __all__ = [
     "CorpusError",
     "Document",
@@ -410,7 +379,4 @@ __all__ = [
     "datasets",
     "sample_mix",
     "split_of",
-    "load",
-    "load_or_build",
-    "load_manifest",
 ]

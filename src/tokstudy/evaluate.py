@@ -256,8 +256,9 @@ from tokstudy.metrics import limit_texts  # noqa: E402 - one definition, shared 
 def heldout_datasets(profile: str, max_docs: int | None = None, max_bytes: int | None = None) -> dict:
     """``{dataset: (domain, [texts])}`` of the corpus test split, each cut by :func:`limit_texts`."""
     from tokstudy import corpus
+    from tokstudy.stages import inputs  # TODO(stages): G3 moves this profile-aware function into stages
 
-    docs = corpus.load(profile, "test")
+    docs = inputs.corpus_split(params_mod.load(profile), "test")
     return {
         name: (domain, limit_texts(texts, max_docs, max_bytes))
         for name, (domain, texts) in sorted(corpus.datasets(docs).items())
@@ -725,7 +726,7 @@ def random_model_speeds(
 ) -> list[dict]:
     """Greedy generation tokens/s of random-weight models of one shape, one per tokenizer variant.
 
-    ``tokenizers``: variant names of ``profile`` (``bpe.load_variant``), or
+    ``tokenizers``: variant names of ``profile`` (``stages.inputs.tokenizer_variant``), or
     ``{name: tokenizer}`` with a HF tokenizer, a ``TokenizerHandle`` or a
     ``tokenizer.json`` path.  Each model is ``model.build_model(size,
     len(tokenizer))`` (default size:
@@ -743,8 +744,8 @@ def random_model_speeds(
     ``rounds`` — the input of ``costs.speed_check_rows``.  Bytes/s of random
     text are meaningless; the check multiplies tokens/s by corpus bytes/token.
     """
-    from tokstudy import bpe
     from tokstudy import model as model_mod
+    from tokstudy.stages import inputs as stages_inputs
 
     if not tokenizers:
         raise EvaluateError("random_model_speeds needs at least one tokenizer variant")
@@ -759,7 +760,8 @@ def random_model_speeds(
     named = tokenizers.items() if isinstance(tokenizers, Mapping) else [(n, None) for n in tokenizers]
     models = []
     for name, given in named:
-        tok = model_mod.hf_tokenizer(given if given is not None else bpe.load_variant(profile, name))
+        # TODO(stages): G3 moves this profile-aware lookup into stages (stages.reports.costs passes handles)
+        tok = model_mod.hf_tokenizer(given if given is not None else stages_inputs.tokenizer_variant(prm, name))
         model = model_mod.build_model(size, len(tok), seed=seed).to(device=dev, dtype=dtype).eval()
         models.append((name, tok, model))
     best: dict[str, Speed] = {}

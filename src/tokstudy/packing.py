@@ -440,8 +440,9 @@ def texts_for_run(params: Any, run: Any, split: str) -> list[str]:
     profile's seed, so a ``max_tokens`` cut samples every source.
     """
     from tokstudy import corpus  # imported here: data packing itself does not need the corpus module
+    from tokstudy.stages import inputs  # TODO(stages): G2 moves this profile-aware function into stages
 
-    docs = corpus.load_or_build(params, split)
+    docs = inputs.corpus_split(params, split)
     mix = params.mix(run.mix)
     domains = [d for d, share in mix.items() if share > 0]
     if len(domains) == 1:

@@ -17,9 +17,10 @@ import pydantic
 import yaml
 
 from tokstudy import paths
+from tokstudy.errors import TokstudyError
 
 
-class ParamsError(ValueError):
+class ParamsError(TokstudyError, ValueError):
     """params.yaml is missing a key or holds an invalid value."""
 
 

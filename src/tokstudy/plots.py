@@ -29,16 +29,9 @@ log = logging.getLogger(__name__)
 PAPER = "paper"
 
 
-def load(profile: str) -> pd.DataFrame:
-    csv = paths.results_csv(profile)
-    if not csv.is_file():
-        raise FileNotFoundError(f"{csv} does not exist; build it with tokstudy.results.collect({profile!r})")
-    return pd.read_csv(csv, low_memory=False)
-
-
-def save(fig, name: str, profile: str | None = None, out_dir: str | Path | None = None) -> list[Path]:
-    """Save ``fig`` as ``<figures of profile | out_dir>/<name>.png`` and ``.pdf`` (atomic writes)."""
-    folder = Path(out_dir) if out_dir is not None else paths.figures_dir(profile or paths.DEFAULT_PROFILE)
+def save(fig, name: str, out_dir: str | Path) -> list[Path]:
+    """Save ``fig`` as ``<out_dir>/<name>.png`` and ``.pdf`` (atomic writes)."""
+    folder = Path(out_dir)
     out = []
     for ext in ("png", "pdf"):
         buf = io.BytesIO()
@@ -59,7 +52,7 @@ def _has(df: pd.DataFrame, *cols: str) -> bool:
     return all(c in df.columns for c in cols) and not df.empty
 
 
-def nsl_vs_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def nsl_vs_vocab(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """NSL (code) vs vocab size per regex; ours beside the authors' GPT-4 sweep."""
     ours = _ours(df, "compression")
     if not _has(ours, "vocab_size", "regex"):
@@ -73,16 +66,16 @@ def nsl_vs_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     sns.lineplot(data=ours, x="vocab_size", y="value", hue="regex", style="domain", markers=True, ax=axes[0])
     axes[0].set(xscale="log", xlabel="vocabulary size", ylabel="NSL vs Llama 2 (lower is better)",
-                title=f"tokstudy ({profile} profile)")
+                title=f"tokstudy ({local} profile)")
     if not paper.empty:
         sns.lineplot(data=paper, x="vocab_size", y="value", style="domain", markers=True, color="k", ax=axes[1])
     axes[1].set(xscale="log", xlabel="vocabulary size", ylabel="NSL vs Llama 2",
                 title="paper: authors' GPT-4-regex sweep (Table 3 data)")
     fig.suptitle("NSL vs vocabulary size per pre-tokenization regex — cf. paper §2 / Table 3")
-    return save(fig, "nsl_vs_vocab", profile)
+    return save(fig, "nsl_vs_vocab", out_dir)
 
 
-def table1(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def table1(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """A table figure: our NSL per tokenizer beside the paper's Table 1."""
     ours = _ours(df, "compression")
     if ours.empty:
@@ -104,11 +97,11 @@ def table1(df: pd.DataFrame, profile: str) -> list[Path] | None:
     tab = ax.table(cellText=cells.values, rowLabels=cells.index, colLabels=cells.columns, loc="center")
     tab.auto_set_font_size(False)
     tab.set_fontsize(8)
-    ax.set_title(f"NSL vs Llama 2, ours ({profile}) beside paper Table 1 (lower is better)")
-    return save(fig, "table1_nsl", profile)
+    ax.set_title(f"NSL vs Llama 2, ours ({local}) beside paper Table 1 (lower is better)")
+    return save(fig, "table1_nsl", out_dir)
 
 
-def regex_ablation(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def regex_ablation(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """Code NSL per regex at one vocab size, ours beside the paper's 32k ablation."""
     ours = _ours(df, "compression")
     if not _has(ours, "regex", "vocab_size"):
@@ -126,10 +119,10 @@ def regex_ablation(df: pd.DataFrame, profile: str) -> list[Path] | None:
     sns.barplot(data=both, x="regex", y="value", hue="who", ax=ax)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set(ylabel="code NSL vs Llama 2", title="Pre-tokenization regex ablation — cf. paper §2.2 (Table 2)")
-    return save(fig, "regex_ablation", profile)
+    return save(fig, "regex_ablation", out_dir)
 
 
-def data_mix(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def data_mix(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """NSL per domain for tokenizers trained on different code/English mixes."""
     ours = _ours(df, "compression")
     if not _has(ours, "mix", "regex"):
@@ -142,10 +135,10 @@ def data_mix(df: pd.DataFrame, profile: str) -> list[Path] | None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     sns.barplot(data=ours, x="mix", y="value", hue="domain", ax=ax)
     ax.set(ylabel="NSL vs Llama 2", title=f"Training-data mix (V={int(size)}) — cf. paper Fig. 2")
-    return save(fig, "data_mix", profile)
+    return save(fig, "data_mix", out_dir)
 
 
-def renyi_vs_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def renyi_vs_vocab(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """Rényi efficiency (α=2.5) vs vocab size, ours beside the authors' sweep."""
     ours = _ours(df, "compression")
     if not _has(ours, "vocab_size", "regex"):
@@ -162,10 +155,10 @@ def renyi_vs_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
                  markers=True, ax=ax)
     ax.set(xscale="log", xlabel="vocabulary size", ylabel="Rényi efficiency (α=2.5)",
            title="Rényi efficiency vs vocabulary size — cf. paper §2 / Zouhar et al.")
-    return save(fig, "renyi_vs_vocab", profile)
+    return save(fig, "renyi_vs_vocab", out_dir)
 
 
-def finetune_bpb(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def finetune_bpb(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """Bits per byte on held-out code vs fine-tuning tokens, per method (paper Fig. 6 analogue)."""
     ev = df[(df["kind"] == "evaluate") & (df["metric"] == "bits_per_byte") & (df["dataset"] == "mean:code")]
     if not _has(ev, "tokens", "method"):
@@ -175,17 +168,17 @@ def finetune_bpb(df: pd.DataFrame, profile: str) -> list[Path] | None:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4))
     sns.lineplot(data=ft, x="tokens", y="value", hue="method", style="profile", markers=True, ax=ax)
-    base = ev[(ev["tokens"].fillna(0) == 0) & (ev["profile"] == profile)]
+    base = ev[(ev["tokens"].fillna(0) == 0) & (ev["profile"] == local)]
     for v in base["value"]:
         ax.axhline(v, color="grey", ls="--", lw=0.8)
         ax.annotate("base model (before fine-tuning)", (0, v), xycoords=("axes fraction", "data"), fontsize=7,
                     color="grey", xytext=(2, 2), textcoords="offset points")
     ax.set(xscale="log", xlabel="fine-tuning tokens (code)", ylabel="bits per byte, held-out code (lower is better)",
            title="Switching the tokenizer: FVT vs random vs keep — cf. paper Fig. 6")
-    return save(fig, "finetune_bpb", profile)
+    return save(fig, "finetune_bpb", out_dir)
 
 
-def speed_vs_nsl(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def speed_vs_nsl(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """Generation speed in bytes of typical code per second vs code NSL of the model's tokenizer."""
     ev = df[(df["kind"] == "evaluate") & (df["metric"] == "gen_text_bytes_per_s")]
     comp = _ours(df, "compression")
@@ -200,7 +193,7 @@ def speed_vs_nsl(df: pd.DataFrame, profile: str) -> list[Path] | None:
     ax.set(xlabel="code NSL of the tokenizer (lower = fewer tokens)",
            ylabel="code bytes / s (tokens/s x held-out bytes/token)",
            title="Compression vs generation speed — cf. paper abstract, §2.4")
-    return save(fig, "speed_vs_nsl", profile)
+    return save(fig, "speed_vs_nsl", out_dir)
 
 
 def compare(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
@@ -211,10 +204,10 @@ def compare(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                     sharey=False, height=3.5, aspect=1.4)
     g.set_titles("{col_name}")
     g.figure.suptitle("tokstudy compare (NSL base as given; lower NSL / higher bytes per token is better)", y=1.03)
-    return save(g.figure, "compare", out_dir=out_dir)
+    return save(g.figure, "compare", out_dir)
 
 
-def overlap_heatmap(df: pd.DataFrame, out_dir: str | Path | None = None, profile: str | None = None) -> list[Path]:
+def overlap_heatmap(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Jaccard overlap of token byte-strings between tokenizers, as a heatmap."""
     jac = df[df["metric"] == "vocab_jaccard"]
     if jac.empty:
@@ -226,16 +219,16 @@ def overlap_heatmap(df: pd.DataFrame, out_dir: str | Path | None = None, profile
     fig, ax = plt.subplots(figsize=(1.2 * len(grid) + 2, 1.0 * len(grid) + 1.5))
     sns.heatmap(grid, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax)
     ax.set_title("Vocabulary overlap (Jaccard of token byte-strings)")
-    return save(fig, "vocab_overlap", profile=profile, out_dir=out_dir)
+    return save(fig, "vocab_overlap", out_dir)
 
 
-def vocab_overlap(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def vocab_overlap(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """Heatmap of the pipeline's vocabulary-overlap run."""
     ov = _ours(df, "overlap")
-    return overlap_heatmap(ov, profile=profile) or None if not ov.empty else None
+    return overlap_heatmap(ov, out_dir) or None if not ov.empty else None
 
 
-def vocab_sweep(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def vocab_sweep(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """Time of one training run + truncation vs separate runs, and whether they agree."""
     sw = _ours(df, "sweep")
     if sw.empty or "vocab_size" not in sw.columns:
@@ -252,10 +245,10 @@ def vocab_sweep(df: pd.DataFrame, profile: str) -> list[Path] | None:
     axes[1].set(ylim=(0, 1.05), ylabel="share of identical vocab entries",
                 title="truncated == trained at that size?")
     fig.suptitle("Vocab-size sweep from one run (the authors' CSV sweep is 125 prefixes of one merge list)")
-    return save(fig, "vocab_sweep", profile)
+    return save(fig, "vocab_sweep", out_dir)
 
 
-def optimal_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def optimal_vocab(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """Compute- and memory-optimal vocab size per model size, beside the paper's recommendations.
 
     Left: the compute objective (FLOPs per byte) per model shape, with NSL(V)
@@ -286,10 +279,10 @@ def optimal_vocab(df: pd.DataFrame, profile: str) -> list[Path] | None:
                 ylabel="memory-optimal vocabulary size",
                 title="weights + KV cache (longer contexts: larger vocab)")
     fig.suptitle("Optimal vocabulary size — cf. paper §2.5 (inference- and memory-optimal vocabulary)", y=1.02)
-    return save(fig, "optimal_vocab", profile)
+    return save(fig, "optimal_vocab", out_dir)
 
 
-def speed_check(df: pd.DataFrame, profile: str) -> list[Path] | None:
+def speed_check(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
     """Measured vs predicted generation-speed ratio (bytes/s over the anchor tokenizer) per vocab size.
 
     Draws the ``costs`` run's ``speed_measured_ratio`` points and one
@@ -324,10 +317,10 @@ def speed_check(df: pd.DataFrame, profile: str) -> list[Path] | None:
     ax.set(xscale="log", xlabel="vocabulary size", ylabel=f"generation bytes/s relative to {anchor}",
            title="Cost model vs measured speed — MAE " + ", ".join(f"{k}: {maes[k]:.1%}" for k in order))
     ax.legend(fontsize=7)
-    return save(fig, "speed_check", profile)
+    return save(fig, "speed_check", out_dir)
 
 
-FIGURES: dict[str, Callable[[pd.DataFrame, str], list[Path] | None]] = {
+FIGURES: dict[str, Callable[[pd.DataFrame, str, Path], list[Path] | None]] = {
     "nsl_vs_vocab": nsl_vs_vocab,
     "table1_nsl": table1,
     "regex_ablation": regex_ablation,
@@ -342,13 +335,16 @@ FIGURES: dict[str, Callable[[pd.DataFrame, str], list[Path] | None]] = {
 }
 
 
-def draw_all(profile: str, df: pd.DataFrame | None = None) -> dict[str, list[Path]]:
-    """Draw every figure whose rows exist; returns {figure name: [png, pdf]}."""
-    df = load(profile) if df is None else df
+def draw_all(df: pd.DataFrame, out_dir: str | Path, local: str) -> dict[str, list[Path]]:
+    """Draw every figure whose rows exist into ``out_dir``; returns {figure name: [png, pdf]}.
+
+    ``local``: the ``profile`` column value of the rows drawn as "ours" (the
+    other non-paper profiles are drawn beside them).
+    """
     sns.set_theme(style="whitegrid", context="paper")
     drawn = {}
     for name, fn in FIGURES.items():
-        out = fn(df, profile)
+        out = fn(df, local, out_dir)
         if out:
             drawn[name] = out
         else:

@@ -372,11 +372,12 @@ def tokenizer_handle(profile: str, name: str | Path):
     """``bpe.load`` of a trained variant (``paths.tokenizer_dir(profile, name)``), a reference name or a path,
     with a :class:`TransferError` naming the fix when a variant has not been trained yet."""
     from tokstudy import params
+    from tokstudy.stages import inputs  # TODO(stages): G2 moves this profile-aware function into stages
 
-    variants = params.load(profile).tokenizers
-    if isinstance(name, str) and name in variants:
+    P = params.load(profile)
+    if isinstance(name, str) and name in P.tokenizers:
         try:
-            return bpe.load_variant(profile, name)
+            return inputs.tokenizer_variant(P, name)
         except bpe.TokenizerError as exc:
             raise TransferError(str(exc)) from None
     return bpe.load(name)
