@@ -129,3 +129,12 @@ def test_cli_and_notebook_write_identical_run_records(tmp_path, tiny_dir):
     from_nb = json.loads(record.read_text())
     assert from_cli["provenance"]["params"]["fallback"] is None
     assert _comparable(from_cli) == _comparable(from_nb)
+
+
+def test_random_model_speeds_of_the_costs_step_default_to_the_profile(tiny_dir):
+    from transformers import AutoTokenizer
+
+    P = params.load("smoke")
+    [row] = evaluation.random_model_speeds(P, {"tiny": AutoTokenizer.from_pretrained(tiny_dir)}, rounds=1, device="cpu")
+    assert row["size"] == P.train("pretrain").size.name and row["device"] == "cpu" and row["rounds"] == 1
+    assert row["tokens"] == P.evaluate.speed.prompts * P.evaluate.speed.max_new_tokens and row["tokens_per_s"] > 0
