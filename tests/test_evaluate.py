@@ -13,7 +13,6 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from conftest import tiny_bpe
-
 from tokstudy import bpb, generation, lm, metrics, params, problems, speed
 
 needs_bwrap = pytest.mark.skipif(

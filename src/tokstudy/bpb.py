@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -56,7 +57,7 @@ def _encode_scored(tokenizer, text: str) -> tuple[list[int], list[bool], int]:
     specials = set(tokenizer.all_special_ids)
     scored = [i not in specials for i in ids]
     n_bytes = len(text.encode("utf-8"))
-    for tid, (start, end), keep in zip(ids, enc["offset_mapping"], scored):
+    for (start, end), keep in zip(enc["offset_mapping"], scored, strict=True):
         if not keep:
             n_bytes -= len(text[start:end].encode("utf-8"))
     return ids, scored, n_bytes
@@ -157,7 +158,8 @@ def bpb_rows(
         log.info("bits/byte %s (%s): %.4f over %d bytes", name, domain, r.value, r.n_bytes)
     means = {d: sum(v) / len(v) for d, v in sorted(by_domain.items())}
     for domain, value in means.items():
-        rows.append({**common, "metric": "bits_per_byte", "value": value, "dataset": f"mean:{domain}", "domain": domain})
+        rows.append({**common, "metric": "bits_per_byte", "value": value, "dataset": f"mean:{domain}",
+                     "domain": domain})
     rows.append({**common, "metric": "bits_per_byte", "value": sum(means.values()) / len(means),
                  "dataset": "average", "domain": "all"})
     return rows

@@ -7,7 +7,8 @@ string that spans several tokens still stops a row (and the text is cut there).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 

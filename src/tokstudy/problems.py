@@ -15,9 +15,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from tokstudy import sandbox
 from tokstudy.generation import generate
@@ -138,7 +139,7 @@ class PassResult:
         """Per problem: status, sandbox backend, completion and (when not passed) the reason + output tail."""
         return [{"task_id": t, "status": r.status, "sandbox": r.backend, "completion": c,
                  **({} if r.passed else {"detail": r.detail})}
-                for t, r, c in zip(self.task_ids, self.results, self.completions)]
+                for t, r, c in zip(self.task_ids, self.results, self.completions, strict=True)]
 
 
 def check(problems: Sequence[Problem], completions: Sequence[str], *, timeout: float = 5.0, workers: int = 2,
@@ -166,7 +167,7 @@ def solve(model, tokenizer, problems: Sequence[Problem], *, max_new_tokens: int 
     for stop, idx in by_stop.items():
         gens = generate(model, tokenizer, [problems[i].prompt for i in idx], max_new_tokens,
                         stop=stop, batch_size=batch_size, desc=desc)
-        for i, (text, _n) in zip(idx, gens):
+        for i, (text, _n) in zip(idx, gens, strict=True):
             completions[i] = text
     return check(problems, completions, timeout=timeout, workers=workers, memory_mb=memory_mb,
                  sandbox_backend=sandbox_backend)

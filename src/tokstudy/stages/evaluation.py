@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tokstudy import lm, paths, problems, results, speed
 from tokstudy import sandbox as sandbox_mod
@@ -136,28 +136,12 @@ def evaluate(P: Params, run: str, model_dir: str | os.PathLike | None = None,
     sp = cfg.speed
     measured = speed.generation_speed(model, tok, speed.speed_prompts(sp.prompts), sp.max_new_tokens, warmup=sp.warmup)
     rows += pass_rows + speed.speed_rows(measured, labels, rows)
-    used = {"model_dir": str(path), "humaneval_limit": limit, "mbpp_path": None if mbpp_path is None else str(mbpp_path),
-            "device": str(model.device), "sandbox": backend, "fallback": note}
+    used = {"model_dir": str(path), "humaneval_limit": limit,
+            "mbpp_path": None if mbpp_path is None else str(mbpp_path), "device": str(model.device),
+            "sandbox": backend, "fallback": note}
     return results.write_run(
         P.profile, "evaluate", run, rows, params={"evaluate": cfg, **used}, seed=P.seed,
         inputs=[path, paths.corpus_dir(P.profile) / "test.jsonl", *([mbpp_path] if mbpp_path is not None else [])],
         extra={**per_problem, **({"fallback": note} if note else {})},
     )
 
-
-def random_model_speeds(P: Params, variants: Sequence[str] | Mapping[str, Any], *, size=None,
-                        prompts: Sequence[str] | None = None, max_new_tokens: int | None = None,
-                        rounds: int = 3, warmup: int = 1, device: str | None = None, seed: int = 0) -> list[dict]:
-    """:func:`tokstudy.speed.random_model_speeds` of trained tokenizer variants of ``P`` (or ``{name: tokenizer}``).
-
-    Defaults: ``size`` the pretraining size (``train.size``), ``prompts`` the first
-    ``evaluate.speed.prompts`` HumanEval prompts, ``max_new_tokens`` ``evaluate.speed.max_new_tokens``,
-    ``device`` ``evaluate.device``.  Variants are loaded with :func:`tokstudy.stages.inputs.tokenizer_variant`.
-    """
-    sp = P.evaluate.speed
-    toks = dict(variants) if isinstance(variants, Mapping) else {v: inputs.tokenizer_variant(P, v) for v in variants}
-    return speed.random_model_speeds(
-        toks, size if size is not None else P.train("pretrain").size,
-        list(prompts) if prompts is not None else speed.speed_prompts(sp.prompts),
-        int(max_new_tokens if max_new_tokens is not None else sp.max_new_tokens),
-        rounds=rounds, warmup=warmup, device=device or P.evaluate.device, seed=seed)
