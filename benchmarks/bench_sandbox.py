@@ -26,7 +26,8 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tokstudy import evaluate, paths, sandbox
+from tokstudy import paths, sandbox
+from tokstudy.problems import humaneval_problems
 
 
 def _old_guard(problems, workers: int, limits: sandbox.Limits) -> list[bool]:
@@ -44,7 +45,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
 
-    problems = evaluate.humaneval_problems(args.limit)
+    problems = humaneval_problems(args.limit)
     limits = sandbox.Limits(timeout_s=10.0)
     tasks, refs = [p.task() for p in problems], [p.reference for p in problems]
     methods = {

@@ -1,20 +1,19 @@
-"""tokstudy.evaluate: bits per byte, pass@k, judging completions, MBPP loading, generation speed."""
+"""The evaluation modules: bpb (bits per byte), generation, problems (pass@k, MBPP), speed, lm.
+
+The evaluate step (stages.evaluation, the CLI verb, notebook 06): tests/test_stages_evaluation.py."""
 
 import dataclasses
 import json
 import math
 import os
 import shutil
-import time
 
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from conftest import tiny_bpe
-
-from tokstudy import evaluate as E
-from tokstudy import params
+from tokstudy import bpb, generation, lm, metrics, params, problems, speed
 
 needs_bwrap = pytest.mark.skipif(
     shutil.which("bwrap") is None and os.geteuid() != 0,
@@ -63,7 +62,7 @@ def test_uniform_model_gives_log2_v_tokens_over_bytes(tok, uniform):
     v = uniform.config.vocab_size
     n_tokens = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in TEXTS)
     n_bytes = sum(len(t.encode()) for t in TEXTS)
-    r = E.bits_per_byte(uniform, tok, TEXTS, seq_len=16, batch_size=3)
+    r = bpb.bits_per_byte(uniform, tok, TEXTS, seq_len=16, batch_size=3)
     assert (r.n_tokens, r.n_bytes, r.n_texts) == (n_tokens, n_bytes, 3)  # every text token predicted once
     assert r.value == pytest.approx(math.log2(v) * n_tokens / n_bytes, rel=1e-6)  # fp32 loss
 
@@ -74,33 +73,33 @@ def test_matches_the_models_own_loss_on_one_window(tok, model):
     inp = torch.tensor([[tok.bos_token_id, *ids]])
     with torch.no_grad():
         mean_nats = model(input_ids=inp, labels=inp).loss.item()  # mean over the len(ids) predictions
-    r = E.bits_per_byte(model, tok, [text], seq_len=len(ids) + 1, batch_size=1)
+    r = bpb.bits_per_byte(model, tok, [text], seq_len=len(ids) + 1, batch_size=1)
     assert r.n_tokens == len(ids)
     assert r.value == pytest.approx(mean_nats * len(ids) / len(text.encode()) / math.log(2), rel=1e-5)
 
 
 def test_invariant_to_batch_size_and_order(tok, model):
-    a = E.bits_per_byte(model, tok, TEXTS, seq_len=24, batch_size=1)
-    b = E.bits_per_byte(model, tok, TEXTS, seq_len=24, batch_size=5)
-    c = E.bits_per_byte(model, tok, TEXTS[::-1], seq_len=24, batch_size=2)
+    a = bpb.bits_per_byte(model, tok, TEXTS, seq_len=24, batch_size=1)
+    b = bpb.bits_per_byte(model, tok, TEXTS, seq_len=24, batch_size=5)
+    c = bpb.bits_per_byte(model, tok, TEXTS[::-1], seq_len=24, batch_size=2)
     assert a.n_tokens == b.n_tokens == c.n_tokens
     assert b.value == pytest.approx(a.value, rel=1e-5) and c.value == pytest.approx(a.value, rel=1e-5)
 
 
 def test_context_overlap_scores_each_token_once_and_changes_the_value(tok, model):
-    plain = E.bits_per_byte(model, tok, TEXTS, seq_len=12, batch_size=4)
-    overlap = E.bits_per_byte(model, tok, TEXTS, seq_len=12, batch_size=4, context=6)
+    plain = bpb.bits_per_byte(model, tok, TEXTS, seq_len=12, batch_size=4)
+    overlap = bpb.bits_per_byte(model, tok, TEXTS, seq_len=12, batch_size=4, context=6)
     assert overlap.n_tokens == plain.n_tokens and overlap.n_bytes == plain.n_bytes
     assert overlap.value != pytest.approx(plain.value, rel=1e-6)
-    with pytest.raises(E.EvaluateError, match="context"):
-        E.bits_per_byte(model, tok, TEXTS, seq_len=4, context=3)
+    with pytest.raises(bpb.BpbError, match="context"):
+        bpb.bits_per_byte(model, tok, TEXTS, seq_len=4, context=3)
 
 
 def test_special_tokens_are_neither_predicted_nor_counted(tok, uniform):
     text = "x = 1\n<|end_of_text|>y = 2\n"
     ids = tok(text, add_special_tokens=False)["input_ids"]
     assert tok.eos_token_id in ids
-    r = E.bits_per_byte(uniform, tok, [text], seq_len=64)
+    r = bpb.bits_per_byte(uniform, tok, [text], seq_len=64)
     assert r.n_tokens == len(ids) - 1
     assert r.n_bytes == len(text.encode()) - len("<|end_of_text|>")
     assert r.value == pytest.approx(math.log2(uniform.config.vocab_size) * r.n_tokens / r.n_bytes)
@@ -108,21 +107,21 @@ def test_special_tokens_are_neither_predicted_nor_counted(tok, uniform):
 
 def test_bpb_rows_per_dataset_domain_and_average(tok, uniform):
     datasets = {"python": ("code", [TEXTS[0]]), "shell": ("code", [TEXTS[2]]), "prose": ("english", [TEXTS[1]])}
-    rows = E.bpb_rows(uniform, tok, datasets, seq_len=32, batch_size=2, extra={"model": "u"})
+    rows = bpb.bpb_rows(uniform, tok, datasets, seq_len=32, batch_size=2, extra={"model": "u"})
     by = {r["dataset"]: r for r in rows}
     assert set(by) == {"python", "shell", "prose", "mean:code", "mean:english", "average"}
     assert all(r["metric"] == "bits_per_byte" and r["model"] == "u" for r in rows)
     assert by["mean:code"]["value"] == pytest.approx((by["python"]["value"] + by["shell"]["value"]) / 2)
     assert by["average"]["value"] == pytest.approx((by["mean:code"]["value"] + by["prose"]["value"]) / 2)
-    with pytest.raises(E.EvaluateError, match="corpus"):
-        E.bpb_rows(uniform, tok, {})
+    with pytest.raises(bpb.BpbError, match="corpus"):
+        bpb.bpb_rows(uniform, tok, {})
 
 
 def test_limit_texts_counts_docs_and_bytes():
     texts = ["aa", "", "bbb", "cccc"]
-    assert E.limit_texts(texts, max_docs=2) == ["aa", "bbb"]
-    assert E.limit_texts(texts, max_bytes=5) == ["aa", "bbb"]
-    assert E.limit_texts(texts, max_bytes=1) == ["aa"]  # the first text is always kept
+    assert metrics.limit_texts(texts, max_docs=2) == ["aa", "bbb"]
+    assert metrics.limit_texts(texts, max_bytes=5) == ["aa", "bbb"]
+    assert metrics.limit_texts(texts, max_bytes=1) == ["aa"]  # the first text is always kept
 
 
 # --------------------------------------------------------------------------- generation
@@ -130,15 +129,15 @@ def test_limit_texts_counts_docs_and_bytes():
 
 def test_truncate_at_stop_takes_the_earliest():
     text = "    return 1\n# tail\ndef g():\n"
-    assert E.truncate_at_stop(text, E.HUMANEVAL_STOP) == "    return 1"
-    assert E.truncate_at_stop("    return 1\n", E.HUMANEVAL_STOP) == "    return 1\n"
+    assert generation.truncate_at_stop(text, problems.HUMANEVAL_STOP) == "    return 1"
+    assert generation.truncate_at_stop("    return 1\n", problems.HUMANEVAL_STOP) == "    return 1\n"
 
 
 def test_stop_criteria_match_decoded_text_across_token_boundaries(tok):
     prompt = [tok.bos_token_id, *tok("def f():\n", add_special_tokens=False)["input_ids"]]
     gen = tok("    return 1\ndef g(): pass", add_special_tokens=False)["input_ids"]
     assert not any("\ndef " in tok.decode([t]) for t in gen)  # the stop string spans several tokens
-    crit = E._stop_criteria(tok, len(prompt), ["\ndef "])
+    crit = generation.stop_criteria(tok, len(prompt), ["\ndef "])
     fired = [bool(crit(torch.tensor([prompt + gen[:n]]), None)[0]) for n in range(len(gen) + 1)]
     expected = ["\ndef " in tok.decode(gen[:n]) for n in range(len(gen) + 1)]
     assert fired == expected and expected[-1] and not expected[0]
@@ -146,15 +145,15 @@ def test_stop_criteria_match_decoded_text_across_token_boundaries(tok):
 
 def test_generate_is_greedy_and_batch_independent(tok, model):
     prompts = ["def add(a, b):\n", "The quick brown fox", "for i in"]
-    one = E.generate(model, tok, prompts, 12, batch_size=1)
-    three = E.generate(model, tok, prompts, 12, batch_size=3)
-    assert one == E.generate(model, tok, prompts, 12, batch_size=1)
+    one = generation.generate(model, tok, prompts, 12, batch_size=1)
+    three = generation.generate(model, tok, prompts, 12, batch_size=3)
+    assert one == generation.generate(model, tok, prompts, 12, batch_size=1)
     assert one == three
     assert all(isinstance(t, str) and 0 < n <= 12 for t, n in one)
 
 
 def test_generation_speed_counts_exactly_max_new_tokens(tok, model):
-    s = E.generation_speed(model, tok, ["def add(a, b):\n", "class P:\n"], max_new_tokens=8, warmup=1)
+    s = speed.generation_speed(model, tok, ["def add(a, b):\n", "class P:\n"], max_new_tokens=8, warmup=1)
     assert s.n_tokens == 16 and s.n_bytes > 0 and s.seconds > 0
     assert s.bytes_per_s / s.tokens_per_s == pytest.approx(s.n_bytes / s.n_tokens)
 
@@ -163,14 +162,14 @@ def test_generation_speed_counts_exactly_max_new_tokens(tok, model):
 
 
 def test_pass_at_k_estimator():
-    assert E.pass_at_k(10, 3, 1) == pytest.approx(0.3)
-    assert E.pass_at_k(5, 2, 2) == pytest.approx(1 - math.comb(3, 2) / math.comb(5, 2))  # 0.7
-    assert E.pass_at_k(200, 0, 100) == 0.0
-    assert E.pass_at_k(10, 6, 5) == 1.0  # fewer than k wrong samples: some draw of k always passes
-    assert E.pass_at_k(200, 37, 100) == pytest.approx(1 - math.comb(163, 100) / math.comb(200, 100))
-    assert E.mean_pass_at_k([(2, 1), (2, 2)], 1) == pytest.approx(0.75)
-    with pytest.raises(E.EvaluateError):
-        E.pass_at_k(3, 4, 1)
+    assert problems.pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert problems.pass_at_k(5, 2, 2) == pytest.approx(1 - math.comb(3, 2) / math.comb(5, 2))  # 0.7
+    assert problems.pass_at_k(200, 0, 100) == 0.0
+    assert problems.pass_at_k(10, 6, 5) == 1.0  # fewer than k wrong samples: some draw of k always passes
+    assert problems.pass_at_k(200, 37, 100) == pytest.approx(1 - math.comb(163, 100) / math.comb(200, 100))
+    assert problems.mean_pass_at_k([(2, 1), (2, 2)], 1) == pytest.approx(0.75)
+    with pytest.raises(problems.ProblemError):
+        problems.pass_at_k(3, 4, 1)
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -178,8 +177,8 @@ def test_pass_at_k_estimator():
 
 @needs_bwrap
 def test_wrong_completion_fails():
-    p = E.humaneval_problems(1)[0]
-    res = E.check([p, p], ["    return None\n", p.reference])
+    p = problems.humaneval_problems(1)[0]
+    res = problems.check([p, p], ["    return None\n", p.reference])
     assert [r.status for r in res.results] == ["failed", "passed"] and res.pass_at_1 == 0.5
     assert res.backend == "bwrap" and [r.backend for r in res.results] == ["bwrap", "bwrap"]
 
@@ -209,59 +208,30 @@ def mbpp_file(tmp_path):
 
 @needs_bwrap
 def test_mbpp_canonical_code_passes_and_prompt_has_the_first_test(mbpp_file):
-    problems = E.mbpp_problems(mbpp_file)
-    assert [p.task_id for p in problems] == ["1", "2", "3"]
-    assert problems[0].prompt == '"""\nWrite a function to return the square of a number.\nassert square(3) == 9\n"""\n'
-    res = E.check(problems, [p.reference for p in problems])
+    probs = problems.mbpp_problems(mbpp_file)
+    assert [p.task_id for p in probs] == ["1", "2", "3"]
+    assert probs[0].prompt == '"""\nWrite a function to return the square of a number.\nassert square(3) == 9\n"""\n'
+    res = problems.check(probs, [p.reference for p in probs])
     assert res.pass_at_1 == 1.0
-    assert E.check(problems[2:], ["def add_k(xs):\n    return xs"]).pass_at_1 == 0.0
-    assert E.check(problems[:1], ["import math\ndef square(x):\n    return math.prod([x, x])"]).pass_at_1 == 1.0
+    assert problems.check(probs[2:], ["def add_k(xs):\n    return xs"]).pass_at_1 == 0.0
+    assert problems.check(probs[:1], ["import math\ndef square(x):\n    return math.prod([x, x])"]).pass_at_1 == 1.0
 
 
 def test_mbpp_errors_name_the_fix(tmp_path, mbpp_file):
-    with pytest.raises(E.EvaluateError, match="mbpp_path"):
-        E.mbpp_problems(tmp_path / "absent.jsonl")
-    with pytest.raises(E.EvaluateError, match="mbpp_path"):
-        E.mbpp_problems(None)
+    with pytest.raises(problems.ProblemError, match=r"absent.jsonl.*--mbpp PATH"):
+        problems.mbpp_problems(tmp_path / "absent.jsonl")
+    with pytest.raises(problems.ProblemError, match="--mbpp PATH"):
+        problems.mbpp_problems(None)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(mbpp_file.read_text() + "{not json\n")
-    with pytest.raises(E.EvaluateError, match=r"bad.jsonl:4"):
-        E.mbpp_problems(bad)
+    with pytest.raises(problems.ProblemError, match=r"bad.jsonl:4"):
+        problems.mbpp_problems(bad)
     bad.write_text(json.dumps({"task_id": 9, "text": "t", "code": "c"}) + "\n")
-    with pytest.raises(E.EvaluateError, match=r":1: missing field\(s\) \['test_list'\]"):
-        E.mbpp_problems(bad)
+    with pytest.raises(problems.ProblemError, match=r":1: missing field\(s\) \['test_list'\]"):
+        problems.mbpp_problems(bad)
 
 
-# --------------------------------------------------------------------------- settings and a whole run
-
-
-def test_settings_merge_profile_overrides():
-    cpu, smoke = E.settings(params.load("cpu")), E.settings(params.load("smoke"))
-    assert set(smoke) == set(cpu) == {"device", "sandbox", "bpb", "humaneval", "mbpp", "speed"}
-    assert smoke["humaneval"]["limit"] is not None and smoke["humaneval"]["limit"] < 164
-    assert smoke["bpb"]["seq_len"] <= cpu["bpb"]["seq_len"]
-
-
-def test_model_dir_outside_smoke_names_the_fix(tmp_path):
-    with pytest.raises(E.EvaluateError, match="dvc repro"):
-        E.model_dir_or_smoke("cpu", "base", tmp_path / "missing")
-
-
-@needs_bwrap
-def test_evaluate_run_end_to_end(tmp_path, mbpp_file):
-    m, t = E.tiny_model(TEXTS * 4, vocab_size=300)
-    m.save_pretrained(tmp_path / "model")
-    t.save_pretrained(tmp_path / "model")
-    datasets = {"python": ("code", [TEXTS[0]]), "prose": ("english", [TEXTS[1]])}
-    rows = E.evaluate_run("smoke", "tiny", model_dir=tmp_path / "model", mbpp_path=mbpp_file,
-                          humaneval_limit=2, datasets=datasets, device="cpu")
-    assert {r["metric"] for r in rows} == set(E.METRICS)
-    assert all(r["model"] == "tiny" and r["vocab_size"] == len(t) for r in rows)
-    bpb = [r["value"] for r in rows if r["metric"] == "bits_per_byte"]
-    assert all(0 < v < 2 * math.log2(len(t)) for v in bpb)  # random model: near log2(V) bits per token
-    he = next(r for r in rows if r["metric"] == "humaneval_pass@1")
-    assert he["problems"] == 2 and 0.0 <= he["value"] <= 1.0
-    assert he["sandbox"] == "bwrap" and "sandbox_warning" not in he
+# --------------------------------------------------------------------------- speed
 
 
 def _bpe(vocab_size):
@@ -274,10 +244,7 @@ def test_random_model_speeds_times_one_shape_per_vocab():
     size = dataclasses.replace(params.load("smoke").train("pretrain").size, name="t", n_layers=1, d_model=16, n_heads=2, d_ff=32)
     toks = {"v1": _bpe(270), "v2": _bpe(300)}
     assert len(toks["v1"]) < len(toks["v2"])
-    t0 = time.perf_counter()
-    out = E.random_model_speeds("smoke", toks, size=size, prompts=["def f(x):\n"], max_new_tokens=4, rounds=2,
-                                device="cpu")
-    assert time.perf_counter() - t0 < 5
+    out = speed.random_model_speeds(toks, size, ["def f(x):\n"], 4, rounds=2, device="cpu")
     assert [r["tokenizer"] for r in out] == ["v1", "v2"]
     assert [r["vocab_size"] for r in out] == [len(toks["v1"]), len(toks["v2"])]
     assert [r["model_vocab_size"] for r in out] == [320, 320]  # padded to a multiple of 64, as build_model does
@@ -292,22 +259,39 @@ def test_finetuned_speeds_keeps_the_fastest_model_per_tokenizer():
         {"kind": "evaluate", "metric": "gen_tokens_per_s", "value": 8.0, "tokenizer": "b", "vocab_size": 768, "model": "m3"},
         {"kind": "costs", "metric": "gen_tokens_per_s", "value": 1.0, "tokenizer": "c", "vocab_size": 64, "model": "x"},
     ]
-    out = E.finetuned_speeds(rows)
+    out = speed.finetuned_speeds(rows)
     assert out == [
         {"tokenizer": "a", "vocab_size": 512, "tokens_per_s": 12.0, "source": "fine-tuned", "model": "m2"},
         {"tokenizer": "b", "vocab_size": 768, "tokens_per_s": 8.0, "source": "fine-tuned", "model": "m3"},
     ]
-    assert [r["tokenizer"] for r in E.finetuned_speeds(rows, ["b"])] == ["b"]
-    assert E.finetuned_speeds([]) == []
+    assert [r["tokenizer"] for r in speed.finetuned_speeds(rows, ["b"])] == ["b"]
+    assert speed.finetuned_speeds([]) == []
 
 
 def test_speed_rows_turn_tokens_per_s_into_code_bytes_per_s():
-    speed = E.Speed(bytes_per_s=75.0, tokens_per_s=50.0, n_bytes=150, n_tokens=100, seconds=2.0)
+    measured = speed.Speed(bytes_per_s=75.0, tokens_per_s=50.0, n_bytes=150, n_tokens=100, seconds=2.0)
     heldout = [{"domain": "code", "tokens": 300, "bytes": 900}, {"domain": "code", "tokens": 100, "bytes": 300},
                {"domain": "english", "tokens": 50, "bytes": 500}, {"domain": "code", "dataset": "mean:code"}]
-    rows = {r["metric"]: r for r in E.speed_rows(speed, {"model": "m"}, heldout)}
+    rows = {r["metric"]: r for r in speed.speed_rows(measured, {"model": "m"}, heldout)}
     assert rows["gen_tokens_per_s"]["value"] == pytest.approx(50.0)
     # 3 bytes/token on held-out code (English ignored): 50 tokens/s -> 150 code bytes/s
     assert rows["gen_text_bytes_per_s"]["value"] == pytest.approx(150.0)
     assert rows["gen_text_bytes_per_s"]["bytes_per_token"] == pytest.approx(3.0)
-    assert "gen_text_bytes_per_s" not in {r["metric"] for r in E.speed_rows(speed)}
+    assert "gen_text_bytes_per_s" not in {r["metric"] for r in speed.speed_rows(measured)}
+
+
+# --------------------------------------------------------------------------- lm
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_asking_for_cuda_without_a_gpu_names_the_flag():
+    with pytest.raises(lm.EvaluateError, match="--device cpu"):
+        lm.pick_device("cuda")
+    assert lm.pick_device(None) == (torch.device("cpu"), torch.float32)
+
+
+def test_errors_are_user_errors_of_one_family():
+    from tokstudy.errors import TokstudyError
+
+    for cls in (bpb.BpbError, problems.ProblemError, speed.SpeedError):
+        assert issubclass(cls, lm.EvaluateError) and issubclass(cls, TokstudyError)

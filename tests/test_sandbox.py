@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tokstudy import evaluate as E
+from tokstudy import problems as E
 from tokstudy import sandbox as S
 
 pytestmark = pytest.mark.skipif(
@@ -452,10 +452,10 @@ def test_guard_is_an_explicit_opt_in_with_a_recorded_warning(caplog):
     res = E.check([HE0, HE0], [HE0.reference, WRONG], sandbox_backend="guard")
     assert [r.status for r in res.results] == ["passed", "failed"]
     assert "WITHOUT OS isolation" in caplog.text
-    [row] = E.humaneval_rows(res)
+    [row] = E.pass_rows(res)
     assert row["sandbox"] == "guard" and "WITHOUT OS isolation" in row["sandbox_warning"]
     assert [p["sandbox"] for p in res.per_problem()] == ["guard", "guard"]
-    assert "sandbox_warning" not in E.humaneval_rows(E.check([HE0], [HE0.reference]))[0]
+    assert "sandbox_warning" not in E.pass_rows(E.check([HE0], [HE0.reference]))[0]
 
 
 def test_the_sandbox_setting_is_validated(tmp_path):
@@ -463,7 +463,7 @@ def test_the_sandbox_setting_is_validated(tmp_path):
 
     from tokstudy import params, paths
 
-    assert E.settings(params.load("smoke"))["sandbox"] == "bwrap"
+    assert params.load("smoke").evaluate.sandbox == "bwrap"
     raw = yaml.safe_load((paths.ROOT / "params.yaml").read_text())
     raw["evaluate"]["sandbox"] = "none"
     bad = tmp_path / "params.yaml"

