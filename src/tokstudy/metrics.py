@@ -24,7 +24,7 @@ Definitions follow the authors' released evaluation code (``eval.py``,
 
 Counting is the only step that touches a tokenizer: :func:`token_counts` takes
 anything with ``.encode(text) -> list[int]`` (``tokstudy.bpe.TokenizerHandle``).
-The base tokenizer's counts are cached per profile by :func:`base_counts`.
+The base tokenizer's counts are cached (in a folder the caller names) by :func:`base_counts`.
 """
 
 from __future__ import annotations
@@ -153,17 +153,17 @@ def datasets_hash(datasets: Datasets) -> str:
     return h.hexdigest()
 
 
-def base_counts(profile: str, base_handle, datasets: Datasets, cache: bool = True) -> dict[str, Counts]:
-    """Counts of the base (NSL denominator) tokenizer, cached per profile and test data.
+def base_counts(base_handle, datasets: Datasets, cache_dir: str | Path | None = None) -> dict[str, Counts]:
+    """Counts of the base (NSL denominator) tokenizer, cached in ``cache_dir`` (``None``: not cached).
 
-    The cache is ``data/<profile>/metrics/base-<name>-<hash16>.json``, keyed by
+    The cache file is ``<cache_dir>/base-<name>-<hash16>.json``, keyed by
     :func:`datasets_hash` of exactly the texts given (so truncate first), and
     written atomically.
     """
     key = datasets_hash(datasets)
     name = str(getattr(base_handle, "name", "base")).replace("/", "_")
-    path = paths.data_dir(profile) / "metrics" / f"base-{name}-{key[:16]}.json"
-    if cache and path.is_file():
+    path = Path(cache_dir) / f"base-{name}-{key[:16]}.json" if cache_dir is not None else None
+    if path is not None and path.is_file():
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
         if data.get("version") == CACHE_VERSION and data.get("datasets_sha256") == key:
@@ -171,7 +171,7 @@ def base_counts(profile: str, base_handle, datasets: Datasets, cache: bool = Tru
             return {k: Counts.from_json(v) for k, v in data["counts"].items()}
         log.warning("ignoring stale base-count cache %s", path)
     counts = dataset_counts(base_handle, datasets, desc=f"encode base {name}")
-    if cache:
+    if path is not None:
         record = {
             "version": CACHE_VERSION,
             "base": name,
@@ -448,46 +448,3 @@ def overlap_rows(handles: Mapping[str, Any]) -> list[dict]:
 def vocab_overlap(handle_a, handle_b) -> VocabOverlap:
     """Compare two vocabularies by token byte strings (``handle.token_bytes``), specials skipped."""
     return VocabOverlap(str(handle_a.name), str(handle_b.name), token_set(handle_a), token_set(handle_b))
-
-
-def compression_run(profile: str, tokenizer: str) -> Path:
-    """Measure one tokenizer (a variant of ``params.yaml`` or a reference name) on the test split
-    of ``profile`` and write its ``compression`` run record — notebook 02 in one call."""
-    from tokstudy import bpe, corpus, params, paths, results
-
-    P = params.load(profile)
-    ds = limit_docs(corpus.datasets(corpus.load_or_build(P, "test")), P.metrics.max_docs)
-    variant = P.tokenizers.get(tokenizer)
-    handle = bpe.load_named(profile, tokenizer)
-    extra = {"variant": tokenizer, "regex": variant.regex, "mix": variant.mix, "vocab_size": variant.vocab_size} \
-        if variant else {}
-    base = bpe.load(P.metrics.base)
-    rows = compression_rows(handle, ds, base_counts(profile, base, ds), P.metrics.renyi_alpha,
-                            extra={**extra, "base": base.name})
-    tok_file = paths.tokenizer_dir(profile, tokenizer) / "tokenizer.json" if variant else bpe.fetch_reference(tokenizer)
-    return results.write_run(profile, "compression", tokenizer, rows,
-                             params={"metrics": P.metrics, "tokenizer": variant or tokenizer}, seed=P.seed,
-                             inputs=[tok_file, paths.corpus_dir(profile) / "test.jsonl"])
-
-
-def compression_run_rows(profile: str, tokenizers: Sequence[str], compute_missing: bool | None = None) -> list[dict]:
-    """The rows of the ``compression`` runs of ``tokenizers``.
-
-    A missing run is measured on the spot when ``compute_missing`` (default: only in
-    the ``smoke`` profile, so notebooks run on their own); otherwise the error names
-    the DVC stage that makes it.
-    """
-    from tokstudy import paths, results
-
-    if compute_missing is None:
-        compute_missing = profile == "smoke"
-    rows: list[dict] = []
-    for name in tokenizers:
-        f = paths.runs_dir(profile) / f"compression-{name}.json"
-        if not f.is_file():
-            if not compute_missing:
-                raise MetricsError(f"no compression results for {name!r} ({f}): run `dvc repro metrics@{name}` "
-                                   f"or notebooks/02_tokenizer_metrics.ipynb -p profile {profile} -p tokenizer {name}")
-            compression_run(profile, name)
-        rows += results.read_run(f)["rows"]
-    return rows
