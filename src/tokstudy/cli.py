@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu / cuda (default: cuda if available)")
     p.set_defaults(fn=cmd_evaluate)
 
-    # `tokstudy finetune ...` is `python -m tokstudy.training ...` (see main())
+    # `tokstudy finetune ...` is `python -m tokstudy.stages train ...` (see main())
     sub.add_parser("finetune", help="pretrain / fine-tune a params.yaml `models:` run (`tokstudy finetune --help`)",
                    add_help=False)
     return parser
@@ -315,9 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     try:
         if argv[:1] == ["finetune"]:
-            from tokstudy import training
+            from tokstudy.stages.__main__ import main as stages_main
 
-            return training.main(argv[1:]) or 0
+            return stages_main(["train", *argv[1:]])
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
