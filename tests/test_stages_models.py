@@ -124,7 +124,7 @@ def test_a_missing_base_model_outside_smoke_names_the_stage_and_writes_nothing(s
     root = make_root(tmp_path / "root", smoke_inputs, profile="cpu", corpus=False)
     use_root(monkeypatch, root)
     before = sorted(p for p in root.rglob("*"))
-    missing_base = r"no base model in .*data/cpu/models/base .*`dvc repro pretrain_base`"
+    missing_base = r"no base model in .*data/cpu/models/base .*`dvc repro pretrain@base`"
     with pytest.raises(transfer_mod.TransferError, match=missing_base):
         models.transfer_all(params.load("cpu"), "gpt4-m")
     assert _guarded(["transfer", "gpt4-m", "--profile", "cpu", "--method", "fvt"]) == 2
@@ -133,6 +133,6 @@ def test_a_missing_base_model_outside_smoke_names_the_stage_and_writes_nothing(s
     # a fine-tune whose starting model is missing fails before packing anything
     with pytest.raises(models.TrainError, match=r"gpt4-m-fvt-init .*`dvc repro transfer@gpt4-m`"):
         models.train(params.load("cpu"), "fvt-b1")
-    with pytest.raises(models.TrainError, match=r"data/cpu/models/base .*`dvc repro pretrain_base`"):
+    with pytest.raises(models.TrainError, match=r"data/cpu/models/base .*`dvc repro pretrain@base`"):
         models.train(params.load("cpu"), "keep-b1")
     assert sorted(p for p in root.rglob("*")) == before

@@ -41,7 +41,7 @@ from tokstudy.transfer import TransferError
 log = logging.getLogger(__name__)
 
 SMOKE = "smoke"
-BASE_RUN = "base"  # the `models:` run that pre-trains the base model (DVC stage pretrain_base)
+BASE_RUN = "base"  # the `models:` run that pre-trains the base model (DVC stage pretrain@base)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -103,10 +103,10 @@ def init_model_dir(P: Params, spec: ModelRun, make_missing: bool | None = None) 
     directory = paths.model_dir(P.profile, spec.init_model)
     if (directory / "config.json").is_file():
         return directory
-    if spec.method == "keep":
-        base = spec.init_model == BASE_RUN
-        stage = "pretrain_base" if base else f"finetune@{spec.init_model}"
-        notebook = "04_pretrain_base.ipynb" if base else f"05_finetune.ipynb -p run {spec.init_model}"
+    if spec.method == "keep":  # another models: run; its DVC stage is its group (pretrain / finetune)
+        stage = f"{P.model(spec.init_model).stage}@{spec.init_model}"
+        book = "04_pretrain_base" if P.model(spec.init_model).stage == "pretrain" else "05_finetune"
+        notebook = f"{book}.ipynb -p run {spec.init_model}"
     else:
         stage, notebook = f"transfer@{spec.tokenizer}", f"03_embedding_transfer.ipynb -p target {spec.tokenizer}"
     if not (P.profile == SMOKE if make_missing is None else make_missing):
@@ -130,7 +130,7 @@ def base_model_dir(P: Params, base_model: str | Path | None = None) -> Path:
     """The model :func:`transfer` starts from: ``base_model`` (a local HF model dir), else the pipeline's base run.
 
     A missing pipeline base model is trained first in the smoke profile only; in any other
-    profile it is a :class:`TransferError` naming ``dvc repro pretrain_base``. Never a random model.
+    profile it is a :class:`TransferError` naming ``dvc repro pretrain@base``. Never a random model.
     """
     if base_model is not None:
         return transfer_mod.check_model_dir(base_model)
@@ -138,8 +138,8 @@ def base_model_dir(P: Params, base_model: str | Path | None = None) -> Path:
     if not (directory / "config.json").is_file():
         if P.profile != SMOKE:
             raise TransferError(
-                f"no base model in {directory} (profile {P.profile!r}): run `dvc repro pretrain_base` (or notebooks/"
-                f"04_pretrain_base.ipynb -p profile {P.profile}), or pass base_model= a local HF model directory"
+                f"no base model in {directory} (profile {P.profile!r}): run `dvc repro pretrain@{BASE_RUN}` (or "
+                f"notebooks/04_pretrain_base.ipynb -p profile {P.profile}), or pass base_model= a local HF model dir"
             )
         log.info("no base model in %s: training it first (%s profile)", directory, P.profile)
         train(P, BASE_RUN)
