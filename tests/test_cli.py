@@ -80,7 +80,7 @@ def test_compare_rejects_unknown_corpus_profile_and_flag(tokenizers, capsys):
 
 def test_finetune_verb_is_the_training_entry_point():
     r = subprocess.run([sys.executable, "-m", "tokstudy.cli", "finetune", "--help"], capture_output=True, text=True)
-    assert r.returncode == 0 and "tokstudy.training" in r.stdout and "--profile" in r.stdout
+    assert r.returncode == 0 and "tokstudy.stages" in r.stdout and "--profile" in r.stdout
 
 
 def test_train_on_a_user_folder_then_transfer_a_model(user_folder, tokenizers, tmp_path):

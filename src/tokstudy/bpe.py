@@ -39,6 +39,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import tokstudy
 from tokstudy import paths, pretok
 from tokstudy.pretok import TokenizerError
+
+# Compatibility names for callers not yet moved (transfer, metrics, evaluate, notebooks):
+# import them from tokstudy.tokenizer / tokstudy.reference instead.
+from tokstudy.reference import REFERENCES  # noqa: E402,F401
 from tokstudy.tokenizer import (
     TokenizerHandle,  # noqa: F401 - re-exported
     bytes_to_unicode,
@@ -47,10 +51,6 @@ from tokstudy.tokenizer import (
     ranks_to_merges,
     tokenizer_json,
 )
-
-# Compatibility names for callers not yet moved (transfer, metrics, evaluate, notebooks):
-# import them from tokstudy.tokenizer / tokstudy.reference instead.
-from tokstudy.reference import REFERENCES, fetch as fetch_reference  # noqa: E402,F401
 
 log = logging.getLogger(__name__)
 

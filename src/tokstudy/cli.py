@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rank file to write; OUT.json beside it gets the pattern and special tokens")
     p.set_defaults(fn=cmd_export)
 
-    # `tokstudy finetune ...` is `python -m tokstudy.training ...` (see main())
+    # `tokstudy finetune ...` is `python -m tokstudy.stages train ...` (see main())
     sub.add_parser("finetune", help="pretrain / fine-tune a params.yaml `models:` run (`tokstudy finetune --help`)",
                    add_help=False)
     return parser
@@ -358,9 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     try:
         if argv[:1] == ["finetune"]:
-            from tokstudy import training
+            from tokstudy.stages.__main__ import main as stages_main
 
-            return training.main(argv[1:]) or 0
+            return stages_main(["train", *argv[1:]])
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")

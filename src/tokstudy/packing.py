@@ -10,8 +10,7 @@ What it does
 
 What it does not do
     No model code and no CUDA (that is :mod:`tokstudy.training`); no corpus
-    reading beyond :func:`texts_for_run`, which only selects documents that
-    :mod:`tokstudy.corpus` already split.
+    reading: which documents a run packs is :func:`tokstudy.stages.models.run_texts`.
 
 Layout (``format: tokstudy-packed-v1``)
     The token stream ``t[0], t[1], ...`` (``doc0 eos doc1 eos ...``) is cut into
@@ -40,7 +39,6 @@ import hashlib
 import json
 import logging
 import math
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -420,39 +418,3 @@ def loss_to_bits_per_byte(mean_loss_nats: float, meta: PackMeta) -> float:
     if meta.n_bytes <= 0:
         raise DataError("packed data records no source bytes; re-pack it with tokstudy.packing.pack")
     return mean_loss_nats * meta.n_tokens / (math.log(2) * meta.n_bytes)
-
-
-# --------------------------------------------------------------------------- experiment helpers
-# profile-aware: moves to stages
-
-
-def packed_dir(profile: str, run: str, split: str) -> Path:
-    """Where a run's packed ``split`` lives: ``data/<profile>/packed/<run>/<split>``."""
-    return paths.data_dir(profile) / "packed" / run / split
-
-
-def texts_for_run(params: Any, run: Any, split: str) -> list[str]:
-    """The documents a model run trains (or validates) on, from the profile's corpus ``split``.
-
-    ``run.mix`` names a mix of ``params.mixes``. A pure mix (``code100``) keeps
-    exactly that domain's documents; a blend goes through ``corpus.sample_mix``
-    over the whole split. Either way the documents are then shuffled with the
-    profile's seed, so a ``max_tokens`` cut samples every source.
-    """
-    from tokstudy import corpus  # imported here: data packing itself does not need the corpus module
-    from tokstudy.stages import inputs  # TODO(stages): G2 moves this profile-aware function into stages
-
-    docs = inputs.corpus_split(params, split)
-    mix = params.mix(run.mix)
-    domains = [d for d, share in mix.items() if share > 0]
-    if len(domains) == 1:
-        texts = [d.text for d in docs if d.domain == domains[0]]
-    else:
-        avail = {dom: sum(len(d.text.encode("utf-8")) for d in docs if d.domain == dom) for dom in domains}
-        budget = int(min(avail[dom] / mix[dom] for dom in domains))  # the most the mix allows
-        texts = list(corpus.sample_mix(docs, mix, budget, params.seed))
-    # corpus order groups documents by source; a token budget cut must not keep only the first source
-    random.Random(params.seed).shuffle(texts)
-    if not texts:
-        raise DataError(f"no {split} documents for mix {run.mix!r} in profile {params.profile!r}; build the corpus first")
-    return texts

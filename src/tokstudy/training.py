@@ -7,8 +7,8 @@ What it does
     resumes from the newest intact checkpoint to the *same* final weights as an
     uninterrupted run; it writes ``curve.csv`` / ``evals.csv`` / ``metrics.json``
     (``dvc plots``-ready) and reports tokens/s and MFU. Models come from
-    :mod:`tokstudy.model`. ``python -m tokstudy.training RUN --profile P`` runs
-    one ``models:`` entry end to end, also under ``torchrun``.
+    :mod:`tokstudy.model`. Running a ``models:`` run of params.yaml end to end
+    (packing, initial model, run record) is :func:`tokstudy.stages.models.train`.
 
 What it does not do
     No tokenizer-invariant evaluation beyond a cheap validation bits/byte
@@ -21,7 +21,7 @@ Devices and scale-out (only this module, ``distributed`` and ``evaluate`` touch 
     :mod:`tokstudy.distributed` joins the process group and wraps the model in
     DDP, or FSDP2 with ``train.fsdp: true``; every rank reads its own shard of the
     packed rows. Name the run positionally under torchrun
-    (``torchrun --standalone --nproc_per_node 2 -m tokstudy.training base --profile cpu``).
+    (``torchrun --standalone --nproc_per_node 2 -m tokstudy.stages train base --profile cpu``).
     ``accelerate launch`` is not a supported launcher: on CPU
     (``accelerate launch --cpu --num_processes 2 -m ...``, accelerate 1.15) it did not
     export ``WORLD_SIZE`` and the processes ran as independent single-process runs; on
@@ -44,10 +44,8 @@ MFU
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
-import dataclasses
 import functools
 import hashlib
 import io
@@ -66,7 +64,8 @@ from tqdm.auto import tqdm
 
 from tokstudy import checkpoint, distributed, paths
 from tokstudy.distributed import Dist
-from tokstudy.model import build_model, flops_per_token, load_model, param_counts
+from tokstudy.errors import TokstudyError
+from tokstudy.model import flops_per_token, param_counts
 from tokstudy.packing import DataError, PackedDataset, loss_to_bits_per_byte
 from tokstudy.params import TrainParams
 
@@ -90,7 +89,7 @@ ROW_METRICS = (
 )
 
 
-class TrainError(RuntimeError):
+class TrainError(TokstudyError, RuntimeError):
     """Training cannot start or resume as asked."""
 
 
@@ -546,89 +545,3 @@ def _finish(run: _Run, meter: _Meter) -> TrainResult:
         )
     final = distributed.full_model(run.raw, run.fsdp, run.d)
     return TrainResult(model=final, metrics=metrics, curve=list(run.curve), evals=list(run.evals), out_dir=run.out_dir)
-
-
-# --------------------------------------------------------------------------- experiments
-# profile-aware: moves to stages
-
-
-def run_dir(profile: str, run: str) -> Path:
-    """Checkpoints, curves and metrics of a run: ``data/<profile>/train/<run>``."""
-    return paths.data_dir(profile) / "train" / run
-
-
-def initial_model(params: Any, run: Any, vocab_size: int, cfg: TrainParams):
-    """The model a ``models:`` run starts from: a fresh ``cfg.size`` model, or ``run.init_model``'s directory."""
-    if run.init_model is None:
-        return build_model(cfg.size, vocab_size, seed=params.seed, max_seq_len=max(cfg.seq_len, 2048))
-    directory = paths.model_dir(params.profile, run.init_model)
-    if not (directory / "config.json").is_file():
-        raise TrainError(
-            f"no HF model in {directory}: run the stage that writes it first "
-            "(notebook 04 for the base model, notebook 03 / tokstudy.transfer for <tokenizer>-<method>-init)"
-        )
-    return load_model(directory, vocab_size)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tokstudy.training --profile cpu --run base``.
-
-    Under torchrun name the run positionally (torchrun would read ``--run`` as its ``--run-path``):
-    ``torchrun --standalone --nproc_per_node 2 -m tokstudy.training base --profile cpu``.
-    """
-    ap = argparse.ArgumentParser(
-        prog="python -m tokstudy.training",
-        description="Pack the data of one params.yaml `models:` run, train it (resuming), save the model and its run record.",
-    )
-    ap.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
-    # positional too: torchrun's own parser takes `--run` for a prefix of its `--run-path`
-    ap.add_argument("run_name", nargs="?", metavar="RUN", help="a key of params.yaml `models:` (base, keep-b1, fvt-b2, ...)")
-    ap.add_argument("--run", dest="run_opt", default=None, help="same as RUN (not usable under torchrun)")
-    ap.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start over")
-    ap.add_argument("--fsdp", action="store_true", help="shard with FSDP2 instead of DDP (under torchrun)")
-    ap.add_argument("--max-steps", type=int, default=None, help="override the run length in optimizer steps")
-    ap.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (simulate pre-emption)")
-    args = ap.parse_args(argv)
-    args.run = args.run_opt or args.run_name
-    if not args.run:
-        ap.error("name the run: RUN or --run RUN")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-
-    from tokstudy import packing, params as params_mod, results
-    from tokstudy.model import save_model
-
-    d = distributed.init_distributed()
-    p = params_mod.load(args.profile)
-    run = p.model(args.run)
-    cfg = p.train(run.stage)
-    if args.fsdp:
-        cfg = dataclasses.replace(cfg, fsdp=True)
-    tok_path = paths.tokenizer_dir(p.profile, run.tokenizer) / "tokenizer.json"
-    train_dir, val_dir = packing.packed_dir(p.profile, run.name, "train"), packing.packed_dir(p.profile, run.name, "validation")
-    if d.is_main:  # pack once; pack() reuses up-to-date data
-        packing.pack(packing.texts_for_run(p, run, "train"), tok_path, train_dir, cfg.seq_len, max_tokens=run.tokens)
-        packing.pack(packing.texts_for_run(p, run, "validation"), tok_path, val_dir, cfg.seq_len, max_tokens=cfg.val_tokens)
-    distributed.barrier(d)
-    ds = packing.PackedDataset(train_dir, seed=p.seed, seq_len=cfg.seq_len, tokenizer=tok_path)
-    val = packing.PackedDataset(val_dir, shuffle=False, seq_len=cfg.seq_len, tokenizer=tok_path)
-    model = initial_model(p, run, ds.meta.vocab_size, cfg)
-    result = train(
-        model, ds, cfg, run_dir(p.profile, run.name), val_dataset=val, resume=not args.no_resume,
-        seed=p.seed, tokens=run.tokens, max_steps=args.max_steps, stop_after=args.stop_after,
-    )
-    if d.is_main and result.metrics["steps"] == result.metrics["max_steps"]:
-        save_model(result.model, paths.model_dir(p.profile, run.name), tokenizer=tok_path)
-        results.write_run(
-            p.profile, "train", run.name,
-            result.rows(model=run.name, tokenizer=run.tokenizer, method=run.method, stage=run.stage, tokens=run.tokens),
-            params={"run": run, "train": cfg}, seed=p.seed,
-            inputs=[tok_path, train_dir / packing.META, val_dir / packing.META],
-            extra={"metrics": result.metrics},
-        )
-    if d.enabled:
-        torch.distributed.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -37,6 +37,7 @@ import torch
 
 from tokstudy import bpe, paths
 from tokstudy import model as model_mod
+from tokstudy.errors import TokstudyError
 from tokstudy.tokenmap import TokenMap, extend_tokenizer, hf_tokenizer, map_added, map_tokens, special_ids_by_role
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 METHODS = ("fvt", "mean", "random", "merged")
 
 
-class TransferError(RuntimeError):
+class TransferError(TokstudyError, RuntimeError):
     """The embedding transfer cannot run on these inputs; the message names the fix."""
 
 
@@ -363,47 +364,3 @@ def base_tokenizer(model_dir: str | Path, old_tokenizer: str | Path | None = Non
             "the tokenizer the base model was trained with"
         )
     return bpe.load(model_dir)
-
-
-# profile-aware: moves to stages
-
-
-def tokenizer_handle(profile: str, name: str | Path):
-    """``bpe.load`` of a trained variant (``paths.tokenizer_dir(profile, name)``), a reference name or a path,
-    with a :class:`TransferError` naming the fix when a variant has not been trained yet."""
-    from tokstudy import params
-    from tokstudy.stages import inputs  # TODO(stages): G2 moves this profile-aware function into stages
-
-    P = params.load(profile)
-    if isinstance(name, str) and name in P.tokenizers:
-        try:
-            return inputs.tokenizer_variant(P, name)
-        except bpe.TokenizerError as exc:
-            raise TransferError(str(exc)) from None
-    return bpe.load(name)
-
-
-def resolve_base(profile: str, base_model: str | Path | None = None, base_tokenizer: str | None = None, seed: int = 0):
-    """The base model and the spec of its tokenizer, as the transfer notebook needs them.
-
-    ``base_model`` (a local HF model dir) wins; else the project's base model
-    ``paths.model_dir(profile, "base")``; else, in the smoke profile only, a
-    tiny random Llama with the base tokenizer (``base_tokenizer``). Returns
-    ``(model, tokenizer_spec, note)``; the spec is the model dir when it holds a
-    tokenizer, else ``paths.tokenizer_dir(profile, base_tokenizer)``.
-    """
-    tok_dir = paths.tokenizer_dir(profile, base_tokenizer) if base_tokenizer else None
-    model_dir = Path(base_model) if base_model else paths.model_dir(profile, "base")
-    if base_model or model_dir.exists() or profile != "smoke":
-        model = load_base(model_dir)
-        spec = model_dir if (model_dir / "tokenizer.json").is_file() else tok_dir
-        if spec is None:
-            raise TransferError(f"{model_dir} has no tokenizer.json: pass base_tokenizer= the name of its tokenizer variant")
-        return model, spec, f"base model {model_dir}"
-    if tok_dir is None:
-        raise TransferError("resolve_base: pass base_tokenizer= for the smoke fallback model")
-    handle = tokenizer_handle(profile, base_tokenizer)
-    model = model_mod.tiny_model(handle.vocab_size, tie=False, seed=seed)
-    note = f"no base model at {model_dir}: the smoke profile uses a tiny random Llama with tokenizer {base_tokenizer}"
-    log.warning(note)
-    return model, tok_dir, note

@@ -17,14 +17,17 @@ Steps (notebook -> function -> run record):
   ``{figure: [png, pdf]}`` of the figures drawn)
 - 09_vocab_analysis    :func:`vocab_analysis`   ``overlap-vocab.json`` + ``sweep-<sweep_variant>.json``
 - (CLI ``tokstudy sweep``) :func:`sweep`        ``sweep-<variant>.json``
+- 03_embedding_transfer :func:`transfer_all` ``transfer-<target>-<method>.json`` per method
+- 04_pretrain_base, 05_finetune :func:`train` ``train-<run>.json``
 - 06_evaluate          :func:`evaluate`         ``evaluate-<run>.json``
 
 Model steps (03-06) are in :mod:`tokstudy.stages.models` and :mod:`tokstudy.stages.evaluation`.
 """
 
 from tokstudy.stages.evaluation import evaluate
+from tokstudy.stages.models import train, transfer, transfer_all
 from tokstudy.stages.reports import costs, figures
 from tokstudy.stages.tokenizers import build_corpus, compression, sweep, train_tokenizer, vocab_analysis
 
-__all__ = ["build_corpus", "compression", "costs", "evaluate", "figures", "sweep", "train_tokenizer",
-           "vocab_analysis"]
+__all__ = ["build_corpus", "compression", "costs", "evaluate", "figures", "sweep", "train", "train_tokenizer",
+           "transfer", "transfer_all", "vocab_analysis"]

@@ -1,0 +1,89 @@
+"""``python -m tokstudy.stages STEP ITEM --profile P``: one model-side pipeline step from the shell.
+
+    python -m tokstudy.stages train RUN --profile P        stages.models.train (also under torchrun)
+    python -m tokstudy.stages transfer TARGET --profile P  stages.models.transfer_all (or --method M ...)
+
+The torchrun entry point: name the run positionally,
+``torchrun --standalone --nproc_per_node 2 -m tokstudy.stages train base --profile cpu``; every rank
+trains, rank 0 alone writes the model and the run record. ``tokstudy finetune RUN`` is ``train RUN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m tokstudy.stages", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="step", required=True)
+
+    p = sub.add_parser("train", help="pre-train / fine-tune a params.yaml `models:` run (also under torchrun)",
+                       description="Pack the data of one params.yaml `models:` run, train it (resuming), save the "
+                                   "model and write results/<profile>/runs/train-RUN.json "
+                                   "(tokstudy.stages.models.train).")
+    p.add_argument("run", metavar="RUN", help="a key of params.yaml `models:` (base, keep-b1, fvt-b2, ...)")
+    p.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
+    p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start over")
+    p.add_argument("--fsdp", action="store_true", help="shard with FSDP2 instead of DDP (under torchrun)")
+    p.add_argument("--max-steps", type=int, default=None, help="override the run length in optimizer steps")
+    p.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (simulate pre-emption)")
+
+    p = sub.add_parser("transfer", help="give the base model a tokenizer variant (every transfer.methods)",
+                       description="Swap the base model's tokenizer for variant TARGET with each method, writing "
+                                   "data/<profile>/models/TARGET-METHOD-init and transfer-TARGET-METHOD.json "
+                                   "(tokstudy.stages.models.transfer_all).")
+    p.add_argument("target", metavar="TARGET", help="a tokenizer variant of params.yaml (e.g. gpt4-m)")
+    p.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
+    p.add_argument("--method", action="append", dest="methods", default=None,
+                   help="fvt / random / mean / merged (repeatable; default: params.yaml transfer.methods)")
+    p.add_argument("--base-model", default=None, help="a local HF model dir (default: data/<profile>/models/base)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one step; prints the run record(s) written."""
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    import torch.distributed
+
+    from tokstudy import params
+    from tokstudy.stages import models
+
+    P = params.load(args.profile)
+    if args.step == "train":
+        try:
+            written = [models.train(P, args.run, resume=not args.no_resume, fsdp=args.fsdp,
+                                    max_steps=args.max_steps, stop_after=args.stop_after)]
+        finally:
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
+    else:
+        written = models.transfer_all(P, args.target, args.methods, base_model=args.base_model)
+    for path in written:
+        if path is not None:
+            print(f"wrote {path}")
+    return 0
+
+
+def _guarded(argv: list[str]) -> int:
+    """:func:`main` with the CLI's error contract: a user-fixable error is one line and exit status 2."""
+    import os
+
+    from tokstudy.errors import TokstudyError
+
+    try:
+        return main(argv)
+    except TokstudyError as exc:
+        if os.environ.get("TOKSTUDY_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"error: {str(exc).strip()}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_guarded(sys.argv[1:]))
