@@ -261,15 +261,9 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_tokenizer_verbs(sub) -> None:
+    """corpus, train, compare, overlap, sweep."""
     from tokstudy import pretok
-
-    parser = argparse.ArgumentParser(prog="tokstudy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="progress logs (INFO); quiet by default")
-    parser.add_argument("--debug", action="store_true",
-                        help="show tracebacks and DEBUG logs (also TOKSTUDY_DEBUG=1)")
-    sub = parser.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("corpus", help="build the corpus of a profile from installed software")
     _profile_arg(p)
@@ -319,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="store_true", help="also train each size separately and compare")
     p.set_defaults(fn=cmd_sweep)
 
+
+def _add_model_verbs(sub) -> None:
+    """transfer, evaluate, export (and the `finetune` pass-through)."""
     p = sub.add_parser("transfer", help="swap the tokenizer of a causal LM")
     p.add_argument("base_model", help="a local HF model directory")
     p.add_argument("new_tokenizer", help="tokenizer.json, reference name or HF tokenizer dir")
@@ -348,6 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
     # `tokstudy finetune ...` is `python -m tokstudy.stages train ...` (see main())
     sub.add_parser("finetune", help="pretrain / fine-tune a params.yaml `models:` run (`tokstudy finetune --help`)",
                    add_help=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tokstudy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress logs (INFO); quiet by default")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks and DEBUG logs (also TOKSTUDY_DEBUG=1)")
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    _add_tokenizer_verbs(sub)
+    _add_model_verbs(sub)
     return parser
 
 

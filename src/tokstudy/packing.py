@@ -48,6 +48,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tokstudy import paths
+from tokstudy.errors import TokstudyError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ EOS_TOKEN = "<|end_of_text|>"
 META = "meta.json"
 
 
-class DataError(ValueError):
+class DataError(TokstudyError, ValueError):
     """Packed data is missing, malformed, or does not match what the caller expects."""
 
 
@@ -214,6 +215,21 @@ def pack(
     return meta
 
 
+def _target_bytes(doc_spans: Sequence[tuple[int, int, int]], last_target: int) -> tuple[float, int]:
+    """Source bytes behind the targets (stream indices 1..``last_target``) and how many documents they touch.
+
+    ``doc_spans``: ``(first stream index, tokens incl. eos, bytes)`` per document; a document cut by the
+    last row counts the share of its bytes in proportion to its tokens that are targets.
+    """
+    total_bytes, n_docs = 0.0, 0
+    for start, length, nb in doc_spans:
+        lo, hi = max(start, 1), min(start + length - 1, last_target)
+        if hi >= lo:
+            n_docs += 1
+            total_bytes += nb * (hi - lo + 1) / length
+    return total_bytes, n_docs
+
+
 def write_rows(
     docs: Iterable[tuple[Sequence[int], int]],
     out_dir: str | Path,
@@ -281,13 +297,7 @@ def write_rows(
             f"not enough text for one row of {row_len} tokens ({stream_pos} tokens in total); "
             "add documents or lower seq_len"
         )
-    first_target, last_target = 1, n_rows * seq_len  # stream indices, inclusive
-    total_bytes, n_docs = 0.0, 0
-    for start, length, nb in doc_spans:
-        lo, hi = max(start, first_target), min(start + length - 1, last_target)
-        if hi >= lo:
-            n_docs += 1
-            total_bytes += nb * (hi - lo + 1) / length
+    total_bytes, n_docs = _target_bytes(doc_spans, n_rows * seq_len)
     return PackMeta(
         seq_len=seq_len,
         n_rows=n_rows,

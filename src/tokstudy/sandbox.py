@@ -77,6 +77,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from tokstudy.errors import TokstudyError
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("bwrap", "guard")
@@ -91,7 +93,7 @@ TEST_MODULES = frozenset({"math", "cmath", "re", "collections", "itertools", "fu
                           "operator", "string", "statistics", "fractions", "decimal", "datetime"})
 
 
-class SandboxError(RuntimeError):
+class SandboxError(TokstudyError, RuntimeError):
     """The sandbox cannot run: bubblewrap missing or broken, an unknown backend, a bad limit."""
 
 
