@@ -50,7 +50,7 @@ def test_paper_reconstruction_compute_optimum():
     grid = optimum.vocab_grid(10_000, 1_000_000, 20_000)
     s7b = ModelShape(n_layers=32, d_model=4096, n_heads=32, d_ff=11008, context=4096)
     v7 = optimum.optimal_vocab_size(s7b, fit, "compute", grid=grid).vocab_size
-    assert v7 == pytest.approx(92_500, abs=500)  # notes: ≈93k
+    assert v7 == pytest.approx(92_500, abs=500)  # docs/paper.md#optimal-vocab-size: ≈93k
     s15 = ModelShape(n_layers=24, d_model=2048, n_heads=16, d_ff=5632)
     assert optimum.optimal_vocab_size(s15, fit, grid=grid).vocab_size == pytest.approx(50_000, rel=0.05)  # ≈50k
     s13 = ModelShape(n_layers=40, d_model=5120, n_heads=40, d_ff=13824)

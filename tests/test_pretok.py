@@ -1,4 +1,4 @@
-"""Pre-tokenization regexes: paper §4.2 behaviour table, validation, and engine consistency."""
+"""Pre-tokenization regexes: docs/paper.md#pre-tokenization-regexes, validation, and engine consistency."""
 
 import random
 
@@ -50,7 +50,7 @@ def test_registry_and_provenance():
         assert p.provenance and p.name
     assert pretok.get("identity").pattern is None
     assert pretok.get("llama").pattern == pretok.get("gpt4").pattern.replace(r"\p{N}{1,3}", r"\p{N}")
-    # exact string of paper-notes §4.1
+    # exact string of docs/paper.md#pre-tokenization-regexes
     assert pretok.get("gpt4").pattern == (
         r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
     )

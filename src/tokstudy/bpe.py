@@ -1,6 +1,6 @@
 """Byte-level BPE: training, saving, truncation and the vocab-size sweep.
 
-Layout of every tokenizer we train (paper §3.3/§12, both engines)::
+Layout of every tokenizer we train (docs/paper.md#tokenizer-training, both engines)::
 
     ids 0..k-1        the variant's special tokens (k = 6 by default)
     ids k..k+255      the 256 ByteLevel alphabet symbols, in byte order 0x00..0xFF

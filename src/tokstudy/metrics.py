@@ -1,7 +1,7 @@
 """Compression and vocabulary metrics of a tokenizer: pure functions on token counts.
 
 Definitions follow the authors' released evaluation code (``eval.py``,
-``utils.py``, ``process_evals.ipynb``; paper-notes §6):
+``utils.py``, ``process_evals.ipynb``; docs/paper.md#compression-metrics):
 
 * Every document of a dataset is encoded **without special tokens**; empty
   texts are skipped.

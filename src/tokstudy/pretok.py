@@ -1,8 +1,8 @@
-"""Named pre-tokenization regexes (paper §4) and their HF ``tokenizers`` form.
+"""Named pre-tokenization regexes (docs/paper.md#pre-tokenization-regexes) and their HF ``tokenizers`` form.
 
 A pre-tokenizer splits text into *pre-tokens*; BPE merges never cross their
 boundaries. The patterns are the exact strings of the authors' code
-(``get_regex_from_normalization_rule_name``, reference notes §4.1), written for
+(``get_regex_from_normalization_rule_name``, docs/paper.md#pre-tokenization-regexes), written for
 the Python ``regex`` module and HF ``tokenizers.Regex`` (Oniguruma): ``\\p{L}``
 letters, ``\\p{N}`` numbers.
 
@@ -50,7 +50,7 @@ PRETOKENIZERS: dict[str, Pretokenizer] = {
             "gpt4",
             _GPT4,
             "GPT-4 / cl100k_base, the HF-compatible 2023 form used by Dagan et al. "
-            "(utils.py get_regex_from_normalization_rule_name 'gpt'); paper §4.1",
+            "(utils.py get_regex_from_normalization_rule_name 'gpt'); docs/paper.md#pre-tokenization-regexes",
         ),
         Pretokenizer(
             "gpt4-num2",
@@ -60,7 +60,7 @@ PRETOKENIZERS: dict[str, Pretokenizer] = {
         Pretokenizer(
             "punct",
             r""" ?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""",
-            "Dagan et al. 'punct': no punctuation+letter mixing, no English contractions; paper §4.1",
+            "Dagan et al. 'punct': no punctuation+letter mixing, no English contractions; docs/paper.md#pre-tokenization-regexes",
         ),
         Pretokenizer(
             "punct-num2",
