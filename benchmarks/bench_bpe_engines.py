@@ -71,7 +71,7 @@ def main(argv=None) -> dict:
         "engines": rows,
         "machine": {"python": platform.python_version(), "processor": platform.processor(),
                     "tokenizers": __import__("tokenizers").__version__, "bpeasy": __import__("bpeasy").__version__},
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     print(f"BPE engines: {v.name} regex={v.regex} V={v.vocab_size} train={n_bytes / 1e6:.2f} MB "
           f"held-out={held_bytes / 1e6:.2f} MB")

@@ -76,7 +76,7 @@ def main(argv=None) -> dict:
         "methods": rows,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "bwrap": bwrap_version,
                     "kernel": platform.release()},
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     print(f"HumanEval canonical solutions: {len(problems)} problems, {args.workers} workers, best of {args.rounds}")
     print(f"{'method':10} {'seconds':>8} {'problems/s':>10} {'ratio':>6} {'passed':>6}")

@@ -389,6 +389,7 @@ def test_load_base_reads_a_saved_model(old_tok, tmp_path):
 @pytest.mark.parametrize("arch", ["BertForMaskedLM", "BertModel"])
 def test_an_encoder_model_is_rejected_and_nothing_is_written(arch, old_tok, new_tok, tmp_path, capsys):
     import transformers
+
     from tokstudy import cli
 
     config = transformers.BertConfig(vocab_size=old_tok.vocab_size, hidden_size=32, num_hidden_layers=1,

@@ -33,8 +33,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import tokstudy
 from tokstudy import paths, pretok

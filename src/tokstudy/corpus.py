@@ -67,8 +67,8 @@ import logging
 import math
 import os
 import random
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from tqdm import tqdm
 

@@ -39,8 +39,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class ModelShape:
             raise CostsError(f"n_kv_heads {kv} must divide n_heads {self.n_heads}")
 
     @classmethod
-    def from_dict(cls, spec: Mapping[str, Any], name: str = "") -> "ModelShape":
+    def from_dict(cls, spec: Mapping[str, Any], name: str = "") -> ModelShape:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(spec) - known)
         if unknown:
@@ -114,7 +115,7 @@ class ModelShape:
             return 4 * self.d_model
         return 256 * math.ceil(int(8 * self.d_model / 3) / 256)
 
-    def with_vocab(self, vocab_size: int) -> "ModelShape":
+    def with_vocab(self, vocab_size: int) -> ModelShape:
         return dataclasses.replace(self, vocab_size=int(vocab_size))
 
 

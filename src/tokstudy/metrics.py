@@ -34,9 +34,10 @@ import json
 import logging
 import math
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -81,7 +82,7 @@ class Counts:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Counts":
+    def from_json(cls, data: Mapping[str, Any]) -> Counts:
         return cls(
             tokens=int(data["tokens"]),
             bytes=int(data["bytes"]),

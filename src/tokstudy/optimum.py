@@ -17,8 +17,9 @@ at V ≈ 92.5k, matching docs/paper.md's ≈93k.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,10 +82,10 @@ def fit_nsl(points: Iterable[tuple[float, float]], c_grid: Sequence[float] | Non
         return float(np.mean((A @ coef - y) ** 2)), coef
 
     grid = np.linspace(0.01, 3.0, 600) if c_grid is None else np.asarray(c_grid, dtype=float)
-    best = min(((solve(c)[0], c) for c in grid))
+    best = min((solve(c)[0], c) for c in grid)
     step = (grid[1] - grid[0]) if len(grid) > 1 else 0.01
     fine = np.linspace(max(best[1] - step, 1e-4), best[1] + step, 201)
-    mse, c = min(((solve(cc)[0], cc) for cc in fine))
+    mse, c = min((solve(cc)[0], cc) for cc in fine)
     _, (a, b) = solve(c)
     return NslFit(float(a), float(b), float(c), scale, math.sqrt(mse), float(v.min()), float(v.max()))
 

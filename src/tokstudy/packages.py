@@ -18,7 +18,7 @@ from pathlib import Path
 from tokstudy.params import SourceSpec
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dpkg_version(pkg: str) -> str | None:
     """The installed Debian version of ``pkg``; None when dpkg does not know it (or is absent)."""
     try:

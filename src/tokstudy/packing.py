@@ -39,9 +39,10 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,7 +94,7 @@ class PackMeta:
         return json.dumps(dataclasses.asdict(self), indent=1) + "\n"
 
     @classmethod
-    def read(cls, directory: str | Path) -> "PackMeta":
+    def read(cls, directory: str | Path) -> PackMeta:
         path = Path(directory) / META
         if not path.is_file():
             raise DataError(f"no {META} in {directory}: pack the data first with tokstudy.packing.pack(...)")

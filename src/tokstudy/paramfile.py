@@ -9,9 +9,10 @@ validated dataclass from it, turning every validation error into one
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pydantic
 import yaml

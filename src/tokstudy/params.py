@@ -13,8 +13,9 @@ checked at load, so a bad value fails here, not an hour into training.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Optional, Union
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import Field
@@ -55,11 +56,11 @@ class SourceSpec:
     kind: Literal["python-stdlib", "dir", "zip", "manpages", "jsonl"]
     language: str
     domain: Domain
-    root: Union[str, tuple[str, ...], None]  # or a list of candidates, the first that exists wins
-    path: Union[str, tuple[str, ...], None]
-    include: Union[str, tuple[str, ...]]
-    exclude: Union[str, tuple[str, ...]]
-    package: Union[str, tuple[str, ...]]
+    root: str | tuple[str, ...] | None  # or a list of candidates, the first that exists wins
+    path: str | tuple[str, ...] | None
+    include: str | tuple[str, ...]
+    exclude: str | tuple[str, ...]
+    package: str | tuple[str, ...]
 
     def __post_init__(self):
         for name in ("root", "path"):  # a list of candidates: the first that exists on this machine
@@ -88,15 +89,15 @@ class TokenizerVariant:
     """A named tokenizer to train: the unit of the tokenizer ablations (``tokenizer`` + ``tokenizers.<name>``)."""
 
     name: str
-    regex: Optional[str]  # a name of tokstudy.pretok.PRETOKENIZERS
-    pattern: Optional[str]  # or a raw pre-tokenizer regex (exactly one of the two)
+    regex: str | None  # a name of tokstudy.pretok.PRETOKENIZERS
+    pattern: str | None  # or a raw pre-tokenizer regex (exactly one of the two)
     vocab_size: Pos
     mix: str
     engine: Literal[ENGINES]
     train_bytes: Pos
     max_token_length: Pos
     special_tokens: tuple[str, ...]
-    vocab: Union[str, int, None]  # the ladder key it was resolved from
+    vocab: str | int | None  # the ladder key it was resolved from
 
 
 @_dataclass
@@ -137,7 +138,7 @@ class ModelSize:
     d_model: Pos
     n_heads: Pos
     d_ff: Pos
-    n_kv_heads: Optional[Pos]  # None: = n_heads (no GQA)
+    n_kv_heads: Pos | None  # None: = n_heads (no GQA)
     rope_theta: PosFloat
     pad_vocab_to: Pos  # embedding rows rounded up to a multiple of this (1: no padding)
     tie_embeddings: bool  # Llama unties; transfer handles both ends
@@ -183,7 +184,7 @@ class ModelRun:
     init: str  # the model directory it starts from: scratch | another run (keep) | <tokenizer>-<method>-init
     method: Literal[INIT_METHODS]  # how the base model's embeddings reach `tokenizer`
     mix: str  # training documents (a key of `mixes`)
-    budget: Optional[str]  # a key of train.budgets; null: train.pretrain.tokens (pretrain runs)
+    budget: str | None  # a key of train.budgets; null: train.pretrain.tokens (pretrain runs)
     tokens: Pos  # resolved token budget
 
     @property
@@ -204,7 +205,7 @@ class TransferParams:
     targets: tuple[str, ...]  # variants it switches to
     methods: tuple[Literal[TRANSFER_METHODS], ...]
     pad_to_multiple_of: Pos
-    noise_std: Optional[NonNegFloat]  # `mean` noise; None: 1% of the old rows' std
+    noise_std: NonNegFloat | None  # `mean` noise; None: 1% of the old rows' std
 
 
 @_dataclass
@@ -227,7 +228,7 @@ class BpbSettings:
 
 @_dataclass
 class HumanevalSettings:
-    limit: Optional[Pos]  # None: all problems
+    limit: Pos | None  # None: all problems
     max_new_tokens: Pos
     batch_size: Pos
     workers: Pos
@@ -237,8 +238,8 @@ class HumanevalSettings:
 
 @_dataclass
 class MbppSettings:
-    path: Optional[str]
-    limit: Optional[Pos]
+    path: str | None
+    limit: Pos | None
     max_new_tokens: Pos
     batch_size: Pos
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import matplotlib
 

@@ -23,8 +23,9 @@ import json
 import logging
 import platform
 import subprocess
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from tokstudy import paths
 
@@ -106,7 +107,7 @@ def provenance(params: Any = None, seed: int | None = None, inputs: Iterable[str
         "seed": seed,
         "inputs": hashes,
         "versions": _versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -72,10 +72,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tokstudy.errors import TokstudyError
 
@@ -332,7 +333,7 @@ class Session:
         self.modules = ({a: m for a, m in modules.items() if isinstance(a, str) and isinstance(m, str)}
                         if isinstance(modules, dict) else {})
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -25,8 +25,8 @@ import sysconfig
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 from tqdm import tqdm
 

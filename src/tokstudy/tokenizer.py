@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from functools import lru_cache
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from tokstudy import pretok, reference
 from tokstudy.pretok import TokenizerError
@@ -51,7 +52,7 @@ BOS_TOKEN, EOS_TOKEN, PAD_TOKEN = SPECIAL_TOKENS[:3]
 
 
 # --------------------------------------------------------------------------- ByteLevel alphabet
-@lru_cache(maxsize=None)
+@cache
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte -> printable unicode char map (what HF ``ByteLevel`` uses)."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
@@ -65,7 +66,7 @@ def bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def unicode_to_bytes() -> dict[str, int]:
     return {c: b for b, c in bytes_to_unicode().items()}
 
@@ -349,7 +350,7 @@ def _from_file(path: Path):
         ) from None
 
 
-def _hf_handle(name: str, tokenizer, source: Path) -> "_HFHandle":
+def _hf_handle(name: str, tokenizer, source: Path) -> _HFHandle:
     try:
         return _HFHandle(name, tokenizer, source=source)
     except TokenizerError as exc:

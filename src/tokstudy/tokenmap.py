@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from tokstudy import bpe
 from tokstudy.errors import TokstudyError
@@ -231,7 +231,7 @@ def map_tokens(new_tok, old_tok) -> TokenMap:
     for i in range(new_tok.vocab_size):
         s = new_strings[i]
         b = b"" if i in new_specials else new_tok.token_bytes(i)
-        if not b and not (i in new_specials) and _BYTE_PIECE.match(s):
+        if not b and i not in new_specials and _BYTE_PIECE.match(s):
             b = piece_bytes(s, "sentencepiece")
         if i in new_specials or not b:
             if s in old_specials:
