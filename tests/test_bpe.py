@@ -201,7 +201,7 @@ def test_sweep_from_one_run_matches_separate_training():
     from tokstudy import params
 
     v = dataclasses.replace(params.load("smoke").tokenizer("gpt4-m"), vocab_size=400)
-    texts = [("def f(x):\n    return x + %d\n" % i) * 3 + "The quick brown fox. " * (i % 5) for i in range(200)]
+    texts = [f"def f(x):\n    return x + {i}\n" * 3 + "The quick brown fox. " * (i % 5) for i in range(200)]
     rows = bpe.sweep_from_one_run(texts, v, [300, 350, 400], compare=True)
     ident = {r["vocab_size"]: r["value"] for r in rows if r["metric"] == "identical"}
     assert ident == {300: 1.0, 350: 1.0, 400: 1.0}

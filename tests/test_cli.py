@@ -12,7 +12,7 @@ from tokstudy import bpe, cli, params
 def tokenizers(tmp_path_factory):
     """Two small trained tokenizers that differ only in their regex."""
     root = tmp_path_factory.mktemp("toks")
-    texts = [("def f%d(x):\n    return x * %d\n" % (i, i)) * 4 + "Some English prose here. " * 3 for i in range(150)]
+    texts = [f"def f{i}(x):\n    return x * {i}\n" * 4 + "Some English prose here. " * 3 for i in range(150)]
     base = params.load("smoke").tokenizer("gpt4-m")
     out = {}
     for regex in ("gpt4", "identity"):

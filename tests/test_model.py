@@ -24,7 +24,7 @@ def test_build_model_pads_vocab_and_counts_params():
     assert c["params_body"] == 2 * (4 * 32 * 32 + 3 * 32 * 64 + 2 * 32) + 32
     assert model.flops_per_token(m, 16) == 6 * (c["params"] - 320 * 32) + 12 * 2 * 32 * 16
     same = model.build_model(SIZE, 300)
-    assert all(torch.equal(a, b) for a, b in zip(m.parameters(), same.parameters()))  # seeded
+    assert all(torch.equal(a, b) for a, b in zip(m.parameters(), same.parameters(), strict=True))  # seeded
 
 
 def test_save_and_load_model_round_trip(tmp_path):
@@ -34,7 +34,7 @@ def test_save_and_load_model_round_trip(tmp_path):
     m = model.build_model(SIZE, 300)
     model.save_model(m, tmp_path / "m", tokenizer=tmp_path / "tok" / "tokenizer.json")
     back = model.load_model(tmp_path / "m", vocab_size=300)
-    assert all(torch.equal(a, b) for a, b in zip(m.parameters(), back.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(m.parameters(), back.parameters(), strict=True))
     assert (tmp_path / "m" / "tokenizer.json").is_file()
     with pytest.raises(ModelError, match="transfer the model"):
         model.load_model(tmp_path / "m", vocab_size=1000)
@@ -42,7 +42,7 @@ def test_save_and_load_model_round_trip(tmp_path):
 
 def test_tiny_model_is_seeded_and_tied_on_request():
     a, b = model.tiny_model(50, seed=3), model.tiny_model(50, seed=3)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     tied = model.tiny_model(50, tie=True)
     assert tied.get_output_embeddings().weight is tied.get_input_embeddings().weight
     assert model.tiny_model(50, arch="gpt2").config.model_type == "gpt2"

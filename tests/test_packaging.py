@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pins(lines):
-    return sorted(l.strip() for l in lines if re.match(r"^[A-Za-z0-9_.\-]+==", l.strip()))
+    return sorted(line.strip() for line in lines if re.match(r"^[A-Za-z0-9_.\-]+==", line.strip()))
 
 
 def test_environment_yml_mirrors_requirements():

@@ -77,5 +77,5 @@ def test_collect_adds_other_profiles_runs_labelled_and_paper_is_optional(isolate
     results.write_run("gpu", "evaluate", "fvt-b1", [{"metric": "bits_per_byte", "value": 1.5}])
     results.write_run("t", "evaluate", "fvt-b1", [{"metric": "bits_per_byte", "value": 2.5}])
     df = results.collect("t", extra_dirs=[paths.runs_dir("gpu")], include_paper=False)
-    assert sorted(zip(df["profile"], df["value"])) == [("gpu", 1.5), ("t", 2.5)]
+    assert sorted(zip(df["profile"], df["value"], strict=True)) == [("gpu", 1.5), ("t", 2.5)]
     assert "paper" not in set(df["profile"])

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 HE0 = E.humaneval_problems(1)[0]  # has_close_elements(numbers, threshold) -> bool
+TASK0 = HE0.task()
 WRONG = "    return None\n"
 
 
@@ -31,7 +32,7 @@ def body(code: str) -> str:
     return textwrap.indent(textwrap.dedent(code).strip("\n"), "    ") + "\n"
 
 
-def judge(completion: str, task: S.Task = HE0.task(), **limits) -> S.Verdict:
+def judge(completion: str, task: S.Task = TASK0, **limits) -> S.Verdict:
     compile(task.prompt + completion, "<completion>", "exec")  # an attack with a typo would prove nothing
     return S.judge(task, completion, S.Limits(**{"timeout_s": 5.0, **limits}))
 
@@ -477,5 +478,5 @@ def test_all_164_canonical_humaneval_solutions_pass_in_bwrap():
     problems = E.humaneval_problems()
     assert len(problems) == 164
     res = E.check(problems, [p.reference for p in problems], workers=2, timeout=10.0)
-    assert [t for t, r in zip(res.task_ids, res.results) if not r.passed] == []
+    assert [t for t, r in zip(res.task_ids, res.results, strict=True) if not r.passed] == []
     assert res.pass_at_1 == 1.0 and res.backend == "bwrap"

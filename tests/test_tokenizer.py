@@ -8,7 +8,7 @@ import pytest
 from tokstudy import bpe, cli, params, tokenizer
 from tokstudy.tokenizer import TokenizerError
 
-TEXTS = [("def f%d(x):\n    return x * %d\n" % (i, i)) * 4 + "Some English prose here. " * 3 for i in range(150)]
+TEXTS = [f"def f{i}(x):\n    return x * {i}\n" * 4 + "Some English prose here. " * 3 for i in range(150)]
 
 
 @pytest.fixture(scope="module")

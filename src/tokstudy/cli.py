@@ -68,7 +68,7 @@ def _tokenizers(specs) -> dict[str, tuple[str, object]]:
         labels = tokenizer.unique_labels(specs)
     except tokenizer.TokenizerError as exc:
         raise CliError(f"TOKENIZERS: {exc}") from None
-    return {label: (_where(spec), _load(spec)) for label, spec in zip(labels, specs)}
+    return {label: (_where(spec), _load(spec)) for label, spec in zip(labels, specs, strict=True)}
 
 
 def _load(spec: str, what: str = "TOKENIZERS"):

@@ -112,9 +112,10 @@ def _targets(readers: list[SourceReader], budget: int, done: set[int]) -> dict[i
         sum(r.bytes for r in members[dom]) if all(id(r) in done for r in members[dom]) else None for dom in domains
     ]
     targets = {}
-    for dom, dom_budget in zip(domains, _waterfill(budget, dom_caps)):
+    for dom, dom_budget in zip(domains, _waterfill(budget, dom_caps), strict=True):
         rs = members[dom]
-        for r, t in zip(rs, _waterfill(dom_budget, [r.bytes if id(r) in done else None for r in rs])):
+        caps = [r.bytes if id(r) in done else None for r in rs]
+        for r, t in zip(rs, _waterfill(dom_budget, caps), strict=True):
             targets[id(r)] = int(t)
     return targets
 

@@ -104,7 +104,7 @@ def token_counts(handle, texts: Iterable[str]) -> Counts:
     texts = [t for t in texts if t]
     batch = getattr(handle, "encode_batch", None)
     encoded = batch(texts) if callable(batch) and texts else (handle.encode(t) for t in texts)
-    for text, ids in zip(texts, encoded):
+    for text, ids in zip(texts, encoded, strict=True):
         out.tokens += len(ids)
         out.bytes += len(text.encode("utf-8"))
         out.chars += len(text)

@@ -194,7 +194,7 @@ def optimal_vocab_rows(
             rows.append({"nsl_source": source, "domain": domain, "metric": f"nsl_fit_{k}", "value": getattr(fit, k)})
     for model, shape in model_shapes.items():
         cases = [("compute", 1, None), ("compute", 1, shape.context)]
-        cases += [("memory", int(b), int(l)) for b, l in memory_settings]
+        cases += [("memory", int(b), int(n)) for b, n in memory_settings]
         for source, fit in fits.items():
             for objective, batch, seq_len in cases:
                 opt = optimal_vocab_size(

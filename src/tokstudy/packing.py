@@ -193,7 +193,8 @@ def pack(
     def docs() -> Iterator[tuple[list[int], int]]:
         for start in range(0, len(texts), batch_docs):
             chunk = texts[start : start + batch_docs]
-            for text, enc in zip(chunk, backend.encode_batch(list(chunk), add_special_tokens=False)):
+            encoded = backend.encode_batch(list(chunk), add_special_tokens=False)
+            for text, enc in zip(chunk, encoded, strict=True):
                 yield enc.ids, len(text.encode("utf-8"))
 
     with paths.atomic_dir(out_dir) as tmp:

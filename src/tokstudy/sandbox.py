@@ -389,7 +389,7 @@ class Session:
             raise CandidateError(f"{name}() failed: {_error_of(reply)}")
         value, after = literal(reply.get("value")), literal(reply.get("args"))
         if isinstance(after, tuple) and len(after) == len(args):
-            for old, new in zip(args, after):
+            for old, new in zip(args, after, strict=True):
                 _copy_back(old, new)
         return value
 
@@ -537,7 +537,7 @@ def judge_all(tasks: Sequence[Task], completions: Sequence[str], limits: Limits 
         raise SandboxError(f"{len(tasks)} tasks but {len(completions)} completions")
     check_backend(backend)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(judge, t, c, limits, backend=backend) for t, c in zip(tasks, completions)]
+        futures = [pool.submit(judge, t, c, limits, backend=backend) for t, c in zip(tasks, completions, strict=True)]
         return [f.result() for f in tqdm(futures, desc=desc, leave=False)]
 
 

@@ -115,7 +115,8 @@ def _guard():
     def confine(name, fn, npaths):
         def confined(*args, **kwargs):
             fds = (kwargs.get("src_dir_fd", kwargs.get("dir_fd")), kwargs.get("dst_dir_fd", kwargs.get("dir_fd")))
-            if not all(inside(a, fd) for a, fd in zip(args[:npaths], fds)):
+            # strict=False: a call may pass fewer path arguments than npaths (fds always has two)
+            if not all(inside(a, fd) for a, fd in zip(args[:npaths], fds, strict=False)):
                 raise PermissionError(f"{name} outside the sandbox directory is disabled: {args[:npaths]!r}")
             return fn(*args, **kwargs)
         return confined

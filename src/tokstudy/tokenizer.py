@@ -63,7 +63,7 @@ def bytes_to_unicode() -> dict[int, str]:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return dict(zip(bs, map(chr, cs)))
+    return dict(zip(bs, map(chr, cs), strict=True))
 
 
 @cache
@@ -276,7 +276,8 @@ class _HFHandle(TokenizerHandle):
                     kw[key] = tok
         else:
             names = ("bos_token", "eos_token", "pad_token")
-            kw.update({k: s for k, s in zip(names, specials[:3])})
+            # strict=False: a tokenizer with fewer than three specials fills only the first roles
+            kw.update({k: s for k, s in zip(names, specials[:3], strict=False)})
         return PreTrainedTokenizerFast(tokenizer_object=self.tokenizer, clean_up_tokenization_spaces=False, **kw)
 
 
@@ -331,7 +332,7 @@ class _TiktokenHandle(TokenizerHandle):
         tok = Tokenizer(models.BPE(vocab=vocab, merges=ranks_to_merges(ranks)))
         tok.pre_tokenizer = pretok.hf_pre_tokenizer(self.tokenizer._pat_str)
         tok.decoder = decoders.ByteLevel()
-        for s, i in sorted(self.tokenizer._special_tokens.items(), key=lambda kv: kv[1]):
+        for s, _id in sorted(self.tokenizer._special_tokens.items(), key=lambda kv: kv[1]):
             tok.add_special_tokens([AddedToken(s, special=True, normalized=False)])
         return PreTrainedTokenizerFast(tokenizer_object=tok, clean_up_tokenization_spaces=False,
                                        eos_token="<|endoftext|>")
@@ -441,7 +442,7 @@ def unique_labels(specs: Sequence[str | os.PathLike]) -> list[str]:
         parts.append(full.parent.parts if full.name == "tokenizer.json" else full.parts)
     depth = [1] * len(specs)
     while True:
-        labels = ["/".join(p[-d:]).lstrip("/") or "/" for p, d in zip(parts, depth)]
+        labels = ["/".join(p[-d:]).lstrip("/") or "/" for p, d in zip(parts, depth, strict=True)]
         groups: dict[str, list[int]] = {}
         for i, label in enumerate(labels):
             groups.setdefault(label, []).append(i)

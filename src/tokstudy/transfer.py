@@ -218,7 +218,7 @@ def _merged_vocab(old_tok, new_tok, old: tuple, gen: torch.Generator) -> _NewVoc
     hf, added_ids, added_bytes, n_skipped = extend_tokenizer(old_tok, new_tok)
     tmap = map_added(old_tok, added_bytes, new_tok)
     rows = [init_rows(m, tmap, "fvt", generator=gen) if m is not None else None for m in old]
-    new_rows = tuple(torch.cat([m, r]) if m is not None else None for m, r in zip(old, rows))
+    new_rows = tuple(torch.cat([m, r]) if m is not None else None for m, r in zip(old, rows, strict=True))
     roles = {r: getattr(hf, f"{r}_token_id", None) for r in ("bos", "eos", "pad")}
     roles = {**{k: v for k, v in special_ids_by_role(old_tok).items() if k in roles}, **{k: v for k, v in roles.items() if v is not None}}
     return _NewVocab(new_rows, tmap, hf, len(hf), roles, True, len(added_ids), n_skipped)
