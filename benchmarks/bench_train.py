@@ -56,9 +56,10 @@ def random_packed(directory: Path, vocab: int, seq_len: int, n_rows: int, seed: 
 
 
 def measure(label, size, vocab, seq_len, batch, steps, workdir: Path) -> dict:
-    cfg = dataclasses.replace(BASE, stage="pretrain", size=size, seq_len=seq_len, batch_size=batch, lr=1e-3, warmup_steps=1,
-                      checkpoint_every=10**9, log_every=10**9, compile=True)
-    ds = packing.PackedDataset(random_packed(workdir / f"data-{label}".replace("/", "_"), vocab, seq_len, batch * steps), seed=0)
+    cfg = dataclasses.replace(BASE, stage="pretrain", size=size, seq_len=seq_len, batch_size=batch, lr=1e-3,
+                              warmup_steps=1, checkpoint_every=10**9, log_every=10**9, compile=True)
+    data_dir = workdir / f"data-{label}".replace("/", "_")
+    ds = packing.PackedDataset(random_packed(data_dir, vocab, seq_len, batch * steps), seed=0)
     model = build_model(size, vocab)
     res = training.train(model, ds, cfg, workdir / f"run-{label}".replace("/", "_"), max_steps=steps, resume=False)
     m = res.metrics

@@ -280,7 +280,8 @@ def hf_configs(tokenizer) -> tuple[dict, dict]:
 
     specials = [t["content"] for t in sorted(tokenizer_json(tokenizer).get("added_tokens", []), key=lambda t: t["id"])
                 if t.get("special", True)]
-    roles = {k: s for k, s in zip(("bos_token", "eos_token", "pad_token"), SPECIAL_TOKENS[:3], strict=True) if s in specials}
+    role_names = ("bos_token", "eos_token", "pad_token")
+    roles = {k: s for k, s in zip(role_names, SPECIAL_TOKENS[:3], strict=True) if s in specials}
     extra = [s for s in specials if s not in roles.values()]
     smap = dict(roles, **({"additional_special_tokens": extra} if extra else {}))
     config = dict(smap, tokenizer_class="PreTrainedTokenizerFast", clean_up_tokenization_spaces=False,

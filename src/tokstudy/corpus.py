@@ -180,7 +180,8 @@ def _as_specs(sources: Mapping[str, SourceSpec] | Sequence[SourceSpec] | None, p
 def _check(cp: CorpusParams) -> None:
     if cp.val_fraction < 0 or cp.test_fraction < 0 or cp.val_fraction + cp.test_fraction >= 1:
         raise CorpusError(
-            f"corpus.val_fraction={cp.val_fraction} + test_fraction={cp.test_fraction} must be in [0, 1); fix params.yaml"
+            f"corpus.val_fraction={cp.val_fraction} + test_fraction={cp.test_fraction} must be in [0, 1); "
+            "fix params.yaml"
         )
     if cp.budget_bytes <= 0 or cp.max_files_per_source <= 0:
         raise CorpusError("corpus.budget_bytes and corpus.max_files_per_source must be positive; fix params.yaml")
@@ -356,7 +357,9 @@ def sample_mix(docs: Sequence[Document], mix: Mapping[str, float], budget_bytes:
         if available < share * budget:
             budget = int(available / share)
     if budget < budget_bytes:
-        log.warning("sample_mix: corpus too small for %d bytes at mix %s; sampling %d bytes", budget_bytes, dict(mix), budget)
+        log.warning(
+            "sample_mix: corpus too small for %d bytes at mix %s; sampling %d bytes", budget_bytes, dict(mix), budget
+        )
     texts: list[str] = []
     for dom, pool in sizes.items():
         target = mix[dom] * budget

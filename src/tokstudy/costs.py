@@ -181,7 +181,9 @@ def kv_cache_bytes_per_doc(shape: ModelShape, doc_bytes: float, bytes_per_token:
     return kv_cache_bytes(shape, doc_bytes / bytes_per_token, dtype_bytes)
 
 
-def step_cost(shape: ModelShape, regime: str = "compute", ctx: float | None = None, dtype_bytes: int = 2, batch: int = 1) -> float:
+def step_cost(
+    shape: ModelShape, regime: str = "compute", ctx: float | None = None, dtype_bytes: int = 2, batch: int = 1
+) -> float:
     """Relative cost of one decoding step.
 
     ``compute``: forward FLOPs per token; ``memory``: bytes read per step
@@ -264,7 +266,9 @@ def sweep_points(rows, names: Sequence[str], domain: str = "code"):
     for name in names:
         d = df[df["tokenizer"] == name]
         if d.empty:
-            raise CostsError(f"no compression rows for tokenizer {name!r}; run notebooks/02_tokenizer_metrics.ipynb for it")
+            raise CostsError(
+                f"no compression rows for tokenizer {name!r}; run notebooks/02_tokenizer_metrics.ipynb for it"
+            )
         mean = d[d["dataset"] == f"mean:{domain}"].set_index("metric")["value"]
         per = d[(d["domain"] == domain) & ~d["dataset"].astype(str).str.contains(":")]
         per = per.pivot_table(index="dataset", columns="metric", values="value")
@@ -343,7 +347,10 @@ def shape_from_size(size: Any, vocab_size: int, context: int = 2048) -> ModelSha
 
 
 def _speed_measurements(measured: Sequence[Mapping[str, Any]], bytes_per_token: Mapping[str, float]) -> dict[str, dict]:
-    """``{tokenizer: {vocab_size, tokens_per_s, source, bpt, shape_vocab}}``, validated (see :func:`speed_check_rows`)."""
+    """``{tokenizer: {vocab_size, tokens_per_s, source, bpt, shape_vocab}}``.
+
+    Validated (see :func:`speed_check_rows`).
+    """
     meas = {}
     for m in measured:
         name = m.get("tokenizer")

@@ -78,9 +78,11 @@ class FolderReport:
         kept = ", ".join(f"{k} {v}" for k, v in sorted(self.kept.items())) or "nothing"
         parts = [f"{k} {v}" for k, v in sorted(self.skipped.items()) if v]
         if self.unknown_extensions:
-            parts.append("unknown extensions (" + ", ".join(f"{k} {v}" for k, v in self.unknown_extensions.most_common()) + ")")
+            exts = ", ".join(f"{k} {v}" for k, v in self.unknown_extensions.most_common())
+            parts.append(f"unknown extensions ({exts})")
         if self.skipped_dirs:
-            parts.append("folders not entered (" + ", ".join(f"{k} {v}" for k, v in sorted(self.skipped_dirs.items())) + ")")
+            dirs = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped_dirs.items()))
+            parts.append(f"folders not entered ({dirs})")
         return f"{self.path}: read {kept}; skipped: {'; '.join(parts) or 'nothing'}"
 
 
@@ -150,7 +152,9 @@ def _walk(root: str, include, exclude, skip_dirs: Iterable[str], report: FolderR
             rel = reldir + fn
             if ignores.ignored(rel):
                 report.skipped["gitignored"] += 1
-            elif (exclude is not None and exclude.match_file(rel)) or (include is not None and not include.match_file(rel)):
+            elif (exclude is not None and exclude.match_file(rel)) or (
+                include is not None and not include.match_file(rel)
+            ):
                 report.skipped["excluded"] += 1
             elif os.path.islink(os.path.join(dirpath, fn)):
                 report.skipped["symlink"] += 1

@@ -120,7 +120,9 @@ def limit_texts(texts: Sequence[str], max_docs: int | None = None, max_bytes: in
         if not t:
             continue
         nb = len(t.encode("utf-8"))
-        if (max_docs is not None and len(out) >= max_docs) or (max_bytes is not None and out and total + nb > max_bytes):
+        if (max_docs is not None and len(out) >= max_docs) or (
+            max_bytes is not None and out and total + nb > max_bytes
+        ):
             break
         out.append(t)
         total += nb
@@ -287,7 +289,9 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def aggregate(per_dataset: Mapping[str, Mapping[str, float]], domains: Mapping[str, str]) -> dict[str, dict[str, float]]:
+def aggregate(
+    per_dataset: Mapping[str, Mapping[str, float]], domains: Mapping[str, str]
+) -> dict[str, dict[str, float]]:
     """Unweighted means of the ratio metrics: ``{"mean:<domain>": {...}, "average": {...}}``.
 
     ``average`` is the unweighted mean of the domain means (the paper's "Average").
@@ -426,11 +430,13 @@ class VocabOverlap:
         for name, other, toks in ((self.name_a, self.name_b, self.tokens_a), (self.name_b, self.name_a, self.tokens_b)):
             rows.append({"tokenizer": name, "other": other, "metric": "vocab_distinct", "value": len(toks)})
             rows.append(
-                {"tokenizer": name, "other": other, "metric": "token_length_mean", "value": _mean([len(t) for t in toks])}
+                {"tokenizer": name, "other": other, "metric": "token_length_mean",
+                 "value": _mean([len(t) for t in toks])}
             )
             for length, n in sorted(Counter(len(t) for t in toks).items()):
                 rows.append(
-                    {"tokenizer": name, "other": other, "metric": "token_length_count", "token_length": length, "value": n}
+                    {"tokenizer": name, "other": other, "metric": "token_length_count",
+                     "token_length": length, "value": n}
                 )
         return rows
 

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = {"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>", "pad_token": "<pad>"}
 BOS_ID, EOS_ID, PAD_ID = 0, 1, 2  # the order of params.TokenizerVariant.special_tokens
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"
+)
 
 
 class ModelError(TokstudyError, RuntimeError):
@@ -121,7 +123,9 @@ def _check_causal(directory: Path) -> None:
         causal = False  # BERT & co. have a causal-LM class, but as encoders they attend both ways
     if not causal or (archs and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)):
         kind = ", ".join(archs) or config.model_type
-        raise ModelError(f"{directory} holds a {kind} model, not a causal (decoder-only) LM; pass a causal LM directory")
+        raise ModelError(
+            f"{directory} holds a {kind} model, not a causal (decoder-only) LM; pass a causal LM directory"
+        )
 
 
 def load_model(directory: str | Path, vocab_size: int | None = None, *, dtype: torch.dtype = torch.float32):
@@ -144,7 +148,8 @@ def load_model(directory: str | Path, vocab_size: int | None = None, *, dtype: t
         raise ModelError(f"could not load the weights {directory / files[0]} ({type(e).__name__}: {first}); "
                          "re-create or re-download the model") from e
     if info.get("missing_keys"):
-        raise ModelError(f"{directory} lacks weights the model needs ({', '.join(sorted(info['missing_keys'])[:3])}, ...): "
+        missing = ", ".join(sorted(info["missing_keys"])[:3])
+        raise ModelError(f"{directory} lacks weights the model needs ({missing}, ...): "
                          "they would be random; pass a complete causal LM directory")
     rows = model.get_input_embeddings().num_embeddings
     if vocab_size is not None and rows < vocab_size:
@@ -177,7 +182,8 @@ def hf_tokenizer(tokenizer: Any):
     from transformers import PreTrainedTokenizerFast
 
     path = Path(tokenizer)
-    return PreTrainedTokenizerFast(tokenizer_file=str(path / "tokenizer.json" if path.is_dir() else path), **SPECIAL_TOKENS)
+    tok_file = path / "tokenizer.json" if path.is_dir() else path
+    return PreTrainedTokenizerFast(tokenizer_file=str(tok_file), **SPECIAL_TOKENS)
 
 
 def param_counts(model) -> dict[str, int]:

@@ -61,7 +61,9 @@ PAPER_NSL_FITS = {
 }
 
 
-def fit_nsl(points: Iterable[tuple[float, float]], c_grid: Sequence[float] | None = None, scale: float = 1000.0) -> NslFit:
+def fit_nsl(
+    points: Iterable[tuple[float, float]], c_grid: Sequence[float] | None = None, scale: float = 1000.0
+) -> NslFit:
     """Fit ``a + b·(V/scale)^-c`` to ``(V, nsl)`` points: grid over ``c``, linear least squares in (a, b).
 
     Needs at least 3 distinct vocabulary sizes.  The grid is refined once around
@@ -167,7 +169,8 @@ def optimal_vocab_size(
     v = int(grid[i])
     lo, hi = getattr(fn, "v_min", float("nan")), getattr(fn, "v_max", float("nan"))
     extrapolated = bool(not (math.isnan(lo) or math.isnan(hi)) and not lo <= v <= hi)
-    return OptimalVocab(v, objective, float(costs[i]), i in (0, len(grid) - 1), extrapolated, int(grid[0]), int(grid[-1]))
+    at_edge = i in (0, len(grid) - 1)
+    return OptimalVocab(v, objective, float(costs[i]), at_edge, extrapolated, int(grid[0]), int(grid[-1]))
 
 
 def optimal_vocab_rows(

@@ -186,7 +186,8 @@ def pack(
     out_dir = Path(out_dir)
     if not overwrite and (out_dir / META).is_file():
         old = PackMeta.read(out_dir)
-        if (old.tokenizer_sha256, old.seq_len, old.max_tokens, old.texts_sha256) == (tok_sha, seq_len, max_tokens, src_sha):
+        old_key = (old.tokenizer_sha256, old.seq_len, old.max_tokens, old.texts_sha256)
+        if old_key == (tok_sha, seq_len, max_tokens, src_sha):
             log.info("reusing packed data in %s (%d tokens)", out_dir, old.n_tokens)
             return old
 

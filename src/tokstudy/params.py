@@ -326,7 +326,8 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
     for name, block in profiles.items():
         extra = sorted(set(block or {}) - set(PROFILE_SECTIONS))
         if extra:
-            raise fail(f"profiles.{name}.{extra[0]}", f"not a section a profile may override; allowed: {list(PROFILE_SECTIONS)}")
+            raise fail(f"profiles.{name}.{extra[0]}",
+                       f"not a section a profile may override; allowed: {list(PROFILE_SECTIONS)}")
     ld = Loader(raw, profile, file)
     seed = ld.need(raw, "seed", "")
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -335,7 +336,8 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
     corpus = ld.build(CorpusParams, *ld.section("corpus"))
     src_defaults = ld.need(raw, "source_defaults", "")
     sources = {
-        name: ld.build(SourceSpec, merge(src_defaults, spec or {}), [(f"sources.{name}", spec or {}), ("source_defaults", src_defaults)],
+        name: ld.build(SourceSpec, merge(src_defaults, spec or {}),
+                       [(f"sources.{name}", spec or {}), ("source_defaults", src_defaults)],
                        home=f"sources.{name}", name=name)
         for name, spec in (ld.need(raw, "sources", "") or {}).items()
     }
@@ -382,14 +384,16 @@ def _tokenizers(ld: Loader, vocab_sizes: Mapping[str, int], mixes: Mapping) -> d
         vocab = ld.need(spec, "vocab", where)
         spec.pop("vocab")
         if isinstance(vocab, bool) or not (isinstance(vocab, int) or vocab in vocab_sizes):
-            raise ld.fail(f"{where}.vocab", f"{vocab!r} is neither an integer nor a key of vocab_sizes {sorted(vocab_sizes)}")
+            raise ld.fail(f"{where}.vocab",
+                          f"{vocab!r} is neither an integer nor a key of vocab_sizes {sorted(vocab_sizes)}")
         data = merge(defaults, spec)
         if data.get("mix") not in mixes:
             raise ld.fail(f"{where}.mix", f"unknown mix {data.get('mix')!r}; `mixes` defines {sorted(mixes)}")
         if (data.get("regex") is None) == (data.get("pattern") is None):
             raise ld.fail(where, "give exactly one of `regex` (a pre-tokenizer name) and `pattern` (a raw regex)")
         if data.get("regex") is not None and data["regex"] not in pretok.PRETOKENIZERS:
-            raise ld.fail(f"{where}.regex", f"unknown pre-tokenizer {data['regex']!r}; choose one of {sorted(pretok.PRETOKENIZERS)}")
+            raise ld.fail(f"{where}.regex",
+                          f"unknown pre-tokenizer {data['regex']!r}; choose one of {sorted(pretok.PRETOKENIZERS)}")
         size = vocab if isinstance(vocab, int) else vocab_sizes[vocab]
         out[name] = ld.build(TokenizerVariant, data, [(where, spec), *dlayers], name=name, vocab=vocab, vocab_size=size)
     return out
@@ -416,7 +420,8 @@ def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, toke
     budgets = ld.need(train, "budgets", "train") or {}
     for key, value in budgets.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ld.fail(origin(layers, ["budgets", str(key)], False), f"must be a positive token count, got {value!r}")
+            raise ld.fail(origin(layers, ["budgets", str(key)], False),
+                          f"must be a positive token count, got {value!r}")
     groups = ld.need(ld.raw, "models", "") or {}
     for group in groups:
         if group not in STAGES:
@@ -439,12 +444,13 @@ def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, toke
             raise ld.fail(f"{where}.budget", f"{budget!r} is not a key of train.budgets of profile {ld.profile!r} "
                                              f"{sorted(budgets)}")
         if budget is None and pretrain_tokens <= 0:
-            raise ld.fail(origin(layers, ["pretrain", "tokens"], False), f"{where} (budget: null) pretrains on "
-                                                                         f"train.pretrain.tokens, which must be positive")
+            raise ld.fail(origin(layers, ["pretrain", "tokens"], False),
+                          f"{where} (budget: null) pretrains on train.pretrain.tokens, which must be positive")
         tokens = pretrain_tokens if budget is None else budgets[budget]
         run = ld.build(ModelRun, spec, [(where, spec)], name=name, stage=stage, tokens=tokens)
         if run.tokenizer not in tokenizers:
-            raise ld.fail(f"{where}.tokenizer", f"unknown tokenizer variant {run.tokenizer!r}; defined: {sorted(tokenizers)}")
+            raise ld.fail(f"{where}.tokenizer",
+                          f"unknown tokenizer variant {run.tokenizer!r}; defined: {sorted(tokenizers)}")
         if run.mix not in mixes:
             raise ld.fail(f"{where}.mix", f"unknown mix {run.mix!r}; `mixes` defines {sorted(mixes)}")
         transferred = f"{run.tokenizer}-{run.method}-init"
@@ -465,7 +471,8 @@ def _check_names(ld: Loader, tokenizers: Mapping, metrics: MetricsParams, costs:
     variants, refs = sorted(tokenizers), sorted(REFERENCES)
     checks = [("metrics.base", [metrics.base], refs), ("metrics.references", metrics.references, refs),
               ("costs.sweep", costs.sweep, variants), ("transfer.base_tokenizer", [transfer.base_tokenizer], variants),
-              ("transfer.targets", transfer.targets, variants), ("analysis.sweep_variant", [analysis.sweep_variant], variants),
+              ("transfer.targets", transfer.targets, variants),
+              ("analysis.sweep_variant", [analysis.sweep_variant], variants),
               ("analysis.overlap", analysis.overlap, variants + refs)]
     for ypath, names, allowed in checks:
         bad = [n for n in names if n not in allowed]

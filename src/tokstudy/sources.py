@@ -221,10 +221,14 @@ def source_root(spec: SourceSpec) -> str:
         return spec.root or sysconfig.get_paths()["stdlib"]
     if spec.kind in ("zip", "jsonl"):
         if not spec.path:
-            raise CorpusError(f"source {spec.name!r} ({spec.kind}) needs `path`; set sources.{spec.name}.path in params.yaml")
+            raise CorpusError(
+                f"source {spec.name!r} ({spec.kind}) needs `path`; set sources.{spec.name}.path in params.yaml"
+            )
         return spec.path
     if not spec.root:
-        raise CorpusError(f"source {spec.name!r} ({spec.kind}) needs `root`; set sources.{spec.name}.root in params.yaml")
+        raise CorpusError(
+            f"source {spec.name!r} ({spec.kind}) needs `root`; set sources.{spec.name}.root in params.yaml"
+        )
     return spec.root
 
 
@@ -271,21 +275,26 @@ def _list_zip(spec: SourceSpec, path: str, stack: contextlib.ExitStack) -> list[
     try:
         zf = stack.enter_context(zipfile.ZipFile(path))
     except (OSError, zipfile.BadZipFile) as e:
-        raise CorpusError(f"source {spec.name!r}: cannot open {path} as a zip ({e}); fix sources.{spec.name}.path") from e
+        raise CorpusError(
+            f"source {spec.name!r}: cannot open {path} as a zip ({e}); fix sources.{spec.name}.path"
+        ) from e
     out = []
     for info in zf.infolist():
         if info.is_dir() or not glob_match(info.filename, spec.include, spec.exclude):
             continue
         is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
         out.append(
-            _Candidate(info.filename, path_rank(info.filename), functools.partial(zf.read, info), info.file_size, symlink=is_link)
+            _Candidate(info.filename, path_rank(info.filename), functools.partial(zf.read, info), info.file_size,
+                       symlink=is_link)
         )
     return out
 
 
 def _list_jsonl(spec: SourceSpec, path: str) -> tuple[list[_Candidate], Counter]:
     if not os.path.isfile(path):
-        raise CorpusError(f"source {spec.name!r}: file {path} does not exist; fix sources.{spec.name}.path in params.yaml")
+        raise CorpusError(
+            f"source {spec.name!r}: file {path} does not exist; fix sources.{spec.name}.path in params.yaml"
+        )
     skipped: Counter = Counter()
     fix = f"each line of sources.{spec.name}.path must be {{\"text\": \"...\"}} (domain {spec.domain!r} if given)"
     out = []

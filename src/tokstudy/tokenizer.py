@@ -185,7 +185,9 @@ class TokenizerHandle:
 
     def _check_bytes(self, ids: list[int], data: bytes) -> list[int]:
         if sum(len(self.token_bytes(i)) for i in ids) != len(data):
-            raise TokenizerError(f"{self.name}: some bytes of the input have no token; this vocabulary cannot encode them")
+            raise TokenizerError(
+                f"{self.name}: some bytes of the input have no token; this vocabulary cannot encode them"
+            )
         return ids
 
 

@@ -57,7 +57,9 @@ def piece_bytes(piece: str, scheme: str) -> bytes:
         try:
             return bytes(UNICODE_TO_BYTE[c] for c in piece)
         except KeyError as e:
-            raise TokenMapError(f"{piece!r} is not a byte-level piece (character {e.args[0]!r}); use scheme='sentencepiece'") from None
+            raise TokenMapError(
+                f"{piece!r} is not a byte-level piece (character {e.args[0]!r}); use scheme='sentencepiece'"
+            ) from None
     if scheme == "sentencepiece":
         return piece.replace("\u2581", " ").encode("utf-8")
     raise TokenMapError(f"unknown piece scheme {scheme!r}; use 'bytelevel' or 'sentencepiece'")

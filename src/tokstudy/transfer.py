@@ -77,7 +77,8 @@ def init_rows(
     is_bias = old.dim() == 1
     mean = old.mean(0)
     if method == "random":
-        out = torch.zeros((n, *old.shape[1:])) if is_bias else torch.randn((n, *old.shape[1:]), generator=generator) * std
+        shape = (n, *old.shape[1:])
+        out = torch.zeros(shape) if is_bias else torch.randn(shape, generator=generator) * std
     elif method == "mean":
         ns = float(old.std()) * 0.01 if noise_std is None else float(noise_std)
         out = mean.expand(n, *old.shape[1:]).clone()
@@ -125,7 +126,9 @@ class TransferStats:
     token_map: TokenMap | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("tokenizer", "token_map")}
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("tokenizer", "token_map")
+        }
 
     def rows(self, **columns) -> list[dict]:
         cols = {"tokenizer": self.new_tokenizer, "method": self.method, **columns}
@@ -209,7 +212,8 @@ def _old_rows(model, n: int, tied: bool) -> tuple[torch.Tensor, torch.Tensor | N
     out_mod = model.get_output_embeddings()
     old_in = model.get_input_embeddings().weight.detach()[:n].float().clone()
     old_out = None if (tied or out_mod is None) else out_mod.weight.detach()[:n].float().clone()
-    old_bias = None if (out_mod is None or getattr(out_mod, "bias", None) is None) else out_mod.bias.detach()[:n].float().clone()
+    has_bias = out_mod is not None and getattr(out_mod, "bias", None) is not None
+    old_bias = out_mod.bias.detach()[:n].float().clone() if has_bias else None
     return old_in, old_out, old_bias
 
 
@@ -220,7 +224,8 @@ def _merged_vocab(old_tok, new_tok, old: tuple, gen: torch.Generator) -> _NewVoc
     rows = [init_rows(m, tmap, "fvt", generator=gen) if m is not None else None for m in old]
     new_rows = tuple(torch.cat([m, r]) if m is not None else None for m, r in zip(old, rows, strict=True))
     roles = {r: getattr(hf, f"{r}_token_id", None) for r in ("bos", "eos", "pad")}
-    roles = {**{k: v for k, v in special_ids_by_role(old_tok).items() if k in roles}, **{k: v for k, v in roles.items() if v is not None}}
+    old_roles = {k: v for k, v in special_ids_by_role(old_tok).items() if k in roles}
+    roles = {**old_roles, **{k: v for k, v in roles.items() if v is not None}}
     return _NewVocab(new_rows, tmap, hf, len(hf), roles, True, len(added_ids), n_skipped)
 
 

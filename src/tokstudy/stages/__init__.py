@@ -9,8 +9,8 @@ naming the DVC stage that makes it (:mod:`tokstudy.stages.inputs`).
 Steps (notebook -> function -> run record):
 
 - 00_corpus            :func:`build_corpus`     ``corpus-corpus.json`` (+ ``data/<p>/corpus/``)
-- 01_train_tokenizer   :func:`train_tokenizer`  ``tokenizer_train-<variant>.json`` (+ ``data/<p>/tokenizers/<variant>/``),
-  then :func:`compression`
+- 01_train_tokenizer   :func:`train_tokenizer`  ``tokenizer_train-<variant>.json``
+  (+ ``data/<p>/tokenizers/<variant>/``), then :func:`compression`
 - 02_tokenizer_metrics :func:`compression`      ``compression-<tokenizer>.json``
 - 07_costs             :func:`costs`            ``costs-costs.json``
 - 08_figures           :func:`figures`          ``results/<p>/results.csv`` + figures (no run record: returns

@@ -43,7 +43,8 @@ def train_tokenizer(P: Params, variant: str) -> Path:
     source = {"data": f"corpus {P.profile}:train, mix {v.mix}, {v.train_bytes} bytes, seed {P.seed}",
               "data_sha256": info["train_texts_sha256"], "data_sha256_of": "the training texts (texts_sha256)"}
     out = bpe.save(tok, paths.tokenizer_dir(P.profile, variant), {"variant": v, "profile": P.profile, **info, **source})
-    labels = {"tokenizer": variant, "vocab_size": v.vocab_size, "regex": v.regex, "mix": v.mix, "method": info["engine"]}
+    labels = {"tokenizer": variant, "vocab_size": v.vocab_size, "regex": v.regex, "mix": v.mix,
+              "method": info["engine"]}
     measured = {"train_seconds": info["train_seconds"], "train_bytes": info["train_bytes"],
                 "vocab_size": tok.get_vocab_size(with_added_tokens=True)}
     return results.write_run(
