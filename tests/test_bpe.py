@@ -174,7 +174,8 @@ def test_bpeasy_engine_same_layout(texts, tmp_path):
     enc = tiktoken.Encoding("t", pat_str=pretok.get("gpt4").pattern, mergeable_ranks=ranks, special_tokens={})
     h = tokenizer.load(path)
     sample = texts[0][:3000]
-    assert [h.token_bytes(i) for i in h.encode(sample)] == [enc.decode_single_token_bytes(i) for i in enc.encode(sample)]
+    expected = [enc.decode_single_token_bytes(i) for i in enc.encode(sample)]
+    assert [h.token_bytes(i) for i in h.encode(sample)] == expected
 
 
 def test_truncate_equals_training_at_smaller_size(texts):

@@ -55,8 +55,8 @@ def test_compare_on_a_user_folder(tokenizers, user_folder, tmp_path, capsys):
 
 def test_overlap_writes_heatmap(tokenizers, tmp_path):
     out = tmp_path / "ov"
-    rc = cli.main(["overlap", str(tokenizers["gpt4"] / "tokenizer.json"), str(tokenizers["identity"] / "tokenizer.json"),
-                   "--out", str(out)])
+    rc = cli.main(["overlap", str(tokenizers["gpt4"] / "tokenizer.json"),
+                   str(tokenizers["identity"] / "tokenizer.json"), "--out", str(out)])
     assert rc == 0
     df = pd.read_csv(out / "overlap.csv")
     jac = df[df["metric"] == "vocab_jaccard"]

@@ -180,7 +180,8 @@ def test_budget_is_respected_and_shared(tmp_path):
     budget = 8_000
     m = corpus.build(
         _params(budget_bytes=budget), out_dir=tmp_path / "out",
-        sources=[_dir_source("py", big_py), _dir_source("c", small_c, "c"), _dir_source("en", eng, "english", "english")],
+        sources=[_dir_source("py", big_py), _dir_source("c", small_c, "c"),
+                 _dir_source("en", eng, "english", "english")],
     )
     src = m["sources"]
     assert m["bytes"] == sum(s["bytes"] for s in src.values()) <= budget
@@ -212,7 +213,8 @@ def test_manifest_versions_and_languages(tmp_path):
     spec = _dir_source("py", src, package=("no-such-package-tokstudy", "pyyaml"))
     stdlib = _spec(name="std", kind="python-stdlib", language="python", domain="code",
                         include=("json/*.py",))
-    m = corpus.build(_params(max_file_bytes=100_000, max_line_chars=1000), out_dir=tmp_path / "o", sources=[spec, stdlib])
+    m = corpus.build(_params(max_file_bytes=100_000, max_line_chars=1000), out_dir=tmp_path / "o",
+                     sources=[spec, stdlib])
     v = m["sources"]["py"]["versions"]
     assert v["no-such-package-tokstudy"] is None
     import yaml
@@ -289,7 +291,8 @@ def _doc(text, lang, domain, i):
 
 
 def test_datasets_groups_by_language():
-    docs = [_doc("a = 1", "python", "code", 0), _doc("Hello.", "english", "english", 1), _doc("b = 2", "python", "code", 2)]
+    docs = [_doc("a = 1", "python", "code", 0), _doc("Hello.", "english", "english", 1),
+            _doc("b = 2", "python", "code", 2)]
     assert corpus.datasets(docs) == {"english": ("english", ["Hello."]), "python": ("code", ["a = 1", "b = 2"])}
     with pytest.raises(CorpusError, match="own language name"):
         corpus.datasets([*docs, _doc("x", "python", "english", 3)])
@@ -453,8 +456,8 @@ def test_cli_exits_nonzero_naming_the_bad_record(tmp_path):
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok", "language": "python"}\n{"text": 12345, "language": "python"}\n', encoding="utf-8")
-    r = subprocess.run([sys.executable, "-m", "tokstudy.cli", "compare", str(bad), "gpt2", "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "tokstudy.cli", "compare", str(bad), "gpt2",
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode != 0
     assert f"{bad}:2: needs a string field 'text', got 12345" in r.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "o").exists()
@@ -483,7 +486,8 @@ def test_read_split_validates_every_record(tmp_path, change, message):
 
 def test_bad_jsonl_source_fails_the_build_and_writes_nothing(tmp_path):
     f = tmp_path / "user.jsonl"
-    f.write_text(json.dumps({"text": "a fine document with enough words"}) + "\n" + '{"text": null}\n', encoding="utf-8")
+    f.write_text(json.dumps({"text": "a fine document with enough words"}) + "\n" + '{"text": null}\n',
+                 encoding="utf-8")
     spec = _spec(name="user", kind="jsonl", language="prose", domain="english", path=str(f))
     with pytest.raises(CorpusError, match=r"user\.jsonl:2: needs a string field 'text', got null"):
         corpus.build(_params(), out_dir=tmp_path / "o", sources=[spec])

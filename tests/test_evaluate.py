@@ -241,7 +241,8 @@ def _bpe(vocab_size):
 
 
 def test_random_model_speeds_times_one_shape_per_vocab():
-    size = dataclasses.replace(params.load("smoke").train("pretrain").size, name="t", n_layers=1, d_model=16, n_heads=2, d_ff=32)
+    size = dataclasses.replace(params.load("smoke").train("pretrain").size, name="t", n_layers=1, d_model=16,
+                               n_heads=2, d_ff=32)
     toks = {"v1": _bpe(270), "v2": _bpe(300)}
     assert len(toks["v1"]) < len(toks["v2"])
     out = speed.random_model_speeds(toks, size, ["def f(x):\n"], 4, rounds=2, device="cpu")
@@ -253,10 +254,14 @@ def test_random_model_speeds_times_one_shape_per_vocab():
 
 def test_finetuned_speeds_keeps_the_fastest_model_per_tokenizer():
     rows = [
-        {"kind": "evaluate", "metric": "gen_tokens_per_s", "value": 10.0, "tokenizer": "a", "vocab_size": 512, "model": "m1"},
-        {"kind": "evaluate", "metric": "gen_tokens_per_s", "value": 12.0, "tokenizer": "a", "vocab_size": 512, "model": "m2"},
-        {"kind": "evaluate", "metric": "gen_bytes_per_s", "value": 99.0, "tokenizer": "a", "vocab_size": 512, "model": "m2"},
-        {"kind": "evaluate", "metric": "gen_tokens_per_s", "value": 8.0, "tokenizer": "b", "vocab_size": 768, "model": "m3"},
+        {"kind": "evaluate", "metric": "gen_tokens_per_s", "value": 10.0, "tokenizer": "a", "vocab_size": 512,
+         "model": "m1"},
+        {"kind": "evaluate", "metric": "gen_tokens_per_s", "value": 12.0, "tokenizer": "a", "vocab_size": 512,
+         "model": "m2"},
+        {"kind": "evaluate", "metric": "gen_bytes_per_s", "value": 99.0, "tokenizer": "a", "vocab_size": 512,
+         "model": "m2"},
+        {"kind": "evaluate", "metric": "gen_tokens_per_s", "value": 8.0, "tokenizer": "b", "vocab_size": 768,
+         "model": "m3"},
         {"kind": "costs", "metric": "gen_tokens_per_s", "value": 1.0, "tokenizer": "c", "vocab_size": 64, "model": "x"},
     ]
     out = speed.finetuned_speeds(rows)

@@ -68,7 +68,8 @@ def test_paper_reconstruction_memory_optimum(tokens, expected):
     opt = optimum.optimal_vocab_size(s7b, optimum.PAPER_NSL_FITS["code"], "memory", batch=1, seq_len=tokens, grid=grid)
     assert opt.vocab_size == pytest.approx(expected, rel=0.03)
     # only B·L matters
-    opt2 = optimum.optimal_vocab_size(s7b, optimum.PAPER_NSL_FITS["code"], "memory", batch=4, seq_len=tokens // 4, grid=grid)
+    opt2 = optimum.optimal_vocab_size(s7b, optimum.PAPER_NSL_FITS["code"], "memory", batch=4, seq_len=tokens // 4,
+                                      grid=grid)
     assert opt2.vocab_size == opt.vocab_size
 
 

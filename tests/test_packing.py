@@ -169,6 +169,7 @@ def test_ddp_shards_are_disjoint_and_equal(tmp_path):
 
 
 def test_bits_per_byte_hand_computed():
-    meta = packing.PackMeta(seq_len=4, n_rows=1, n_tokens=4, n_bytes=16, n_docs=1, eos_id=1, tokenizer_sha256="", shards=())
+    meta = packing.PackMeta(seq_len=4, n_rows=1, n_tokens=4, n_bytes=16, n_docs=1, eos_id=1, tokenizer_sha256="",
+                            shards=())
     # ln 2 nats per token at 4 bytes per token -> 1 bit / 4 bytes
     assert math.isclose(packing.loss_to_bits_per_byte(math.log(2), meta), 0.25)

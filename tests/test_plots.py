@@ -35,7 +35,8 @@ def _compression(run, regex, vocab, mix, code, english):
 def test_draw_all_draws_only_figures_whose_rows_exist(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    rows = (_compression("gpt4-s", "gpt4", 1000, "code70", 0.9, 1.0) + _compression("gpt4-m", "gpt4", 2000, "code70", 0.8, 0.95)
+    rows = (_compression("gpt4-s", "gpt4", 1000, "code70", 0.9, 1.0)
+            + _compression("gpt4-m", "gpt4", 2000, "code70", 0.8, 0.95)
             + _compression("punct-m", "punct", 2000, "code70", 0.85, 0.97)
             + _compression("gpt4-m-eng", "gpt4", 2000, "code30", 0.83, 0.9))
     from tokstudy import results

@@ -144,7 +144,8 @@ def test_mbpp_completion_cannot_redefine_what_the_asserts_use():
     "import posix, os\nd = posix.open(os.path.dirname(P), os.O_RDONLY)\nposix.unlink(os.path.basename(P), dir_fd=d)",
     "import posix, os\nfd = posix.open(os.path.basename(P), os.O_WRONLY | os.O_TRUNC, dir_fd=posix.open("
     "os.path.dirname(P), os.O_RDONLY))",
-    "import importlib, os, shutil\nimportlib.reload(os)\nshutil = importlib.reload(shutil)\nshutil.rmtree(os.path.dirname(P))",
+    "import importlib, os, shutil\nimportlib.reload(os)\nshutil = importlib.reload(shutil)\n"
+    "shutil.rmtree(os.path.dirname(P))",
 ])
 def test_files_outside_the_work_dir_are_untouched(sentinels, code):
     for victim in sentinels:

@@ -449,8 +449,11 @@ def test_swap_between_real_bpe_tokenizers(tmp_path):
         "The quick brown fox jumps over the lazy dog. Résumé: naïve café.\n",
         "int main(void) {\n    return printf(\"%d\\n\", 42);\n}\n",
     ] * 30
-    old = bpe.load(bpe.save(bpe.train(texts, dataclasses.replace(params.load("smoke").tokenizer("gpt2-m"), name="old", vocab_size=300)), tmp_path / "old", {}))
-    new = bpe.load(bpe.save(bpe.train(texts, dataclasses.replace(params.load("smoke").tokenizer("gpt2-m"), name="new", regex="identity", vocab_size=330)), tmp_path / "new", {}))
+    gpt2 = params.load("smoke").tokenizer("gpt2-m")
+    old_v = dataclasses.replace(gpt2, name="old", vocab_size=300)
+    new_v = dataclasses.replace(gpt2, name="new", regex="identity", vocab_size=330)
+    old = bpe.load(bpe.save(bpe.train(texts, old_v), tmp_path / "old", {}))
+    new = bpe.load(bpe.save(bpe.train(texts, new_v), tmp_path / "new", {}))
     tm = tokenmap.map_tokens(new, old)
     for i in range(new.vocab_size):  # every mapping reproduces the new token's bytes
         if tm.kinds[i] in ("exact", "composed"):
