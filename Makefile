@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make repro   set up .venv if needed, then `dvc repro` on the default profile -> figures/
-#   make test    set up .venv if needed, then pytest + nbval over every notebook
+#   make test    set up .venv if needed, then ruff, pytest (+ doctests of src) and nbval over every notebook
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -32,8 +32,10 @@ repro: setup
 	$(BIN)/dvc config core.analytics false --local || true
 	$(BIN)/dvc repro
 
+# ruff first (pyproject [tool.ruff]); then tests/ and the doctests of src/tokstudy (--doctest-modules)
 test: setup
-	$(BIN)/pytest tests
+	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/pytest tests src/tokstudy
 	$(BIN)/pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
 bench: setup
