@@ -291,8 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("compare", help="bytes/token, NSL and Rényi efficiency per language")
-    p.add_argument("corpus", help="a folder of your code/text, a JSONL file ({'text': ..., 'language': ...} per line), "
-                   "or PROFILE:SPLIT")
+    p.add_argument("corpus", help="a folder of code/text, a JSONL file ({'text':.., 'language':..}), or PROFILE:SPLIT")
     p.add_argument("tokenizers", nargs="+",
                    help="tokenizer.json files, reference names (gpt2 cl100k o200k llama2) or HF tokenizer dirs")
     p.add_argument("--base", default="llama2", help="NSL base tokenizer (default llama2, as the paper)")
