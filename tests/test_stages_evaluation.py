@@ -63,7 +63,7 @@ def test_cli_never_falls_back_exits_2_and_writes_nothing(root, capsys):
     assert _files(root) == before  # no run record, no fallback model
 
 
-@pytest.mark.parametrize("run, fix", [("base", "dvc repro pretrain_base"), ("fvt-b1", "dvc repro finetune@fvt-b1")])
+@pytest.mark.parametrize("run, fix", [("base", "dvc repro pretrain@base"), ("fvt-b1", "dvc repro finetune@fvt-b1")])
 def test_a_missing_model_outside_smoke_names_its_stage_even_with_fallback(root, run, fix):
     fix = f"data/cpu/models/{run} .*`{fix}` or `tokstudy finetune {run} --profile cpu`"
     with pytest.raises(lm.EvaluateError, match=fix):
@@ -72,7 +72,7 @@ def test_a_missing_model_outside_smoke_names_its_stage_even_with_fallback(root, 
 
 
 def test_smoke_without_fallback_is_an_error_too(root):
-    with pytest.raises(lm.EvaluateError, match="dvc repro pretrain_base"):
+    with pytest.raises(lm.EvaluateError, match="dvc repro pretrain@base"):
         evaluation.evaluate(params.load("smoke"), "base", sandbox="guard")
     assert not paths.runs_dir("smoke").exists()
 

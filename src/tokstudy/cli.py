@@ -219,11 +219,12 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
 
 def cmd_transfer(a: argparse.Namespace) -> int:
-    from tokstudy import bpe, transfer
+    from tokstudy import transfer
 
+    transfer.check_model_dir(a.base_model)  # the cheap checks first: a bad tokenizer fails before the weights load
+    old = _load(a.old_tokenizer, "--old-tokenizer") if a.old_tokenizer else transfer.base_tokenizer(a.base_model)
+    new = _load(a.new_tokenizer, "NEW_TOKENIZER")
     model = transfer.load_base(a.base_model)
-    old = transfer.base_tokenizer(a.base_model, a.old_tokenizer)
-    new = bpe.load(a.new_tokenizer)
     model, stats = transfer.swap_tokenizer(model, old, new, a.method, pad_to_multiple_of=a.pad_to_multiple_of)
     out = transfer.save_transferred(model, stats.tokenizer, a.out, stats)
     for row in stats.rows():
@@ -284,7 +285,7 @@ def _add_tokenizer_verbs(sub) -> None:
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("compare", help="bytes/token, NSL and Rényi efficiency per language")
-    p.add_argument("corpus", help="a folder of your code/text, a JSONL file ({'text':...}), or PROFILE:SPLIT")
+    p.add_argument("corpus", help="a folder of code/text, a JSONL file ({'text':.., 'language':..}), or PROFILE:SPLIT")
     p.add_argument("tokenizers", nargs="+",
                    help="tokenizer.json files, reference names (gpt2 cl100k o200k llama2) or HF tokenizer dirs")
     p.add_argument("--base", default="llama2", help="NSL base tokenizer (default llama2, as the paper)")

@@ -226,7 +226,7 @@ def _read_dir(root: Path, language: str, domain: str, walked: list[str], limits:
 
 
 def _read_jsonl(path: Path, language: str, domain: str, limits: Limits, keeper: _Keeper) -> None:
-    fix = 'each line must be {"text": "...", "language": "..."} (language may be left out with an explicit language)'
+    fix = 'each line must be {"text": "...", "language": "..."} ("language" may be left out for `train --data`)'
     records = []
     for lineno, rec in jsonl_records(path, fix, non_utf8=keeper.report.skipped):
         lang = rec.get("language") or (None if language == "auto" else language)

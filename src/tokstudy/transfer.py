@@ -326,8 +326,8 @@ def save_transferred(model, tokenizer, out_dir: str | Path, stats: TransferStats
 
 
 _BASE_FIX = (
-    "run notebooks/04_pretrain_base.ipynb (dvc repro pretrain_base) to create it, or pass "
-    "base_model= a local Hugging Face model directory (config.json + model.safetensors)"
+    "run `dvc repro pretrain@base` (notebooks/04_pretrain_base.ipynb) to create it, or pass a local Hugging Face "
+    "model directory (config.json + model.safetensors): BASE_MODEL of `tokstudy transfer`, base_model= in Python"
 )
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 

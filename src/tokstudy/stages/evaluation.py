@@ -64,7 +64,7 @@ def train_hint(P: Params, run: str) -> str:
     spec = P.models.get(run)
     if spec is None:
         return f"train one: `tokstudy finetune RUN --profile {P.profile}` (RUN: a key of params.yaml `models:`)"
-    stage = "pretrain_base" if spec.stage == "pretrain" else f"finetune@{run}"
+    stage = f"{spec.stage}@{run}"  # dvc.yaml's foreach stages: pretrain@base, finetune@fvt-b1
     return f"train it first: `dvc repro {stage}` or `tokstudy finetune {run} --profile {P.profile}`"
 
 
