@@ -16,8 +16,11 @@ What it does not do
     :mod:`tokstudy.evaluate`. It never compares per-token losses across tokenizers.
 
 Devices and scale-out (only this module, ``distributed`` and ``evaluate`` touch CUDA)
-    ``cuda`` if available (bf16 autocast over fp32 master weights, optional
-    ``torch.compile``), else ``cpu`` in fp32. Under ``torchrun --nproc_per_node N``
+    ``cuda`` if available, else ``cpu``. ``train.precision`` picks the autocast
+    dtype over fp32 master weights (``auto``: bf16 on CUDA, fp32 on CPU) and
+    ``train.compile`` whether to ``torch.compile`` (``auto``: on CUDA only); both
+    can be forced on CPU, which is how the ``gpu`` profile's code paths are tested
+    without a GPU (``tests/test_gpu_paths.py``). Under ``torchrun --nproc_per_node N``
     :mod:`tokstudy.distributed` joins the process group and wraps the model in
     DDP, or FSDP2 with ``train.fsdp: true``; every rank reads its own shard of the
     packed rows. Name the run positionally under torchrun
@@ -140,6 +143,25 @@ def lr_multiplier(step: int, *, warmup_steps: int, max_steps: int, min_lr_ratio:
     return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def resolve_precision(cfg: TrainParams, device: torch.device) -> str:
+    """The autocast dtype of a run on ``device``: ``bf16`` or ``fp32`` (``auto``: bf16 on CUDA only)."""
+    if cfg.precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return cfg.precision
+
+
+def resolve_compile(cfg: TrainParams, device: torch.device) -> bool:
+    """Whether a run on ``device`` is ``torch.compile``-d (``auto``: on CUDA only)."""
+    return device.type == "cuda" if cfg.compile == "auto" else bool(cfg.compile)
+
+
+def autocast_for(device: torch.device, precision: str) -> Callable:
+    """A no-argument context-manager factory: bf16 autocast on ``device``, or nothing for fp32."""
+    if precision == "bf16":
+        return functools.partial(torch.autocast, device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
 def _optimizer(model, cfg: TrainParams, device: torch.device) -> torch.optim.AdamW:
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]  # norms
@@ -187,9 +209,10 @@ def state_sha256(model) -> str:
     return h.hexdigest()
 
 
-def _fingerprint(cfg: TrainParams, dataset: PackedDataset, d: Dist, max_steps: int, seed: int, init: str) -> dict:
+def _fingerprint(cfg: TrainParams, dataset: PackedDataset, d: Dist, max_steps: int, seed: int, init: str,
+                 precision: str) -> dict:
     return {
-        "init_weights": init,
+        "init_weights": init, "precision": precision,
         "seq_len": cfg.seq_len, "batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum,
         "world_size": d.world_size, "max_steps": max_steps, "seed": seed, "lr": cfg.lr,
         "warmup_steps": cfg.warmup_steps, "min_lr_ratio": cfg.min_lr_ratio,
@@ -237,6 +260,8 @@ class _Run:
     max_steps: int
     tokens_per_step: int
     fsdp: bool
+    precision: str  # resolve_precision(): bf16 | fp32
+    compiled: bool  # resolve_compile()
     raw: Any  # the model itself (sharded in place under FSDP): optimizer, state dicts, clipping
     wrapped: Any  # what forward runs on: DDP / FSDP / compiled, or ``raw``
     opt: torch.optim.Optimizer
@@ -251,10 +276,6 @@ class _Run:
     evals: list = field(default_factory=list)
     previous: dict = field(default_factory=dict)  # metrics stored in the checkpoint resumed from
     resumed_from: int = 0
-
-    @property
-    def amp_dtype(self) -> str:
-        return "bf16" if self.device.type == "cuda" else "fp32"
 
 
 @dataclass
@@ -378,23 +399,19 @@ def _setup(model, dataset, cfg, out_dir, val_dataset, seed, tokens, max_steps, d
     init_weights = state_sha256(model)
     model.to(device)
     model.train()
-    wrapped = distributed.wrap(model, d, device, fsdp=fsdp, compile=cfg.compile)
+    precision, compiled = resolve_precision(cfg, device), resolve_compile(cfg, device)
+    wrapped = distributed.wrap(model, d, device, fsdp=fsdp, compile=compiled)
     opt = _optimizer(model, cfg, device)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
         functools.partial(lr_multiplier, warmup_steps=cfg.warmup_steps, max_steps=max_steps, min_lr_ratio=cfg.min_lr_ratio),
     )
-    autocast = (
-        functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext
-    )
     return _Run(
         cfg=cfg, d=d, device=device, out_dir=out_dir, dataset=dataset, val_dataset=val_dataset,
-        max_steps=max_steps, tokens_per_step=tokens_per_step, fsdp=fsdp, raw=model, wrapped=wrapped,
-        opt=opt, sched=sched, autocast=autocast,
-        fingerprint=_fingerprint(cfg, dataset, d, max_steps, seed, init_weights),
-        counts=counts, flops_tok=flops_tok, peak=peak_flops(device, "bf16" if device.type == "cuda" else "fp32"),
+        max_steps=max_steps, tokens_per_step=tokens_per_step, fsdp=fsdp, precision=precision, compiled=compiled,
+        raw=model, wrapped=wrapped, opt=opt, sched=sched, autocast=autocast_for(device, precision),
+        fingerprint=_fingerprint(cfg, dataset, d, max_steps, seed, init_weights, precision),
+        counts=counts, flops_tok=flops_tok, peak=peak_flops(device, precision),
     )
 
 
@@ -525,8 +542,8 @@ def _metrics(run: _Run, meter: _Meter) -> dict:
         "mfu": tps * run.flops_tok / (peak * run.d.world_size) if tps else None,
         "mfu_approximate": approximate, "peak_flops": peak, "peak_source": peak_source,
         "flops_per_token": run.flops_tok, **run.counts,
-        "device": str(run.device), "dtype": run.amp_dtype, "world_size": run.d.world_size, "fsdp": run.fsdp,
-        "compile": bool(run.device.type == "cuda" and run.cfg.compile), "resumed_from": run.resumed_from,
+        "device": str(run.device), "dtype": run.precision, "world_size": run.d.world_size, "fsdp": run.fsdp,
+        "compile": run.compiled, "resumed_from": run.resumed_from,
         "wall_s": run.previous.get("wall_s", 0.0) * (run.resumed_from > 0) + time.perf_counter() - meter.t_call,
     }
 
