@@ -104,30 +104,37 @@ def test_bf16_autocast_on_cpu_trains_and_resumes(packed, tmp_path):
 
 @pytest.mark.slow
 def test_compiled_training_matches_eager(packed, tmp_path):
-    """torch.compile (inductor on CPU) runs the training step; losses track eager's (compiled eval: the test below)."""
+    """torch.compile (inductor on CPU): fp32 losses track eager's; bf16 + compile (one H100's path) trains and evaluates."""
     from torch._dynamo.utils import counters
 
     torch._dynamo.reset()
     counters.clear()
     ds = packing.PackedDataset(packed / "train", seed=0)
+    val = packing.PackedDataset(packed / "val", shuffle=False)
     runs = {}
-    for compiled in (False, True):
-        cfg = gpu_cfg(precision="fp32", compile=compiled, grad_accum=2, log_every=1)
-        runs[compiled] = training.train(model.build_model(TINY, 300), ds, cfg, tmp_path / str(compiled), max_steps=6)
-    eager, comp = runs[False], runs[True]
+    for name, precision, compiled in (("eager", "fp32", False), ("compiled", "fp32", True), ("bf16", "bf16", True)):
+        cfg = gpu_cfg(precision=precision, compile=compiled, log_every=1)  # the gpu profile's grad_accum 2
+        runs[name] = training.train(model.build_model(TINY, 300), ds, cfg, tmp_path / name, max_steps=6,
+                                    val_dataset=val if name == "bf16" else None)
+    eager, comp, bf16 = runs["eager"], runs["compiled"], runs["bf16"]
     assert comp.metrics["compile"] is True and eager.metrics["compile"] is False
     assert counters["stats"]["unique_graphs"] >= 1  # dynamo captured the model: it did not just run eagerly
     assert len(comp.curve) == len(eager.curve) == 6
-    for e, c in zip(eager.curve, comp.curve):
+    for e, c, b in zip(eager.curve, comp.curve, bf16.curve):
         assert c["loss"] == pytest.approx(e["loss"], rel=1e-3)
+        assert b["loss"] == pytest.approx(e["loss"], rel=3e-2)  # bf16 matmuls: ~3 significant digits
+    assert [b["loss"] for b in bf16.curve] != [c["loss"] for c in comp.curve]  # bf16 autocast did change the numerics
     for k, v in eager.model.state_dict().items():  # the checkpointed / returned model has plain (uncompiled) keys
         torch.testing.assert_close(comp.model.state_dict()[k], v, rtol=1e-3, atol=1e-4)
+    assert (bf16.metrics["dtype"], bf16.metrics["compile"]) == ("bf16", True) and math.isfinite(bf16.metrics["val_loss"])
 
 
 FSDP_SCRIPT = textwrap.dedent(
     """
-    import dataclasses, sys, torch
+    import dataclasses, sys
     from tokstudy import model, packing, params, training
+    import torch
+    from torch._dynamo.utils import counters
     from tokstudy.params import ModelSize
     root, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     size = ModelSize(name="tiny", n_layers=2, d_model=32, n_heads=4, d_ff=64, n_kv_heads=None, rope_theta=10000.0,
@@ -157,7 +164,12 @@ FSDP_SCRIPT = textwrap.dedent(
     else:
         part = run("gpu", True, max_steps=6, stop_after=5)
         done = run("gpu", True, max_steps=6)
-        runs = {"part": part, "done": done}
+        graphs = counters["stats"]["unique_graphs"]
+        # fsdp: false (the profile's default under torchrun): DDP, and no_sync through the compiled wrapper
+        ddp = training.train(model.build_model(size, 300), ds, dataclasses.replace(cfg, fsdp=False), f"{out}/ddp",
+                             max_steps=3)
+        runs = {"part": part, "done": done, "ddp": ddp}
+        out_state["graphs"] = (graphs, counters["stats"]["unique_graphs"])
     rank = torch.distributed.get_rank()
     for name, res in runs.items():
         out_state[name] = {"metrics": res.metrics, "curve": res.curve,
@@ -204,7 +216,8 @@ def test_fsdp2_two_cpu_processes_match_ddp_and_resume_exactly(packed, tmp_path):
 
 @pytest.mark.slow
 def test_gpu_profile_compile_fsdp_bf16_on_two_cpu_processes(packed, tmp_path):
-    """The gpu profile's config (grad_accum 2, compile, FSDP2, bf16) at toy size: trains, checkpoints, resumes."""
+    """The gpu profile's config (grad_accum 2, compile, bf16) at toy size under FSDP2 (trains, checkpoints, resumes)
+    and under DDP (gradient accumulation through ``no_sync`` of the compiled wrapper)."""
     r0, r1 = _torchrun(packed, tmp_path, "gpu")
     m = r0["done"]["metrics"]
     assert (m["dtype"], m["compile"], m["fsdp"], m["world_size"]) == ("bf16", True, True, 2)
@@ -213,3 +226,8 @@ def test_gpu_profile_compile_fsdp_bf16_on_two_cpu_processes(packed, tmp_path):
     assert all(math.isfinite(r["loss"]) for r in r0["done"]["curve"]) and math.isfinite(m["val_loss"])
     assert _losses(r1["done"]) == _losses(r0["done"]) and r1["done"]["state"] is None
     assert all(torch.isfinite(v).all() for v in r0["done"]["state"].values())
+    fsdp_graphs, all_graphs = r0["graphs"]
+    assert fsdp_graphs >= 1 and all_graphs > fsdp_graphs  # dynamo captured the FSDP model, then the DDP one
+    ddp = r0["ddp"]["metrics"]
+    assert (ddp["dtype"], ddp["compile"], ddp["fsdp"], ddp["steps"]) == ("bf16", True, False, 3)
+    assert _losses(r1["ddp"]) == _losses(r0["ddp"]) and all(math.isfinite(x) for x in _losses(r0["ddp"]))
