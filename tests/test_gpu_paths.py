@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from conftest import tiny_bpe
-from tokstudy import checkpoint, model, packing, params, training
+from tokstudy import checkpoint, devices, model, packing, params, training
 from tokstudy.params import ModelSize
 
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>"]
@@ -48,15 +48,15 @@ def test_precision_and_compile_resolve_from_the_config():
     cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
     auto = params.load("gpu").train("pretrain")
     assert (auto.precision, auto.compile, auto.fsdp) == ("auto", "auto", False)
-    assert training.resolve_precision(auto, cuda) == "bf16" and training.resolve_precision(auto, cpu) == "fp32"
-    assert training.resolve_compile(auto, cuda) is True and training.resolve_compile(auto, cpu) is False
+    assert devices.resolve_precision(auto, cuda) == "bf16" and devices.resolve_precision(auto, cpu) == "fp32"
+    assert devices.resolve_compile(auto, cuda) is True and devices.resolve_compile(auto, cpu) is False
     forced = dataclasses.replace(auto, precision="bf16", compile=True)
-    assert training.resolve_precision(forced, cpu) == "bf16" and training.resolve_compile(forced, cpu) is True
+    assert devices.resolve_precision(forced, cpu) == "bf16" and devices.resolve_compile(forced, cpu) is True
     off = dataclasses.replace(auto, precision="fp32", compile=False)
-    assert training.resolve_precision(off, cuda) == "fp32" and training.resolve_compile(off, cuda) is False
-    with training.autocast_for(cpu, "bf16")():
+    assert devices.resolve_precision(off, cuda) == "fp32" and devices.resolve_compile(off, cuda) is False
+    with devices.autocast_for(cpu, "bf16")():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
-    with training.autocast_for(cpu, "fp32")():
+    with devices.autocast_for(cpu, "fp32")():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
 
 
@@ -104,7 +104,7 @@ def test_bf16_autocast_on_cpu_trains_and_resumes(packed, tmp_path):
 
 @pytest.mark.slow
 def test_compiled_training_matches_eager(packed, tmp_path):
-    """torch.compile (inductor on CPU): fp32 losses track eager's; bf16 + compile (one H100's path) trains and evaluates."""
+    """torch.compile (inductor on CPU): fp32 losses track eager's; bf16 + compile (one H100's path) trains too."""
     from torch._dynamo.utils import counters
 
     torch._dynamo.reset()
@@ -120,13 +120,14 @@ def test_compiled_training_matches_eager(packed, tmp_path):
     assert comp.metrics["compile"] is True and eager.metrics["compile"] is False
     assert counters["stats"]["unique_graphs"] >= 1  # dynamo captured the model: it did not just run eagerly
     assert len(comp.curve) == len(eager.curve) == 6
-    for e, c, b in zip(eager.curve, comp.curve, bf16.curve):
+    for e, c, b in zip(eager.curve, comp.curve, bf16.curve, strict=True):
         assert c["loss"] == pytest.approx(e["loss"], rel=1e-3)
         assert b["loss"] == pytest.approx(e["loss"], rel=3e-2)  # bf16 matmuls: ~3 significant digits
     assert [b["loss"] for b in bf16.curve] != [c["loss"] for c in comp.curve]  # bf16 autocast did change the numerics
     for k, v in eager.model.state_dict().items():  # the checkpointed / returned model has plain (uncompiled) keys
         torch.testing.assert_close(comp.model.state_dict()[k], v, rtol=1e-3, atol=1e-4)
-    assert (bf16.metrics["dtype"], bf16.metrics["compile"]) == ("bf16", True) and math.isfinite(bf16.metrics["val_loss"])
+    assert (bf16.metrics["dtype"], bf16.metrics["compile"]) == ("bf16", True)
+    assert math.isfinite(bf16.metrics["val_loss"])
 
 
 FSDP_SCRIPT = textwrap.dedent(
