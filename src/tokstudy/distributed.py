@@ -4,8 +4,8 @@ What it does
     :func:`init_distributed` joins the process group that ``torchrun``
     describes in the environment (``gloo`` on CPU, ``nccl`` on CUDA) and says
     where this process stands (:class:`Dist`); :func:`wrap` puts a model in DDP,
-    or FSDP2 (``fully_shard`` per decoder layer), then ``torch.compile`` on
-    CUDA; :func:`model_state` / :func:`optimizer_state` / :func:`load_states`
+    or FSDP2 (``fully_shard`` per decoder layer), then ``torch.compile`` if
+    asked; :func:`model_state` / :func:`optimizer_state` / :func:`load_states`
     move *full* (unsharded, CPU) state dicts in and out of a possibly sharded model.
 
 What it does not do
@@ -87,9 +87,10 @@ def mean_over_ranks(t: torch.Tensor, d: Dist) -> torch.Tensor:
 
 
 def wrap(model, d: Dist, device: torch.device, *, fsdp: bool, compile: bool):
-    """The module to call forward on: ``model`` in DDP or FSDP2 (``fsdp``), then compiled on CUDA (``compile``).
+    """The module to call forward on: ``model`` in DDP or FSDP2 (``fsdp``), then ``torch.compile``-d (``compile``).
 
-    FSDP2 shards ``model`` in place; the returned wrapper and ``model`` share parameters.
+    FSDP2 shards ``model`` in place; the returned wrapper and ``model`` share
+    parameters. Whether to compile is the caller's decision (on any device: inductor also runs on CPU).
     """
     if fsdp:
         from torch.distributed.fsdp import fully_shard
@@ -104,7 +105,7 @@ def wrap(model, d: Dist, device: torch.device, *, fsdp: bool, compile: bool):
         wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     else:
         wrapped = model
-    if device.type == "cuda" and compile:
+    if compile:
         wrapped = torch.compile(wrapped)
     return wrapped
 

@@ -16,8 +16,11 @@ What it does not do
     :mod:`tokstudy.evaluate`. It never compares per-token losses across tokenizers.
 
 Devices and scale-out (only this module, ``distributed`` and ``evaluate`` touch CUDA)
-    ``cuda`` if available (bf16 autocast over fp32 master weights, optional
-    ``torch.compile``), else ``cpu`` in fp32. Under ``torchrun --nproc_per_node N``
+    ``cuda`` if available, else ``cpu``. ``train.precision`` picks the autocast
+    dtype over fp32 master weights (``auto``: bf16 on CUDA, fp32 on CPU) and
+    ``train.compile`` whether to ``torch.compile`` (``auto``: on CUDA only), see
+    :mod:`tokstudy.devices`; both can be forced on CPU, which is how the ``gpu``
+    profile's code paths are tested without a GPU (``tests/test_gpu_paths.py``). Under ``torchrun --nproc_per_node N``
     :mod:`tokstudy.distributed` joins the process group and wraps the model in
     DDP, or FSDP2 with ``train.fsdp: true``; every rank reads its own shard of the
     packed rows. Name the run positionally under torchrun
@@ -37,7 +40,7 @@ MFU
     ``flops/token = 6 * N + 12 * n_layers * d_model * seq_len`` (Kaplan et al.
     2020 / PaLM appendix B; N = parameters that do matmuls, i.e. all but the
     input-embedding table when untied), divided by the peak of
-    :data:`PEAK_FLOPS` (dense bf16 datasheet numbers). CPUs have no useful
+    :data:`tokstudy.devices.PEAK_FLOPS` (dense bf16 datasheet numbers). CPUs have no useful
     datasheet number: the peak is a measured fp32 matmul rate on this machine,
     so CPU MFU is approximate (``mfu_approximate: true``).
 """
@@ -63,6 +66,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from tokstudy import checkpoint, distributed, paths
+from tokstudy.devices import autocast_for, peak_flops, resolve_compile, resolve_precision
 from tokstudy.distributed import Dist
 from tokstudy.errors import TokstudyError
 from tokstudy.model import flops_per_token, param_counts
@@ -70,16 +74,6 @@ from tokstudy.packing import DataError, PackedDataset, loss_to_bits_per_byte
 from tokstudy.params import TrainParams
 
 log = logging.getLogger(__name__)
-
-# Dense peak FLOP/s per device from vendor datasheets (no sparsity): (name substring, dtype) -> FLOP/s.
-PEAK_FLOPS = {
-    ("H200", "bf16"): 989e12,
-    ("H100", "bf16"): 989e12,  # SXM; the PCIe card is 756e12
-    ("A100", "bf16"): 312e12,
-    ("L4", "bf16"): 121e12,
-    ("H100", "fp32"): 495e12,  # TF32 tensor cores
-    ("A100", "fp32"): 156e12,
-}
 
 CURVE_COLUMNS = ("step", "tokens", "loss", "lr", "tokens_per_s")
 EVAL_COLUMNS = ("step", "tokens", "val_loss", "val_bits_per_byte")
@@ -92,36 +86,6 @@ ROW_METRICS = (
 class TrainError(TokstudyError, RuntimeError):
     """Training cannot start or resume as asked."""
 
-
-
-# --------------------------------------------------------------------------- devices
-
-
-@functools.lru_cache(maxsize=None)
-def _measured_cpu_flops(n: int = 1024, trials: int = 3, seconds: float = 0.15) -> float:
-    """Best of ``trials`` short fp32 matmul timings: the best is the least disturbed by other processes."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    best = 0.0
-    for _ in range(trials):
-        reps, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            a @ b
-            reps += 1
-        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t0))
-    return best
-
-
-def peak_flops(device: torch.device, dtype: str) -> tuple[float, str, bool]:
-    """``(FLOP/s, source, approximate)`` of one device: datasheet for known GPUs, else measured."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for (key, dt), value in PEAK_FLOPS.items():
-            if key in name and dt == dtype:
-                return value, f"datasheet {key} {dtype}", False
-        log.warning("no datasheet peak for %r (%s); MFU uses a measured matmul rate", name, dtype)
-    flops = _measured_cpu_flops()
-    return flops, f"measured {device.type} fp32 1024^3 matmul, {torch.get_num_threads()} threads", True
 
 
 # --------------------------------------------------------------------------- schedule
@@ -186,9 +150,10 @@ def state_sha256(model) -> str:
     return h.hexdigest()
 
 
-def _fingerprint(cfg: TrainParams, dataset: PackedDataset, d: Dist, max_steps: int, seed: int, init: str) -> dict:
+def _fingerprint(cfg: TrainParams, dataset: PackedDataset, d: Dist, max_steps: int, seed: int, init: str,
+                 precision: str) -> dict:
     return {
-        "init_weights": init,
+        "init_weights": init, "precision": precision,
         "seq_len": cfg.seq_len, "batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum,
         "world_size": d.world_size, "max_steps": max_steps, "seed": seed, "lr": cfg.lr,
         "warmup_steps": cfg.warmup_steps, "min_lr_ratio": cfg.min_lr_ratio,
@@ -236,6 +201,8 @@ class _Run:
     max_steps: int
     tokens_per_step: int
     fsdp: bool
+    precision: str  # resolve_precision(): bf16 | fp32
+    compiled: bool  # resolve_compile()
     raw: Any  # the model itself (sharded in place under FSDP): optimizer, state dicts, clipping
     wrapped: Any  # what forward runs on: DDP / FSDP / compiled, or ``raw``
     opt: torch.optim.Optimizer
@@ -250,10 +217,6 @@ class _Run:
     evals: list = field(default_factory=list)
     previous: dict = field(default_factory=dict)  # metrics stored in the checkpoint resumed from
     resumed_from: int = 0
-
-    @property
-    def amp_dtype(self) -> str:
-        return "bf16" if self.device.type == "cuda" else "fp32"
 
 
 @dataclass
@@ -377,23 +340,19 @@ def _setup(model, dataset, cfg, out_dir, val_dataset, seed, tokens, max_steps, d
     init_weights = state_sha256(model)
     model.to(device)
     model.train()
-    wrapped = distributed.wrap(model, d, device, fsdp=fsdp, compile=cfg.compile)
+    precision, compiled = resolve_precision(cfg, device), resolve_compile(cfg, device)
+    wrapped = distributed.wrap(model, d, device, fsdp=fsdp, compile=compiled)
     opt = _optimizer(model, cfg, device)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
         functools.partial(lr_multiplier, warmup_steps=cfg.warmup_steps, max_steps=max_steps, min_lr_ratio=cfg.min_lr_ratio),
     )
-    autocast = (
-        functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext
-    )
     return _Run(
         cfg=cfg, d=d, device=device, out_dir=out_dir, dataset=dataset, val_dataset=val_dataset,
-        max_steps=max_steps, tokens_per_step=tokens_per_step, fsdp=fsdp, raw=model, wrapped=wrapped,
-        opt=opt, sched=sched, autocast=autocast,
-        fingerprint=_fingerprint(cfg, dataset, d, max_steps, seed, init_weights),
-        counts=counts, flops_tok=flops_tok, peak=peak_flops(device, "bf16" if device.type == "cuda" else "fp32"),
+        max_steps=max_steps, tokens_per_step=tokens_per_step, fsdp=fsdp, precision=precision, compiled=compiled,
+        raw=model, wrapped=wrapped, opt=opt, sched=sched, autocast=autocast_for(device, precision),
+        fingerprint=_fingerprint(cfg, dataset, d, max_steps, seed, init_weights, precision),
+        counts=counts, flops_tok=flops_tok, peak=peak_flops(device, precision),
     )
 
 
@@ -524,8 +483,8 @@ def _metrics(run: _Run, meter: _Meter) -> dict:
         "mfu": tps * run.flops_tok / (peak * run.d.world_size) if tps else None,
         "mfu_approximate": approximate, "peak_flops": peak, "peak_source": peak_source,
         "flops_per_token": run.flops_tok, **run.counts,
-        "device": str(run.device), "dtype": run.amp_dtype, "world_size": run.d.world_size, "fsdp": run.fsdp,
-        "compile": bool(run.device.type == "cuda" and run.cfg.compile), "resumed_from": run.resumed_from,
+        "device": str(run.device), "dtype": run.precision, "world_size": run.d.world_size, "fsdp": run.fsdp,
+        "compile": run.compiled, "resumed_from": run.resumed_from,
         "wall_s": run.previous.get("wall_s", 0.0) * (run.resumed_from > 0) + time.perf_counter() - meter.t_call,
     }
 
