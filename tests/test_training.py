@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -152,7 +151,8 @@ def test_a_different_setup_starts_over_and_keeps_the_old_checkpoints(packed, tmp
 def test_seq_len_mismatch_is_a_clear_error(packed, tmp_path):
     root, _ = packed
     with pytest.raises(packing.DataError, match="re-pack"):
-        training.train(model.build_model(SIZE, 300), packing.PackedDataset(root / "train"), cfg(seq_len=32), tmp_path, max_steps=1)
+        training.train(model.build_model(SIZE, 300), packing.PackedDataset(root / "train"), cfg(seq_len=32), tmp_path,
+                       max_steps=1)
 
 
 def test_grad_accumulation_matches_a_larger_batch(packed, tmp_path):
@@ -161,7 +161,7 @@ def test_grad_accumulation_matches_a_larger_batch(packed, tmp_path):
     one = training.train(model.build_model(SIZE, 300), ds, cfg(batch_size=8), tmp_path / "1", max_steps=3)
     two = training.train(model.build_model(SIZE, 300), ds, cfg(batch_size=4, grad_accum=2), tmp_path / "2", max_steps=3)
     assert one.metrics["tokens"] == two.metrics["tokens"]
-    for p, q in zip(one.model.parameters(), two.model.parameters()):
+    for p, q in zip(one.model.parameters(), two.model.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
 
 
@@ -176,7 +176,8 @@ DDP_SCRIPT = textwrap.dedent(
     cfg = dataclasses.replace(
         params.load("smoke").train("pretrain"), stage="pretrain", size=size, seq_len=16, batch_size=2, grad_accum=1,
         lr=3e-3, min_lr_ratio=0.1, warmup_steps=2, weight_decay=0.1, betas=(0.9, 0.95), grad_clip=1.0,
-        checkpoint_every=100, keep_checkpoints=2, eval_every=100, eval_batches=1, log_every=2, compile=False, fsdp=False)
+        checkpoint_every=100, keep_checkpoints=2, eval_every=100, eval_batches=1, log_every=2, compile=False,
+        fsdp=False)
     res = training.train(model.build_model(size, 300), packing.PackedDataset(root + "/train", seed=0), cfg,
                          out + "/run", max_steps=8)
     rank = torch.distributed.get_rank()
@@ -196,7 +197,7 @@ def test_ddp_two_cpu_processes_agree(packed, tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
-    assert all(torch.equal(a, b) for a, b in zip(r0["params"], r1["params"]))
+    assert all(torch.equal(a, b) for a, b in zip(r0["params"], r1["params"], strict=True))
     m = r0["metrics"]
     assert m["world_size"] == 2 and m["tokens"] == 8 * 2 * 2 * 16 and m["final_loss"] < m["initial_loss"]
     assert (tmp_path / "run" / "checkpoints" / "step_0000008" / "state.pt").is_file()

@@ -19,7 +19,7 @@ import contextlib
 import functools
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -57,7 +57,7 @@ def autocast_for(device: torch.device, precision: str) -> Callable:
     return contextlib.nullcontext
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _measured_cpu_flops(n: int = 1024, trials: int = 3, seconds: float = 0.15) -> float:
     """Best of ``trials`` short fp32 matmul timings: the best is the least disturbed by other processes."""
     a, b = torch.randn(n, n), torch.randn(n, n)

@@ -170,7 +170,7 @@ class TrainParams:
     eval_batches: Pos
     log_every: Pos
     val_tokens: Pos
-    compile: Union[Literal["auto"], bool]  # torch.compile: auto = on CUDA only
+    compile: Literal["auto"] | bool  # torch.compile: auto = on CUDA only
     fsdp: bool  # FSDP2 instead of DDP under torchrun
     precision: Literal["auto", "bf16", "fp32"]  # autocast dtype over fp32 weights: auto = bf16 on CUDA, fp32 on CPU
 

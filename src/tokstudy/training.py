@@ -57,9 +57,10 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -233,7 +234,7 @@ class _Meter:
     timed_s: float = 0.0
 
     @classmethod
-    def start(cls, device: torch.device) -> "_Meter":
+    def start(cls, device: torch.device) -> _Meter:
         now = time.perf_counter()
         return cls(torch.zeros((), device=device), now, now)
 
@@ -311,7 +312,8 @@ def _for_rank(dataset: PackedDataset | None, d: Dist) -> PackedDataset | None:
     """``dataset`` re-opened as this rank's shard (itself when it already is)."""
     if dataset is None or (dataset.rank, dataset.world_size) == (d.rank, d.world_size):
         return dataset
-    return PackedDataset(dataset.directory, seed=dataset.seed, shuffle=dataset.shuffle, rank=d.rank, world_size=d.world_size)
+    return PackedDataset(dataset.directory, seed=dataset.seed, shuffle=dataset.shuffle,
+                         rank=d.rank, world_size=d.world_size)
 
 
 def _run_length(cfg: TrainParams, tokens_per_step: int, tokens: int | None, max_steps: int | None) -> int:
@@ -345,7 +347,8 @@ def _setup(model, dataset, cfg, out_dir, val_dataset, seed, tokens, max_steps, d
     opt = _optimizer(model, cfg, device)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
-        functools.partial(lr_multiplier, warmup_steps=cfg.warmup_steps, max_steps=max_steps, min_lr_ratio=cfg.min_lr_ratio),
+        functools.partial(lr_multiplier, warmup_steps=cfg.warmup_steps, max_steps=max_steps,
+                          min_lr_ratio=cfg.min_lr_ratio),
     )
     return _Run(
         cfg=cfg, d=d, device=device, out_dir=out_dir, dataset=dataset, val_dataset=val_dataset,
@@ -438,7 +441,8 @@ def _log_interval(run: _Run, meter: _Meter, lr: float) -> float:
 def _evaluate(run: _Run) -> None:
     """Append an ``evals.csv`` row: validation loss and bits/byte."""
     cfg = run.cfg
-    val_loss = evaluate_loss(run.wrapped, run.val_dataset, cfg.eval_batches, cfg.batch_size, run.device, run.autocast, run.d)
+    val_loss = evaluate_loss(run.wrapped, run.val_dataset, cfg.eval_batches, cfg.batch_size, run.device,
+                             run.autocast, run.d)
     run.evals.append({
         "step": run.step, "tokens": run.step * run.tokens_per_step, "val_loss": val_loss,
         "val_bits_per_byte": loss_to_bits_per_byte(val_loss, run.val_dataset.meta),
