@@ -131,3 +131,16 @@ def test_cli_and_notebook_write_identical_run_records(tmp_path, tiny_dir):
     assert from_cli["provenance"]["params"]["fallback"] is None
     assert _comparable(from_cli) == _comparable(from_nb)
 
+
+
+@pytest.mark.parametrize("flag, backend", [([], "bwrap"), (["--sandbox", "guard"], "guard")])
+def test_cli_sandbox_flag_picks_the_backend_and_the_record_says_which(root, tiny_dir, flag, backend):
+    if backend == "bwrap" and shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    rc = cli.main(["evaluate", str(tiny_dir), "--profile", "smoke", "--name", "sb", "--humaneval-limit", "1", *flag])
+    assert rc == 0
+    rec = results.read_run(paths.runs_dir("smoke") / "evaluate-sb.json")
+    assert rec["provenance"]["params"]["sandbox"] == backend
+    [pass_row] = [r for r in rec["rows"] if r["metric"] == "humaneval_pass@1"]
+    assert pass_row["sandbox"] == backend
+    assert ("sandbox_warning" in pass_row) == (backend == "guard")
