@@ -10,7 +10,12 @@
     tokstudy evaluate  bits/byte, HumanEval/MBPP pass@1, generation speed
     tokstudy export    write a tokenizer as a tiktoken rank file (+ pattern/specials JSON)
 
-Every verb has ``--help``. Long work shows progress bars.
+Every verb has ``--help`` and works with flags alone: inside a checkout its
+``params.yaml`` supplies the defaults, elsewhere the copy shipped in the package.
+Long work shows progress bars; logs are quiet unless ``-v`` (INFO) or ``--debug``.
+compare, overlap and sweep print one table: ``--format table|json|csv|md|latex``
+(anything but the table goes to stderr then), ``--baseline NAME`` adds relative-%
+columns.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import sys
 from pathlib import Path
 
+from tokstudy import tables
 from tokstudy.errors import TokstudyError
 
 log = logging.getLogger("tokstudy")
@@ -34,55 +40,36 @@ def _profile_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
 
 
+def _format_args(p: argparse.ArgumentParser, baseline: str) -> None:
+    p.add_argument("--format", default="table", choices=tables.FORMATS,
+                   help="how the result table is printed (default: table); json/csv/md/latex print only the table "
+                        "on stdout, the rest goes to stderr")
+    p.add_argument("--baseline", metavar="NAME", help=f"add relative-%% columns against {baseline}")
+
+
+def _info(a: argparse.Namespace):
+    """Where the lines around the table go: stdout for the human table, stderr when stdout is a format to parse."""
+    return sys.stdout if getattr(a, "format", "table") == "table" else sys.stderr
+
+
+def _print_table(frame, a: argparse.Namespace, columns, title: str = "") -> None:
+    if a.baseline:
+        frame = tables.with_baseline(frame, a.baseline, columns, level="tokenizer"
+                                     if "tokenizer" in frame.index.names and frame.index.nlevels > 1 else None)
+    if title:
+        print(title, file=_info(a))
+    sys.stdout.write(tables.render(frame, a.format))
+
+
 def _docs_from(spec: str, a: argparse.Namespace):
     """Documents from a folder, a JSONL file, or `PROFILE:SPLIT` of a built corpus (`a`: the compare flags)."""
-    from tokstudy import corpus, folders, params
-    from tokstudy.stages import inputs
+    from tokstudy.stages import tools
 
-    path = Path(spec).expanduser()
-    if path.exists():
-        docs, report = folders.read_user_source(
-            path, include=a.include, exclude=a.exclude, max_file_bytes=a.max_file_bytes,
-            max_line_chars=a.max_line_chars, max_docs=a.max_docs)
-        print(report.summary())
-        return corpus.datasets(docs)  # max_docs already applied, in sha256(path) order
-    elif ":" in spec:
-        prof, split = spec.split(":", 1)
-        try:
-            docs = inputs.corpus_split(params.load(prof), split)
-        except TokstudyError as exc:
-            raise CliError(f"compare CORPUS {spec!r}: {exc}") from None
-    else:
-        raise CliError(f"compare CORPUS {spec!r} is neither a folder, a JSONL file nor PROFILE:SPLIT (e.g. cpu:test)")
-    ds = corpus.datasets(docs)
-    if a.max_docs:
-        ds = {k: (dom, texts[:a.max_docs]) for k, (dom, texts) in ds.items()}
+    ds, report = tools.read_docs(spec, include=a.include, exclude=a.exclude, max_file_bytes=a.max_file_bytes,
+                                 max_line_chars=a.max_line_chars, max_docs=a.max_docs)
+    if report is not None:
+        print(report.summary(), file=_info(a))
     return ds
-
-
-def _tokenizers(specs) -> dict[str, tuple[str, object]]:
-    """``{unique label: (path or reference name, handle)}``; a bad tokenizer is a one-line error naming it."""
-    from tokstudy import tokenizer
-
-    try:
-        labels = tokenizer.unique_labels(specs)
-    except tokenizer.TokenizerError as exc:
-        raise CliError(f"TOKENIZERS: {exc}") from None
-    return {label: (_where(spec), _load(spec)) for label, spec in zip(labels, specs, strict=True)}
-
-
-def _load(spec: str, what: str = "TOKENIZERS"):
-    from tokstudy import tokenizer
-
-    try:
-        return tokenizer.load(spec)
-    except tokenizer.TokenizerError as exc:
-        raise CliError(f"{what}: {exc}") from None
-
-
-def _where(spec: str) -> str:
-    p = Path(spec)
-    return str(p.resolve()) if p.exists() else spec
 
 
 def _legend(handles) -> str:
@@ -103,6 +90,7 @@ def cmd_corpus(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from tokstudy import params, results, stages
+    from tokstudy.stages import tools
 
     if not a.variant and not a.data:
         raise CliError("train: give --variant NAME (a tokenizer of params.yaml) or --data PATH (your own texts)")
@@ -113,121 +101,70 @@ def cmd_train(a: argparse.Namespace) -> int:
         rows = {r["metric"]: r["value"] for r in results.read_run(run)["rows"]}
         print(f"tokenizer {a.variant} trained (vocab {rows['vocab_size']}); run record {run}")
         return 0
-    out, vocab = _train_custom(P, a)
+    out, vocab, report = tools.train_custom(P, variant=a.variant, data=a.data, regex=a.regex,
+                                            regex_pattern=a.regex_pattern, vocab_size=a.vocab_size, engine=a.engine,
+                                            name=a.name, out=a.out)
+    if report is not None:
+        print(report.summary())
     print(f"tokenizer written to {out}/tokenizer.json (vocab {vocab})")
     return 0
 
 
-def _train_custom(P, a: argparse.Namespace):
-    """``train`` with --data or overrides: a library call, no pipeline run record."""
-    import dataclasses
-
-    from tokstudy import bpe, folders, paths, results
-    from tokstudy.stages import inputs
-
-    v = P.tokenizer(a.variant) if a.variant else next(iter(P.tokenizers.values()))
-    if a.regex is not None or a.regex_pattern is not None:  # the CLI choice replaces the variant's
-        v = dataclasses.replace(v, regex=a.regex, pattern=a.regex_pattern)
-    v = dataclasses.replace(
-        v,
-        **({"name": a.name or Path(a.data).stem} if a.name or a.data else {}),
-        **({"vocab_size": a.vocab_size} if a.vocab_size else {}),
-        **({"engine": a.engine} if a.engine else {}),
-    )
-    bpe.check_variant(v)  # before reading any data: a bad regex name or size fails in a second
-    if not a.out and (a.data or v.name not in P.tokenizers or v != P.tokenizer(v.name)):
-        raise CliError(f"train: give --out DIR for a tokenizer that is not params.yaml's variant {v.name!r} as it is "
-                       f"(data/{P.profile}/tokenizers/ holds only the pipeline's variants)")
-    out = bpe.check_out_dir(a.out or paths.tokenizer_dir(P.profile, v.name))
-    if a.data:
-        # training needs no language labels: a JSONL record may leave its `language` out
-        docs, report = folders.read_user_source(Path(a.data), language="auto" if Path(a.data).is_dir() else "text")
-        print(report.summary())
-        texts = [d.text for d in docs]
-        source = {"data": str(Path(a.data).resolve())}
-        if Path(a.data).is_file():
-            source.update(data_sha256=results.sha256_file(a.data), data_sha256_of="the file")
-    else:
-        texts = inputs.train_texts(P, a.variant)
-        source = {"data": f"corpus {P.profile}:train, mix {v.mix}, {v.train_bytes} bytes, seed {P.seed}"}
-    info: dict = {}
-    tok = bpe.train(texts, v, seed=P.seed, info=info)
-    if "data_sha256" not in source:
-        source.update(data_sha256=info["train_texts_sha256"], data_sha256_of="the training texts (texts_sha256)")
-    bpe.save(tok, out, {"variant": v, "profile": P.profile, **info, **source})
-    return out, tok.get_vocab_size()
-
-
 def cmd_compare(a: argparse.Namespace) -> int:
-    import pandas as pd
+    from tokstudy.stages import tools
 
-    from tokstudy import metrics, plots
-
-    handles = _tokenizers(a.tokenizers)  # before reading documents: a bad tokenizer fails fast
-    base = _load(a.base, "--base")
+    handles = tools.load_tokenizers(a.tokenizers)  # before reading documents: a bad tokenizer fails fast
+    if a.baseline:
+        tables.check_baseline(a.baseline, handles)
+    base = tools.load_tokenizer(a.base, "--base")
     ds = _docs_from(a.corpus, a)
-    base_counts = {name: metrics.token_counts(base, texts) for name, (_, texts) in ds.items()}
-    rows = []
-    for label, (where, handle) in handles.items():
-        rows += metrics.compression_rows(handle, ds, base_counts, alpha=a.alpha,
-                                         extra={"tokenizer": label, "path": where})
-    df = pd.DataFrame(rows)
+    df = tools.compare(handles, base, ds, base_name=a.base, alpha=a.alpha, out=a.out)
+    _print_table(tools.compare_table(df), a, tools.COMPARE_METRICS,
+                 title=f"bytes per token (higher = better compression), NSL vs {a.base} (lower = fewer tokens), "
+                       f"Rényi efficiency (alpha={a.alpha}):")
+    info = _info(a)
+    print(f"\ntokenizers (the `path` column of compare.csv):\n{_legend(handles)}", file=info)
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "compare.csv", index=False)
-    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.float_format", "{:.3f}".format):
-        for metric, label in (("bytes_per_token", "bytes per token (higher = better compression)"),
-                              ("nsl", f"NSL vs {a.base} (lower = fewer tokens)"),
-                              ("renyi_efficiency", f"Rényi efficiency, alpha={a.alpha}")):
-            table = df[df["metric"] == metric].pivot_table(index="dataset", columns="tokenizer", values="value",
-                                                           aggfunc="first", sort=False)
-            print(f"\n{label}\n{table}")
-    print(f"\ntokenizers (the `path` column of compare.csv):\n{_legend(handles)}")
-    plots.compare(df, out)
-    print(f"\nwrote {out / 'compare.csv'} and {out / 'compare.png'} (NSL base: {a.base})")
+    print(f"wrote {out / 'compare.csv'} and {out / 'compare.png'} (NSL base: {a.base})", file=info)
     return 0
 
 
 def cmd_overlap(a: argparse.Namespace) -> int:
-    import pandas as pd
+    from tokstudy.stages import tools
 
-    from tokstudy import metrics, plots
-
-    handles = _tokenizers(a.tokenizers)
-    df = pd.DataFrame(metrics.overlap_rows({label: h for label, (_w, h) in handles.items()}))
-    where = {label: w for label, (w, _h) in handles.items()}
-    df["path"], df["other_path"] = df["tokenizer"].map(where), df["other"].map(where)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "overlap.csv", index=False)
-    plots.overlap_heatmap(df, out)
-    print(df[df["metric"] == "vocab_jaccard"].pivot_table(index="tokenizer", columns="other", values="value"))
-    print(f"tokenizers (the `path` columns of overlap.csv):\n{_legend(handles)}")
-    print(f"wrote {out / 'overlap.csv'} and {out / 'vocab_overlap.png'}")
+    handles = tools.load_tokenizers(a.tokenizers)
+    if a.baseline:
+        tables.check_baseline(a.baseline, handles)
+    df = tools.overlap(handles, a.out)
+    _print_table(tools.overlap_table(df), a, ["vocab_distinct", "token_length_mean"],
+                 title="distinct tokens, mean token length (bytes), Jaccard overlap of token byte strings:")
+    info = _info(a)
+    print(f"tokenizers (the `path` columns of overlap.csv):\n{_legend(handles)}", file=info)
+    print(f"wrote {Path(a.out) / 'overlap.csv'} and {Path(a.out) / 'vocab_overlap.png'}", file=info)
     return 0
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
     from tokstudy import params, results, stages
+    from tokstudy.stages import tools
 
     P = params.load(a.profile)
+    if a.baseline:
+        tables.check_baseline(a.baseline, a.sizes or P.vocab_sizes.values())
     out = stages.sweep(P, a.variant, compare=a.compare, sizes=a.sizes or None)
-    for r in results.read_run(out)["rows"]:
-        print({k: r[k] for k in r if k in ("vocab_size", "metric", "value")})
-    print(f"wrote {out}")
+    table = tools.sweep_table(results.read_run(out)["rows"])
+    _print_table(table, a, [c for c in table.columns if table[c].notna().all()],
+                 title=f"vocab-size sweep of {a.variant} from one training run:")
+    print(f"wrote {out}", file=_info(a))
     return 0
 
 
 def cmd_transfer(a: argparse.Namespace) -> int:
-    from tokstudy import transfer
+    from tokstudy.stages import tools
 
-    transfer.check_model_dir(a.base_model)  # the cheap checks first: a bad tokenizer fails before the weights load
-    old = _load(a.old_tokenizer, "--old-tokenizer") if a.old_tokenizer else transfer.base_tokenizer(a.base_model)
-    new = _load(a.new_tokenizer, "NEW_TOKENIZER")
-    model = transfer.load_base(a.base_model)
-    model, stats = transfer.swap_tokenizer(model, old, new, a.method, pad_to_multiple_of=a.pad_to_multiple_of)
-    out = transfer.save_transferred(model, stats.tokenizer, a.out, stats)
-    for row in stats.rows():
+    out, rows = tools.transfer_model(a.base_model, a.new_tokenizer, out=a.out, old_tokenizer=a.old_tokenizer,
+                                     method=a.method, pad_to_multiple_of=a.pad_to_multiple_of)
+    for row in rows:
         print(f"{row['metric']:>28}  {row['value']}")
     print(f"wrote {out}")
     return 0
@@ -236,16 +173,12 @@ def cmd_transfer(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     import pandas as pd
 
-    from tokstudy import lm, params, results
-    from tokstudy.stages import evaluation
+    from tokstudy import params, results
+    from tokstudy.stages import tools
 
     P = params.load(a.profile)
-    name = a.name or Path(a.model_dir).name
-    if not lm.is_model_dir(a.model_dir):  # never a fallback model here, and no run record
-        raise lm.EvaluateError(f"tokstudy evaluate {a.model_dir}: no model there (config.json missing); give MODEL_DIR "
-                               f"a trained model directory, or {evaluation.train_hint(P, name)}")
-    out = evaluation.evaluate(P, name, model_dir=a.model_dir, mbpp_path=a.mbpp, humaneval_limit=a.humaneval_limit,
-                              device=a.device, sandbox=a.sandbox)
+    out = tools.evaluate_model_dir(P, a.model_dir, name=a.name, mbpp_path=a.mbpp, humaneval_limit=a.humaneval_limit,
+                                   device=a.device, sandbox=a.sandbox)
     df = pd.DataFrame(results.read_run(out)["rows"])
     with pd.option_context("display.width", 160, "display.float_format", "{:.4f}".format):
         print(df[["metric", "dataset", "value"]].to_string(index=False))
@@ -254,9 +187,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from tokstudy import tiktokenfile, tokenizer
+    from tokstudy.stages import tools
 
-    out, side = tiktokenfile.export(tokenizer.load(a.tokenizer), a.tiktoken)
+    out, side = tools.export_tiktoken(a.tokenizer, a.tiktoken)
     print(f"wrote {out} and {side} (tiktoken.Encoding(pat_str, mergeable_ranks, special_tokens) from them: "
           "tokstudy.tiktokenfile.encoding)")
     return 0
@@ -300,11 +233,13 @@ def _add_tokenizer_verbs(sub) -> None:
     p.add_argument("--max-line-chars", type=int, default=1_000,
                    help="skip files with a longer line: minified/generated (default 1000)")
     p.add_argument("--out", default="tokstudy-compare", help="output folder for CSV and figure")
+    _format_args(p, "the tokenizer NAME (its label: the file stem or reference name) on the same dataset")
     p.set_defaults(fn=cmd_compare)
 
     p = sub.add_parser("overlap", help="vocabulary overlap (Jaccard) between tokenizers")
-    p.add_argument("tokenizers", nargs="+")
-    p.add_argument("--out", default="tokstudy-overlap")
+    p.add_argument("tokenizers", nargs="+", help="two or more tokenizers (as for compare)")
+    p.add_argument("--out", default="tokstudy-overlap", help="output folder for CSV and heatmap")
+    _format_args(p, "the tokenizer NAME (vocabulary size, mean token length)")
     p.set_defaults(fn=cmd_overlap)
 
     p = sub.add_parser("sweep", help="vocab-size sweep by truncating one training run's merges")
@@ -312,6 +247,7 @@ def _add_tokenizer_verbs(sub) -> None:
     p.add_argument("--variant", default="gpt4-l", help="the largest variant to train once")
     p.add_argument("--sizes", type=int, nargs="*", help="vocab sizes (default: the profile's ladder)")
     p.add_argument("--compare", action="store_true", help="also train each size separately and compare")
+    _format_args(p, "the vocab size NAME")
     p.set_defaults(fn=cmd_sweep)
 
 
@@ -358,7 +294,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_tokenizer_verbs(sub)
     _add_model_verbs(sub)
+    for verb in sub.choices.values():  # `tokstudy compare ... -v` as well as `tokstudy -v compare ...`
+        verb.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="progress logs (INFO); quiet by default")
     return parser
+
+
+def _run(args: argparse.Namespace, debug: bool) -> int:
+    """``args.fn(args)`` with logs at WARNING (INFO with -v, DEBUG with --debug) written above the progress bars."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    level = logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not debug:  # matplotlib's and PIL's INFO lines (font cache, backends) are noise even with -v
+        for name in ("matplotlib", "PIL"):
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    with logging_redirect_tqdm():
+        return args.fn(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -371,10 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             from tokstudy.stages.__main__ import main as stages_main
 
             return stages_main(["train", *argv[1:]])
-        args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING,
-                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        return args.fn(args)
+        return _run(build_parser().parse_args(argv), debug)
     except TokstudyError as exc:
         if debug:
             raise

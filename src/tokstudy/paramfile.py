@@ -40,7 +40,7 @@ def read_yaml(path: str | Path | None = None) -> dict:
     """The raw mapping of a params file; a syntax error is a one-line :class:`ParamsError` naming file and line."""
     path = Path(path) if path else paths.PARAMS_FILE
     if not path.is_file():
-        raise ParamsError(f"no params file at {path}; run from the project root or set TOKSTUDY_ROOT")
+        raise ParamsError(f"no params file at {path}; give an existing params.yaml")
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)

@@ -11,6 +11,13 @@ profile that ``dvc repro`` produces::
     results/<profile>/results.csv     tidy table built by ``results.collect``
     figures/<profile>/                figures (PNG + PDF), one folder per profile
 
+The project root is ``$TOKSTUDY_ROOT`` if set, else the checkout the current
+folder is in (a folder with ``params.yaml`` and ``src/tokstudy/``), else the
+current folder itself (an installed package used outside a checkout).
+Settings come from the root's ``params.yaml``; where the root has none, from
+the copy of the repository's ``params.yaml`` that the build puts in the
+package (:data:`PACKAGED_PARAMS`).
+
 Reference tokenizer files (profile-free, shared by every checkout and
 install) live in the user cache, :func:`cache_dir` ``/reference/<name>/``:
 ``platformdirs.user_cache_dir("tokstudy")`` (``~/.cache/tokstudy`` on Linux),
@@ -38,16 +45,18 @@ DEFAULT_PROFILE = "cpu"
 def _find_root() -> Path:
     env = os.environ.get("TOKSTUDY_ROOT")
     if env:
-        return Path(env).resolve()
+        return Path(env).expanduser().resolve()
     here = Path.cwd().resolve()
     for d in (here, *here.parents):
         if (d / "params.yaml").is_file() and (d / "src" / "tokstudy").is_dir():
             return d
-    return Path(__file__).resolve().parents[2]
+    return here  # outside a checkout: outputs under the current folder
 
 
+#: the repository's params.yaml as shipped inside the package (a symlink to it in a checkout)
+PACKAGED_PARAMS = Path(__file__).resolve().with_name("params.yaml")
 ROOT = _find_root()
-PARAMS_FILE = ROOT / "params.yaml"
+PARAMS_FILE = ROOT / "params.yaml" if (ROOT / "params.yaml").is_file() else PACKAGED_PARAMS
 DATA = ROOT / "data"
 RESULTS = ROOT / "results"
 FIGURES = ROOT / "figures"

@@ -8,7 +8,7 @@ nanochat's ``tok_eval`` prints "relative diff %" against GPT-2 / GPT-4.
 A named index (e.g. ``tokenizer`` of a pivot table) becomes the first
 column(s), so JSON and CSV keep the row labels. JSON and CSV carry full
 precision (CSV round-trips through ``pandas.read_csv``); the human formats
-round floats to ``digits`` decimals.
+round floats to ``digits`` decimals and leave missing values empty.
 
 >>> import pandas as pd
 >>> df = pd.DataFrame({"nsl": [1.0, 0.75]}, index=pd.Index(["llama2", "ours"], name="tokenizer"))
@@ -20,9 +20,12 @@ ours,0.75,-25.0
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from tokstudy.errors import TokstudyError
+
+if TYPE_CHECKING:  # pandas is imported on use: `tokstudy --help` stays fast
+    import pandas as pd
 
 FORMATS = ("table", "json", "csv", "md", "latex")
 
@@ -49,29 +52,49 @@ def render(frame: pd.DataFrame, fmt: str, digits: int = 3) -> str:
     if fmt == "csv":
         return flat.to_csv(index=False)
     if fmt == "md":
-        return flat.to_markdown(index=False, floatfmt=f".{digits}f") + "\n"
+        return flat.to_markdown(index=False, floatfmt=f".{digits}f", missingval="") + "\n"
     if fmt == "latex":
-        return flat.to_latex(index=False, float_format=f"%.{digits}f", escape=True)
-    return flat.to_string(index=False, float_format=f"{{:.{digits}f}}".format) + "\n"
+        return flat.to_latex(index=False, float_format=f"%.{digits}f", escape=True, na_rep="")
+    return flat.to_string(index=False, float_format=f"{{:.{digits}f}}".format, na_rep="") + "\n"
 
 
-def with_baseline(frame: pd.DataFrame, baseline: str, columns) -> pd.DataFrame:
+def check_baseline(baseline: str, labels):
+    """The row label in ``labels`` that ``baseline`` names (compared as text); else a one-line error listing them.
+
+    Call it before the work that makes the table, so a typo fails at once.
+    """
+    labels = list(dict.fromkeys(labels))
+    match = [lab for lab in labels if str(lab) == str(baseline)]
+    if not match:
+        names = ", ".join(map(str, labels))
+        raise TableError(f"--baseline {baseline!r} is not a row of the table; give one of: {names}")
+    return match[0]
+
+
+def with_baseline(frame: pd.DataFrame, baseline: str, columns, level: str | None = None) -> pd.DataFrame:
     """``frame`` plus a ``"<col> vs <baseline> %"`` column per column: ``100 * (value / baseline's value - 1)``.
 
-    ``baseline`` is a row label of ``frame``'s index; its own row gets 0.0.
+    ``baseline`` is a row label of ``frame``'s index (compared as text, so ``"300"``
+    finds the row ``300``); its own row gets 0.0. With a MultiIndex, ``level`` names
+    the level holding ``baseline`` and each row is compared with the baseline row
+    that shares its other levels (e.g. the same dataset).
     Negative = smaller than the baseline (for NSL: fewer tokens).
     """
-    if baseline not in frame.index:
-        rows = ", ".join(map(str, frame.index))
-        raise TableError(f"--baseline {baseline!r} is not a row of the table; give one of: {rows}")
+    import pandas as pd
+
+    match = check_baseline(baseline, frame.index.get_level_values(level) if level else frame.index)
     out = frame.copy()
     for col in columns:
         if col not in frame.columns:
             cols = ", ".join(map(str, frame.columns))
             raise TableError(f"--baseline: no column {col!r} in the table (columns: {cols})")
-        base = frame.loc[baseline, col]
-        if not pd.api.types.is_number(base) or base == 0 or pd.isna(base):
-            raise TableError(f"--baseline {baseline!r}: its {col!r} value is {base!r}; a relative % needs a "
-                             "non-zero number, pick another baseline")
-        out[f"{col} vs {baseline} %"] = 100.0 * (frame[col] / base - 1.0)
+        if level:
+            denom = frame[col].xs(match, level=level).reindex(frame.index.droplevel(level)).to_numpy()
+        else:
+            denom = frame.loc[[match], col].to_numpy()[:1].repeat(len(frame))
+        bad = [d for d in denom if not pd.api.types.is_number(d) or d == 0 or pd.isna(d)]
+        if bad:
+            raise TableError(f"--baseline {baseline!r}: its {col!r} value {bad[0]!r} is no non-zero number; a "
+                             "relative % needs one in every row it is compared with, pick another baseline")
+        out[f"{col} vs {baseline} %"] = 100.0 * (frame[col].to_numpy() / denom - 1.0)
     return out

@@ -1,0 +1,91 @@
+"""The built wheel works outside the repository: packaged defaults, CLI with flags alone, no writes beside the package.
+
+The wheel is built from a copy of the sources (offline, no build isolation) and
+installed with ``--no-deps`` into a fresh venv that sees the project venv's
+packages through a ``.pth`` line, so nothing is downloaded.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = [f"def f{i}(x):\n    return x * {i} + {i % 7}\n" for i in range(300)]
+
+
+def _pip(*args):
+    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src-copy"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "params.yaml"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "src", src / "src", symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", str(src), "-w", str(tmp / "dist"))
+    (whl,) = (tmp / "dist").glob("tokstudy-*.whl")
+    return whl
+
+
+@pytest.fixture(scope="module")
+def venv(wheel, tmp_path_factory) -> Path:
+    """A fresh venv holding only the wheel; the dependencies are the project venv's (a .pth line)."""
+    v = tmp_path_factory.mktemp("venv") / "v"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(v)], check=True)
+    purelib = subprocess.run([v / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "project-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # --ignore-installed: the project venv's editable tokstudy is visible but must be neither reused nor touched
+    _pip("--python", str(v / "bin" / "python"), "install", "--no-deps", "--no-index", "--ignore-installed", str(wheel))
+    return v
+
+
+def _tokstudy(venv: Path, cwd: Path, *args) -> subprocess.CompletedProcess:
+    env = {k: val for k, val in os.environ.items() if k not in ("PYTHONPATH", "TOKSTUDY_ROOT")}
+    env.update(HF_HUB_OFFLINE="1", TOKSTUDY_CACHE=str(cwd / "cache"))
+    return subprocess.run([venv / "bin" / "tokstudy", *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True)
+
+
+def test_the_wheel_ships_the_repo_params_yaml_unchanged(wheel):
+    with zipfile.ZipFile(wheel) as z:
+        assert z.read("tokstudy/params.yaml") == (ROOT / "params.yaml").read_bytes()
+
+
+@pytest.mark.slow
+def test_train_and_compare_from_a_temporary_folder_with_the_installed_wheel(venv, tmp_path):
+    where = subprocess.run([venv / "bin" / "python", "-c", "import tokstudy; print(tokstudy.__file__)"],
+                           cwd=tmp_path, env={"PATH": os.environ["PATH"]}, capture_output=True, text=True)
+    assert where.stdout.startswith(str(venv)), where  # the wheel's copy, not the checkout's
+    (tmp_path / "texts.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    r = _tokstudy(venv, tmp_path, "train", "--data", "texts.jsonl", "--regex", "gpt4", "--vocab-size", 300,
+                  "--out", "tok")
+    assert r.returncode == 0, r.stderr
+    assert "tokenizer written to tok/tokenizer.json (vocab 300)" in r.stdout
+    meta = json.loads((tmp_path / "tok" / "meta.json").read_text())
+    assert meta["variant"]["regex"] == "gpt4" and meta["variant"]["vocab_size"] == 300
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "a.py").write_text("".join(TEXTS[:50]))
+    (code / "notes.md").write_text("Some English prose about the code.\n" * 5)
+    r = _tokstudy(venv, tmp_path, "compare", "code", "tok", "--base", "tok", "--out", "cmp", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(tmp_path / "cmp" / "compare.csv")
+    assert set(df[df["metric"] == "nsl"]["value"]) == {1.0}  # the base against itself
+    assert (tmp_path / "cmp" / "compare.png").is_file()
+    # outputs only where asked: nothing beside the installed package, nothing cached for local tokenizers
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp", "code", "texts.jsonl", "tok"]
+    assert not list(venv.glob("lib/*/data")) and not list(venv.glob("lib/*/site-packages/data"))
