@@ -66,7 +66,21 @@ def test_unknown_baseline_names_the_rows(nsl):
 
 def test_zero_or_missing_baseline_value_is_an_error(nsl):
     nsl.loc["llama2", "python"] = 0.0
-    with pytest.raises(tables.TableError, match="non-zero number"):
+    with pytest.raises(tables.TableError, match="for row llama2 is 0.0 .a relative % needs a non-zero number"):
         tables.with_baseline(nsl, "llama2", ["python"])
     with pytest.raises(tables.TableError, match="no column 'java'"):
         tables.with_baseline(nsl, "ours", ["java"])
+
+
+def test_with_baseline_per_group_of_a_multiindex_and_numeric_labels():
+    idx = pd.MultiIndex.from_tuples([("python", "base"), ("python", "ours"), ("c", "base"), ("c", "ours")],
+                                    names=["dataset", "tokenizer"])
+    df = pd.DataFrame({"nsl": [2.0, 1.5, 4.0, 5.0]}, index=idx)
+    out = tables.with_baseline(df, "base", ["nsl"], level="tokenizer")
+    assert out["nsl vs base %"].tolist() == [0.0, -25.0, 0.0, 25.0]  # each row against its own dataset's base
+    msg = r"^--baseline 'base': its 'nsl' for row \('c', 'ours'\) is nan \(a relative % needs"
+    with pytest.raises(tables.TableError, match=msg):
+        tables.with_baseline(df.drop(("c", "base")), "base", ["nsl"], level="tokenizer")
+    sizes = pd.DataFrame({"s": [1.0, 4.0]}, index=pd.Index([300, 400], name="vocab_size"))
+    assert tables.with_baseline(sizes, "400", ["s"])["s vs 400 %"].tolist() == [-75.0, 0.0]  # "400" names 400
+    assert tables.render(pd.DataFrame({"a": [1.0, None]}), "table") == "    a\n1.000\n     \n"  # missing: empty

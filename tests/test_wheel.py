@@ -89,3 +89,24 @@ def test_train_and_compare_from_a_temporary_folder_with_the_installed_wheel(venv
     # outputs only where asked: nothing beside the installed package, nothing cached for local tokenizers
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp", "code", "texts.jsonl", "tok"]
     assert not list(venv.glob("lib/*/data")) and not list(venv.glob("lib/*/site-packages/data"))
+
+
+def _where(cwd: Path, **env) -> list[str]:
+    code = ("from tokstudy import paths, params; "
+            "print(paths.ROOT); print(paths.PARAMS_FILE); print(params.load().profile)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                       env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "src"), **env})
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_root_and_params_inside_a_checkout_outside_it_and_from_the_variable(tmp_path):
+    packaged = ROOT / "src" / "tokstudy" / "params.yaml"
+    assert packaged.read_bytes() == (ROOT / "params.yaml").read_bytes()  # the symlink the build copies
+    assert _where(ROOT / "docs") == [str(ROOT), str(ROOT / "params.yaml"), "cpu"]
+    assert _where(tmp_path) == [str(tmp_path), str(packaged), "cpu"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "params.yaml").write_text((ROOT / "params.yaml").read_text().replace(
+        "profile: cpu", "profile: smoke", 1))
+    assert _where(tmp_path, TOKSTUDY_ROOT=str(tmp_path / "mine"))[1:] == [str(tmp_path / "mine" / "params.yaml"),
+                                                                           "smoke"]

@@ -92,9 +92,10 @@ def with_baseline(frame: pd.DataFrame, baseline: str, columns, level: str | None
             denom = frame[col].xs(match, level=level).reindex(frame.index.droplevel(level)).to_numpy()
         else:
             denom = frame.loc[[match], col].to_numpy()[:1].repeat(len(frame))
-        bad = [d for d in denom if not pd.api.types.is_number(d) or d == 0 or pd.isna(d)]
+        bad = [i for i, d in enumerate(denom) if not pd.api.types.is_number(d) or pd.isna(d) or d == 0]
         if bad:
-            raise TableError(f"--baseline {baseline!r}: its {col!r} value {bad[0]!r} is no non-zero number; a "
-                             "relative % needs one in every row it is compared with, pick another baseline")
+            row, value = frame.index[bad[0]], denom[bad[0]]
+            raise TableError(f"--baseline {baseline!r}: its {col!r} for row {row} is {value} (a relative % needs a "
+                             "non-zero number); pick another baseline")
         out[f"{col} vs {baseline} %"] = 100.0 * (frame[col].to_numpy() / denom - 1.0)
     return out
