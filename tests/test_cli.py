@@ -111,3 +111,25 @@ def test_sweep_from_one_run_reports_identity_and_time_saved(capsys):
     rows = results.read_run(paths.runs_dir("smoke") / "sweep-gpt4-l.json")["rows"]
     assert {r["vocab_size"]: r["value"] for r in rows if r["metric"] == "identical"} == {300: 1.0, 400: 1.0}
     assert any(r["metric"] == "time_saved_seconds" for r in rows)
+
+
+def test_every_verb_calls_stages_and_nothing_else():
+    """A verb parses flags, calls tokstudy.stages (tools included) and prints: no library logic of its own."""
+    import ast
+    import inspect
+
+    allowed = {"tokstudy.stages", "tokstudy.stages.tools", "tokstudy.stages.inputs", "tokstudy.stages.__main__",
+               "tokstudy.params", "tokstudy.results", "tokstudy.tables", "pandas"}
+    tree = ast.parse(inspect.getsource(cli))
+    verbs = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name.startswith("cmd_")]
+    assert {f.name for f in verbs} >= {"cmd_compare", "cmd_overlap", "cmd_export", "cmd_transfer", "cmd_sweep",
+                                       "cmd_train", "cmd_evaluate", "cmd_corpus"}
+    for f in verbs:
+        imported = set()
+        for node in ast.walk(f):
+            if isinstance(node, ast.ImportFrom):
+                mod = node.module
+                imported |= {f"{mod}.{a.name}" if mod == "tokstudy" else mod for a in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+        assert imported <= allowed, (f.name, imported - allowed)
