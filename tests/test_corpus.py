@@ -21,7 +21,7 @@ def _params(**corpus_kw) -> params.Params:
     base = dict(budget_bytes=10_000_000, max_file_bytes=2_000, max_line_chars=200, min_file_bytes=20,
                 val_fraction=0.1, test_fraction=0.1, max_files_per_source=1_000)
     base.update(corpus_kw)
-    return dataclasses.replace(params.load("smoke"), profile="unit", corpus=CorpusParams(**base))
+    return dataclasses.replace(params.load("smoke"), profile="unit", corpus=CorpusParams(**{"sources": None, **base}))
 
 
 def _write(root: Path, rel: str, data: str | bytes) -> Path:
@@ -36,7 +36,8 @@ def _code(i: int, lang: str = "py") -> str:
 
 
 def _spec(**kw) -> SourceSpec:
-    return SourceSpec(**{"root": None, "path": None, "include": ("**/*",), "exclude": (), "package": (), **kw})
+    return SourceSpec(**{"fetch": None, "sha256": None, "root": None, "path": None, "include": ("**/*",),
+                         "exclude": (), "package": (), **kw})
 
 
 def _dir_source(name, root, language="python", domain="code", include=("**/*",), **kw) -> SourceSpec:
@@ -508,13 +509,17 @@ def test_jsonl_source_in_build(tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_profile_build_from_installed_software(tmp_path):
+def test_smoke_profile_build_from_fetched_artifacts(tmp_path):
+    """The smoke corpus (its pinned artifacts from the user cache, fetched once): three domains, two datasets each."""
     P = params.load("smoke")
     m = corpus.build(P, out_dir=tmp_path / "corpus")
     assert m["bytes"] <= P.corpus.budget_bytes
-    langs = {s["language"] for s in m["sources"].values() if s["files"] and s["domain"] == "code"}
-    assert {"python", "c", "java", "javascript"} <= langs
-    assert any(s["domain"] == "english" and s["files"] for s in m["sources"].values())
+    assert set(m["sources"]) == set(P.corpus.sources)
+    for domain in params.DOMAINS:
+        langs = {s["language"] for s in m["sources"].values() if s["files"] and s["domain"] == domain}
+        assert len(langs) >= 2, (domain, langs)
+    for name, s in m["sources"].items():
+        assert s["artifact"]["sha256"] == P.sources[name].sha256 or s["artifact"]["moved"]
     assert all(m["splits"][s]["documents"] > 0 for s in corpus.SPLITS)
 
 

@@ -72,7 +72,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tokstudy import packages, paths
+from tokstudy import fetch, packages, paths
 from tokstudy.params import DOMAINS, CorpusParams, Params, SourceSpec
 from tokstudy.sources import SKIP_REASONS, CorpusError, Document, Limits, SourceReader, jsonl_records
 
@@ -167,7 +167,12 @@ def _hash_list(hashes: Iterable[str]) -> str:
 
 def _as_specs(sources: Mapping[str, SourceSpec] | Sequence[SourceSpec] | None, params: Params) -> list[SourceSpec]:
     if sources is None:
-        sources = params.sources
+        chosen = params.corpus.sources
+        unknown = sorted(set(chosen or ()) - set(params.sources))
+        if unknown:
+            raise CorpusError(f"corpus.sources names unknown source(s) {unknown}; params.yaml `sources` defines "
+                              f"{sorted(params.sources)}")
+        sources = [s for n, s in params.sources.items() if chosen is None or n in chosen]
     specs = list(sources.values()) if isinstance(sources, Mapping) else list(sources)
     if not specs:
         raise CorpusError("no corpus sources; add some under `sources:` in params.yaml")
@@ -187,10 +192,27 @@ def _check(cp: CorpusParams) -> None:
         raise CorpusError("corpus.budget_bytes and corpus.max_files_per_source must be positive; fix params.yaml")
 
 
-def _read_sources(specs: list[SourceSpec], cp: CorpusParams) -> list[SourceReader]:
+def fetch_artifacts(specs: Sequence[SourceSpec]) -> dict[str, fetch.Artifact]:
+    """``{source name: Artifact}`` of the sources with a ``fetch`` pin, each artifact fetched once."""
+    got: dict[tuple[str, str], fetch.Artifact] = {}
+    out = {}
+    for s in specs:
+        if s.fetch is None:
+            continue
+        pin = fetch.Pin.parse(s.fetch, s.sha256, f"sources.{s.name}")
+        key = (str(pin), pin.sha256)
+        if key not in got:
+            got[key] = fetch.get(pin)
+        out[s.name] = got[key]
+    return out
+
+
+def _read_sources(specs: list[SourceSpec], cp: CorpusParams, artifacts: Mapping[str, fetch.Artifact]
+                  ) -> list[SourceReader]:
     """Fill the byte budget from the sources; every source must keep a file."""
     with contextlib.ExitStack() as stack:
-        readers = [SourceReader(s, Limits.of(cp), stack) for s in specs]
+        readers = [SourceReader(s, Limits.of(cp), stack, artifacts[s.name].tree if s.name in artifacts else None)
+                   for s in specs]
         bar = stack.enter_context(tqdm(desc="corpus", unit="file", mininterval=0.5))
         for r in readers:
             r.bar = bar
@@ -210,17 +232,23 @@ def _read_sources(specs: list[SourceSpec], cp: CorpusParams) -> list[SourceReade
     return readers
 
 
-def _source_manifest(r: SourceReader) -> dict:
+def _source_manifest(r: SourceReader, artifact: fetch.Artifact | None) -> dict:
     s = r.spec
-    versions, via = packages.versions(s)
+    if artifact is not None:
+        versions, via = {artifact.pin.split(":", 1)[1]: artifact.version}, {"artifact": "fetch"}
+    else:
+        versions, via = packages.versions(s)
     return {
         "kind": s.kind,
         "language": s.language,
         "domain": s.domain,
-        ("path" if s.kind in ("zip", "jsonl") else "root"): r.root,
+        # a fetched source's root is machine-independent: relative to its artifact
+        ("path" if s.kind in ("zip", "jsonl") else "root"): r.root if artifact is None else os.path.relpath(
+            r.root, artifact.tree),
         "include": list(r.include) if s.kind != "jsonl" else None,
         "exclude": list(s.exclude),
         "packages": list(s.package),
+        "artifact": None if artifact is None else artifact.record(),
         "versions": versions,
         "version_via": via,
         "candidates": len(r.candidates),
@@ -261,7 +289,8 @@ def build(
     _check(cp)
     specs = _as_specs(sources, params)
     out_dir = Path(out_dir) if out_dir is not None else paths.corpus_dir(params.profile)
-    readers = _read_sources(specs, cp)
+    artifacts = fetch_artifacts(specs)
+    readers = _read_sources(specs, cp, artifacts)
     splits: dict[str, list[Document]] = {s: [] for s in SPLITS}
     for r in readers:
         for doc in r.kept:
@@ -278,7 +307,7 @@ def build(
         "then per source within a domain; unused shares go to the domain's other sources, then to the other domain",
         "split_rule": f"int(sha256[:8],16) % {SPLIT_MODULUS}: < test_fraction*{SPLIT_MODULUS} -> test, "
         f"< (test_fraction+val_fraction)*{SPLIT_MODULUS} -> validation, else train",
-        "sources": {r.spec.name: _source_manifest(r) for r in readers},
+        "sources": {r.spec.name: _source_manifest(r, artifacts.get(r.spec.name)) for r in readers},
         "splits": split_manifest,
     }
     with paths.atomic_dir(out_dir) as tmp:
