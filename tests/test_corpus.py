@@ -335,6 +335,18 @@ def test_sample_mix_small_corpus_keeps_shares_and_empty_domain_errors():
         corpus.sample_mix([d for d in docs if d.domain == "code"], {"code": 0.7, "english": 0.3}, 1000, seed=0)
 
 
+def test_balanced_mix_takes_a_third_of_each_domain_and_datasets_keep_their_domain():
+    # 10 documents of exactly 100 bytes per domain: a third of 600 bytes is two documents each
+    docs = [_doc(f"{lang} {i:02d} " + "z" * (100 - len(f"{lang} {i:02d} ")), lang, dom, i)
+            for lang, dom in (("go", "code"), ("english-man", "english"), ("de", "multilingual")) for i in range(10)]
+    assert {d.nbytes for d in docs} == {100}
+    balanced = params.load("smoke").mix("balanced")
+    texts = corpus.sample_mix(docs, balanced, 600, seed=3)
+    assert sorted(t.split()[0] for t in texts) == ["de", "de", "english-man", "english-man", "go", "go"]
+    assert corpus.datasets(docs)["de"][0] == "multilingual"
+    assert params.load("smoke").mix("code70")["multilingual"] == 0.0
+
+
 def test_read_user_source_jsonl_and_dir(tmp_path):
     f = tmp_path / "mine.jsonl"
     f.write_text(

@@ -1,8 +1,9 @@
-"""A reproducible code + English corpus from software installed on the machine.
+"""A reproducible code + English + multilingual corpus from pinned registry artifacts.
 
-:func:`build` reads the sources of ``params.yaml`` (``sources:``), filters and
-deduplicates their files, spreads a byte budget over them, splits the kept
-documents into train/validation/test and writes::
+:func:`build` fetches the pinned artifacts of the sources in ``params.yaml``
+(``sources:``, those named by ``corpus.sources``; :mod:`tokstudy.fetch`, into
+the user cache), filters and deduplicates their files, spreads a byte budget
+over them, splits the kept documents into train/validation/test and writes::
 
     data/<profile>/corpus/train.jsonl        one JSON object per document:
     data/<profile>/corpus/validation.jsonl     text, language, domain, source,
@@ -10,7 +11,7 @@ documents into train/validation/test and writes::
     data/<profile>/corpus/manifest.json      what was read, from which package
                                              version, and what was skipped
 
-Source kinds
+Source kinds (a fetched source's ``root`` / ``path`` lie inside its unpacked artifact)
     ``python-stdlib``  the ``.py`` files of the running interpreter's stdlib
     ``dir``            files under ``root`` (``.gz``/``.xz``/``.bz2`` are decompressed)
     ``zip``            members of the archive ``path`` (e.g. a JDK ``src.zip``)
@@ -35,11 +36,11 @@ Selection order
 
 Byte budget
     ``budget_bytes`` caps the stored corpus (UTF-8 bytes of all texts). The
-    budget is split evenly between the domains (code, english), and a domain's
+    budget is split evenly between the domains (code, english, multilingual), and a domain's
     part evenly between its sources; each source fills its share with whole
     files in the selection order. What a source cannot use (it runs out of
     files or hits the file cap) goes to the other sources of its domain, and
-    only when every source of a domain is done, to the other domain
+    only when every source of a domain is done, to the other domains
     (water-filling, round after round, until no source can add a file). A
     source stops at the first file that does not fit its share, so the total
     never exceeds the budget.
@@ -50,11 +51,14 @@ Split
     ``(test_fraction + val_fraction) * 10000``, otherwise to ``train``: the split
     of a document never changes when sources are added or removed.
 
-Building twice from the same installed files gives byte-identical outputs.
+Building twice from the same artifacts gives byte-identical outputs; the
+manifest records, per source, the artifact pinned and the version and sha256
+used (``artifact``).
 Reading back (:func:`read_split`) validates every record (see
 :func:`tokstudy.sources.check_record`). The readers live in
 :mod:`tokstudy.sources`, man-page conversion in :mod:`tokstudy.roff`, package
-versions in :mod:`tokstudy.packages`, user folders in :mod:`tokstudy.folders`.
+versions of installed files in :mod:`tokstudy.packages`, artifacts in
+:mod:`tokstudy.fetch`, user folders in :mod:`tokstudy.folders`.
 """
 
 from __future__ import annotations
@@ -304,7 +308,7 @@ def build(
         "sha256": _hash_list(d.sha256 for d in all_docs),
         "corpus_params": dataclasses.asdict(cp),
         "selection": "candidates in sha256(relative path) order; whole files; even byte share per domain, "
-        "then per source within a domain; unused shares go to the domain's other sources, then to the other domain",
+        "then per source within a domain; unused shares go to the domain's other sources, then to the other domains",
         "split_rule": f"int(sha256[:8],16) % {SPLIT_MODULUS}: < test_fraction*{SPLIT_MODULUS} -> test, "
         f"< (test_fraction+val_fraction)*{SPLIT_MODULUS} -> validation, else train",
         "sources": {r.spec.name: _source_manifest(r, artifacts.get(r.spec.name)) for r in readers},

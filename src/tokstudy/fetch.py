@@ -147,8 +147,10 @@ def _run(key: str, pin: Pin, args: list[str], cwd: str | None = None) -> subproc
 
 
 def _tail(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in (proc.stderr + "\n" + proc.stdout).splitlines() if ln.strip() and not ln.startswith("W:")]
-    return " | ".join(lines[-2:])
+    """The client's error lines (or its last two lines), joined into one."""
+    lines = [ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(("E:", "ERROR", "npm error", "npm ERR!"))]
+    return " | ".join(errors[-2:] or lines[-2:])
 
 
 # ----------------------------------------------------------------------------- Debian
