@@ -198,18 +198,24 @@ def _deb_record(pin: Pin) -> dict:
     return current
 
 
+def _apt_download(pin: Pin, version: str, tmp: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    proc = _run("deb", pin, [*apt_options(), "download", f"{pin.name}={version}"], cwd=tmp)
+    return proc, [f for f in os.listdir(tmp) if f.endswith(".deb")]
+
+
 def _fetch_deb(pin: Pin, tmp: str) -> tuple[str, str, str]:
-    """Download the .deb into ``tmp``: (file, version used, sha256 it must have)."""
+    """Download the .deb into ``tmp``: (file, version used, sha256 it must have); the pinned version first."""
+    proc, debs = _apt_download(pin, pin.version, tmp)
+    if proc.returncode == 0 and len(debs) == 1:
+        return debs[0], pin.version, pin.sha256
     rec = _deb_record(pin)
     version, expected = rec.get("Version", ""), rec.get("SHA256", "")
     if version == pin.version:
-        expected = pin.sha256
-    else:
-        cached = _cached(expected, pin)
-        if cached is not None:
-            return "", version, expected
-    proc = _run("deb", pin, [*apt_options(), "download", f"{pin.name}={version}"], cwd=tmp)
-    debs = [f for f in os.listdir(tmp) if f.endswith(".deb")]
+        raise FetchError(f"{pin.where}: `apt-get download {pin.name}={pin.version}` failed ({_tail(proc)}); "
+                         "check the network")
+    if _cached(expected, pin) is not None:
+        return "", version, expected
+    proc, debs = _apt_download(pin, version, tmp)
     if proc.returncode != 0 or len(debs) != 1:
         raise FetchError(f"{pin.where}: `apt-get download {pin.name}={version}` failed ({_tail(proc)}); check the "
                          "network and the pin in params.yaml")
