@@ -21,7 +21,7 @@ def _params(**corpus_kw) -> params.Params:
     base = dict(budget_bytes=10_000_000, max_file_bytes=2_000, max_line_chars=200, min_file_bytes=20,
                 val_fraction=0.1, test_fraction=0.1, max_files_per_source=1_000)
     base.update(corpus_kw)
-    return dataclasses.replace(params.load("smoke"), profile="unit", corpus=CorpusParams(**base))
+    return dataclasses.replace(params.load("smoke"), profile="unit", corpus=CorpusParams(**{"sources": None, **base}))
 
 
 def _write(root: Path, rel: str, data: str | bytes) -> Path:
@@ -36,7 +36,8 @@ def _code(i: int, lang: str = "py") -> str:
 
 
 def _spec(**kw) -> SourceSpec:
-    return SourceSpec(**{"root": None, "path": None, "include": ("**/*",), "exclude": (), "package": (), **kw})
+    return SourceSpec(**{"fetch": None, "sha256": None, "root": None, "path": None, "include": ("**/*",),
+                         "exclude": (), "package": (), **kw})
 
 
 def _dir_source(name, root, language="python", domain="code", include=("**/*",), **kw) -> SourceSpec:
@@ -334,6 +335,18 @@ def test_sample_mix_small_corpus_keeps_shares_and_empty_domain_errors():
         corpus.sample_mix([d for d in docs if d.domain == "code"], {"code": 0.7, "english": 0.3}, 1000, seed=0)
 
 
+def test_balanced_mix_takes_a_third_of_each_domain_and_datasets_keep_their_domain():
+    # 10 documents of exactly 100 bytes per domain: a third of 600 bytes is two documents each
+    docs = [_doc(f"{lang} {i:02d} " + "z" * (100 - len(f"{lang} {i:02d} ")), lang, dom, i)
+            for lang, dom in (("go", "code"), ("english-man", "english"), ("de", "multilingual")) for i in range(10)]
+    assert {d.nbytes for d in docs} == {100}
+    balanced = params.load("smoke").mix("balanced")
+    texts = corpus.sample_mix(docs, balanced, 600, seed=3)
+    assert sorted(t.split()[0] for t in texts) == ["de", "de", "english-man", "english-man", "go", "go"]
+    assert corpus.datasets(docs)["de"][0] == "multilingual"
+    assert params.load("smoke").mix("code70")["multilingual"] == 0.0
+
+
 def test_read_user_source_jsonl_and_dir(tmp_path):
     f = tmp_path / "mine.jsonl"
     f.write_text(
@@ -508,13 +521,17 @@ def test_jsonl_source_in_build(tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_profile_build_from_installed_software(tmp_path):
+def test_smoke_profile_build_from_fetched_artifacts(tmp_path):
+    """The smoke corpus (its pinned artifacts from the user cache, fetched once): three domains, two datasets each."""
     P = params.load("smoke")
     m = corpus.build(P, out_dir=tmp_path / "corpus")
     assert m["bytes"] <= P.corpus.budget_bytes
-    langs = {s["language"] for s in m["sources"].values() if s["files"] and s["domain"] == "code"}
-    assert {"python", "c", "java", "javascript"} <= langs
-    assert any(s["domain"] == "english" and s["files"] for s in m["sources"].values())
+    assert set(m["sources"]) == set(P.corpus.sources)
+    for domain in params.DOMAINS:
+        langs = {s["language"] for s in m["sources"].values() if s["files"] and s["domain"] == domain}
+        assert len(langs) >= 2, (domain, langs)
+    for name, s in m["sources"].items():
+        assert s["artifact"]["sha256"] == P.sources[name].sha256 or s["artifact"]["moved"]
     assert all(m["splits"][s]["documents"] > 0 for s in corpus.SPLITS)
 
 

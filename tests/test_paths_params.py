@@ -85,7 +85,7 @@ def test_profiles_deep_merge_over_the_top_level_sections():
     assert (fin.lr, fin.warmup_steps, fin.tokens) == (1e-3, 10, 0)
     assert (pre.size.name, pre.size.d_model, pre.size.pad_vocab_to) == ("cpu", 128, 64)
     assert cpu.model("base").tokens == 1_200_000 and cpu.model("fvt-b2").tokens == 400_000
-    assert cpu.corpus.budget_bytes == 40_000_000 and cpu.corpus.max_line_chars == 1000
+    assert cpu.corpus.budget_bytes == 150_000_000 and cpu.corpus.max_line_chars == 1000
     assert cpu.tokenizer("gpt4-m").vocab_size == 8192 and cpu.tokenizer("identity-m").max_token_length == 32
     # smoke: profiles.smoke.train.finetune.lr over train.finetune, whose warmup_steps stays
     assert (smoke.train("finetune").lr, smoke.train("finetune").warmup_steps) == (3e-3, 10)
@@ -158,12 +158,13 @@ def test_names_shared_with_other_modules_agree():
          "['gpt7']"),
         (_set("metrics.references", ["llama2", "llama9"]), "cpu", "metrics.references", "['llama9']"),
         (_set("costs.sweep", ["gpt4-xs", "nope"]), "cpu", "costs.sweep", "['nope']"),
-        (_set("profiles.smoke.costs.domain", "math"), "smoke", "profiles.smoke.costs.domain", "'code' or 'english'"),
+        (_set("profiles.smoke.costs.domain", "math"), "smoke", "profiles.smoke.costs.domain",
+         "'english' or 'multilingual'"),
         (_set("evaluate.sandbox", "docker"), "cpu", "evaluate.sandbox", "'bwrap' or 'guard'"),
         (_set("profiles.cpu.evaluate.humaneval.limit", -4), "cpu", "profiles.cpu.evaluate.humaneval.limit",
          "greater than 0"),
         (_set("profiles.cpu.evaluate.bpb.windows", 3), "cpu", "profiles.cpu.evaluate.bpb.windows", "unknown key"),
-        (_set("sources.c.domain", "prose"), "cpu", "sources.c.domain", "'code' or 'english'"),
+        (_set("sources.c.domain", "prose"), "cpu", "sources.c.domain", "'english' or 'multilingual'"),
         (_set("sources.c.kind", None), "cpu", "sources.c.kind", "missing key"),
         (_set("tokenizer.engine", None), "cpu", "tokenizer.engine", "missing key"),
         (_set("profile", "laptop"), "cpu", "profile", "unknown profile 'laptop'"),
@@ -212,7 +213,7 @@ def test_a_raw_pattern_replaces_the_regex_name(tmp_path):
 def test_source_path_candidates_pick_the_first_that_exists(tmp_path):
     there = tmp_path / "src.zip"
     there.write_bytes(b"")
-    rest = dict(root=None, include="**/*.java", exclude=(), package="jdk")
+    rest = dict(fetch=None, sha256=None, root=None, include="**/*.java", exclude=(), package="jdk")
     spec = params.SourceSpec(name="j", kind="zip", language="java", domain="code",
                              path=[str(tmp_path / "missing.zip"), str(there)], **rest)
     assert (spec.path, spec.include, spec.package) == (str(there), ("**/*.java",), ("jdk",))

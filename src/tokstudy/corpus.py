@@ -1,8 +1,9 @@
-"""A reproducible code + English corpus from software installed on the machine.
+"""A reproducible code + English + multilingual corpus from pinned registry artifacts.
 
-:func:`build` reads the sources of ``params.yaml`` (``sources:``), filters and
-deduplicates their files, spreads a byte budget over them, splits the kept
-documents into train/validation/test and writes::
+:func:`build` fetches the pinned artifacts of the sources in ``params.yaml``
+(``sources:``, those named by ``corpus.sources``; :mod:`tokstudy.fetch`, into
+the user cache), filters and deduplicates their files, spreads a byte budget
+over them, splits the kept documents into train/validation/test and writes::
 
     data/<profile>/corpus/train.jsonl        one JSON object per document:
     data/<profile>/corpus/validation.jsonl     text, language, domain, source,
@@ -10,7 +11,7 @@ documents into train/validation/test and writes::
     data/<profile>/corpus/manifest.json      what was read, from which package
                                              version, and what was skipped
 
-Source kinds
+Source kinds (a fetched source's ``root`` / ``path`` lie inside its unpacked artifact)
     ``python-stdlib``  the ``.py`` files of the running interpreter's stdlib
     ``dir``            files under ``root`` (``.gz``/``.xz``/``.bz2`` are decompressed)
     ``zip``            members of the archive ``path`` (e.g. a JDK ``src.zip``)
@@ -35,11 +36,11 @@ Selection order
 
 Byte budget
     ``budget_bytes`` caps the stored corpus (UTF-8 bytes of all texts). The
-    budget is split evenly between the domains (code, english), and a domain's
+    budget is split evenly between the domains (code, english, multilingual), and a domain's
     part evenly between its sources; each source fills its share with whole
     files in the selection order. What a source cannot use (it runs out of
     files or hits the file cap) goes to the other sources of its domain, and
-    only when every source of a domain is done, to the other domain
+    only when every source of a domain is done, to the other domains
     (water-filling, round after round, until no source can add a file). A
     source stops at the first file that does not fit its share, so the total
     never exceeds the budget.
@@ -50,11 +51,14 @@ Split
     ``(test_fraction + val_fraction) * 10000``, otherwise to ``train``: the split
     of a document never changes when sources are added or removed.
 
-Building twice from the same installed files gives byte-identical outputs.
+Building twice from the same artifacts gives byte-identical outputs; the
+manifest records, per source, the artifact pinned and the version and sha256
+used (``artifact``).
 Reading back (:func:`read_split`) validates every record (see
 :func:`tokstudy.sources.check_record`). The readers live in
 :mod:`tokstudy.sources`, man-page conversion in :mod:`tokstudy.roff`, package
-versions in :mod:`tokstudy.packages`, user folders in :mod:`tokstudy.folders`.
+versions of installed files in :mod:`tokstudy.packages`, artifacts in
+:mod:`tokstudy.fetch`, user folders in :mod:`tokstudy.folders`.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tokstudy import packages, paths
+from tokstudy import fetch, packages, paths
 from tokstudy.params import DOMAINS, CorpusParams, Params, SourceSpec
 from tokstudy.sources import SKIP_REASONS, CorpusError, Document, Limits, SourceReader, jsonl_records
 
@@ -167,7 +171,12 @@ def _hash_list(hashes: Iterable[str]) -> str:
 
 def _as_specs(sources: Mapping[str, SourceSpec] | Sequence[SourceSpec] | None, params: Params) -> list[SourceSpec]:
     if sources is None:
-        sources = params.sources
+        chosen = params.corpus.sources
+        unknown = sorted(set(chosen or ()) - set(params.sources))
+        if unknown:
+            raise CorpusError(f"corpus.sources names unknown source(s) {unknown}; params.yaml `sources` defines "
+                              f"{sorted(params.sources)}")
+        sources = [s for n, s in params.sources.items() if chosen is None or n in chosen]
     specs = list(sources.values()) if isinstance(sources, Mapping) else list(sources)
     if not specs:
         raise CorpusError("no corpus sources; add some under `sources:` in params.yaml")
@@ -187,10 +196,27 @@ def _check(cp: CorpusParams) -> None:
         raise CorpusError("corpus.budget_bytes and corpus.max_files_per_source must be positive; fix params.yaml")
 
 
-def _read_sources(specs: list[SourceSpec], cp: CorpusParams) -> list[SourceReader]:
+def fetch_artifacts(specs: Sequence[SourceSpec]) -> dict[str, fetch.Artifact]:
+    """``{source name: Artifact}`` of the sources with a ``fetch`` pin, each artifact fetched once."""
+    got: dict[tuple[str, str], fetch.Artifact] = {}
+    out = {}
+    for s in specs:
+        if s.fetch is None:
+            continue
+        pin = fetch.Pin.parse(s.fetch, s.sha256, f"sources.{s.name}")
+        key = (str(pin), pin.sha256)
+        if key not in got:
+            got[key] = fetch.get(pin)
+        out[s.name] = got[key]
+    return out
+
+
+def _read_sources(specs: list[SourceSpec], cp: CorpusParams, artifacts: Mapping[str, fetch.Artifact]
+                  ) -> list[SourceReader]:
     """Fill the byte budget from the sources; every source must keep a file."""
     with contextlib.ExitStack() as stack:
-        readers = [SourceReader(s, Limits.of(cp), stack) for s in specs]
+        readers = [SourceReader(s, Limits.of(cp), stack, artifacts[s.name].tree if s.name in artifacts else None)
+                   for s in specs]
         bar = stack.enter_context(tqdm(desc="corpus", unit="file", mininterval=0.5))
         for r in readers:
             r.bar = bar
@@ -210,17 +236,23 @@ def _read_sources(specs: list[SourceSpec], cp: CorpusParams) -> list[SourceReade
     return readers
 
 
-def _source_manifest(r: SourceReader) -> dict:
+def _source_manifest(r: SourceReader, artifact: fetch.Artifact | None) -> dict:
     s = r.spec
-    versions, via = packages.versions(s)
+    if artifact is not None:
+        versions, via = {artifact.pin.split(":", 1)[1]: artifact.version}, {"artifact": "fetch"}
+    else:
+        versions, via = packages.versions(s)
     return {
         "kind": s.kind,
         "language": s.language,
         "domain": s.domain,
-        ("path" if s.kind in ("zip", "jsonl") else "root"): r.root,
+        # a fetched source's root is machine-independent: relative to its artifact
+        ("path" if s.kind in ("zip", "jsonl") else "root"): r.root if artifact is None else os.path.relpath(
+            r.root, artifact.tree),
         "include": list(r.include) if s.kind != "jsonl" else None,
         "exclude": list(s.exclude),
         "packages": list(s.package),
+        "artifact": None if artifact is None else artifact.record(),
         "versions": versions,
         "version_via": via,
         "candidates": len(r.candidates),
@@ -261,7 +293,8 @@ def build(
     _check(cp)
     specs = _as_specs(sources, params)
     out_dir = Path(out_dir) if out_dir is not None else paths.corpus_dir(params.profile)
-    readers = _read_sources(specs, cp)
+    artifacts = fetch_artifacts(specs)
+    readers = _read_sources(specs, cp, artifacts)
     splits: dict[str, list[Document]] = {s: [] for s in SPLITS}
     for r in readers:
         for doc in r.kept:
@@ -275,10 +308,10 @@ def build(
         "sha256": _hash_list(d.sha256 for d in all_docs),
         "corpus_params": dataclasses.asdict(cp),
         "selection": "candidates in sha256(relative path) order; whole files; even byte share per domain, "
-        "then per source within a domain; unused shares go to the domain's other sources, then to the other domain",
+        "then per source within a domain; unused shares go to the domain's other sources, then to the other domains",
         "split_rule": f"int(sha256[:8],16) % {SPLIT_MODULUS}: < test_fraction*{SPLIT_MODULUS} -> test, "
         f"< (test_fraction+val_fraction)*{SPLIT_MODULUS} -> validation, else train",
-        "sources": {r.spec.name: _source_manifest(r) for r in readers},
+        "sources": {r.spec.name: _source_manifest(r, artifacts.get(r.spec.name)) for r in readers},
         "splits": split_manifest,
     }
     with paths.atomic_dir(out_dir) as tmp:

@@ -24,7 +24,7 @@ from pydantic.dataclasses import dataclass as _pydantic_dataclass
 from tokstudy import paths
 from tokstudy.paramfile import Loader, ParamsError, merge, origin, read_yaml
 
-DOMAINS = ("code", "english")
+DOMAINS = ("code", "english", "multilingual")  # the paper's Table 1 domains (docs/paper.md)
 STAGES = ("pretrain", "finetune")
 INIT_METHODS = ("keep", "fvt", "random")
 TRANSFER_METHODS = ("fvt", "random", "mean", "merged")  # = tokstudy.transfer.METHODS (a test checks)
@@ -50,12 +50,18 @@ def _dataclass(cls):
 
 @_dataclass
 class SourceSpec:
-    """One corpus source: where to read files and what they are (``sources.<name>``)."""
+    """One corpus source: where to read files and what they are (``sources.<name>``).
+
+    With ``fetch`` (a pinned registry artifact, :mod:`tokstudy.fetch`) and its
+    ``sha256``, ``root`` / ``path`` are relative to the unpacked artifact.
+    """
 
     name: str
     kind: Literal["python-stdlib", "dir", "zip", "manpages", "jsonl"]
     language: str
     domain: Domain
+    fetch: str | None  # deb:NAME=VERSION | pypi:NAME==VERSION | npm:NAME@VERSION
+    sha256: str | None  # of the fetched .deb / .whl / .tar.gz / .tgz
     root: str | tuple[str, ...] | None  # or a list of candidates, the first that exists wins
     path: str | tuple[str, ...] | None
     include: str | tuple[str, ...]
@@ -82,6 +88,7 @@ class CorpusParams:
     val_fraction: Fraction
     test_fraction: Fraction
     max_files_per_source: Pos
+    sources: tuple[str, ...] | None  # names of `sources` to build from; None: all
 
 
 @_dataclass

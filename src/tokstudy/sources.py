@@ -27,6 +27,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -216,20 +217,25 @@ def _read_file(path: str) -> bytes:
     return data
 
 
-def source_root(spec: SourceSpec) -> str:
-    if spec.kind == "python-stdlib":
-        return spec.root or sysconfig.get_paths()["stdlib"]
-    if spec.kind in ("zip", "jsonl"):
-        if not spec.path:
-            raise CorpusError(
-                f"source {spec.name!r} ({spec.kind}) needs `path`; set sources.{spec.name}.path in params.yaml"
-            )
-        return spec.path
-    if not spec.root:
+def source_root(spec: SourceSpec, base: str | None = None) -> str:
+    """The directory (``dir``, ``manpages``, ``python-stdlib``) or file (``zip``, ``jsonl``) ``spec`` reads.
+
+    ``base`` is the unpacked artifact of a fetched source: ``root`` / ``path`` are relative to it.
+    """
+    key = "path" if spec.kind in ("zip", "jsonl") else "root"
+    value = getattr(spec, key)
+    if spec.kind == "python-stdlib" and not value and base is None:
+        return sysconfig.get_paths()["stdlib"]
+    if not value and not (base is not None and key == "root"):
         raise CorpusError(
-            f"source {spec.name!r} ({spec.kind}) needs `root`; set sources.{spec.name}.root in params.yaml"
+            f"source {spec.name!r} ({spec.kind}) needs `{key}`; set sources.{spec.name}.{key} in params.yaml"
         )
-    return spec.root
+    if base is None:
+        return value
+    if os.path.isabs(value or "") or ".." in Path(value or "").parts:
+        raise CorpusError(f"source {spec.name!r}: {key} {value!r} must be relative to the fetched {spec.fetch}; "
+                          f"fix sources.{spec.name}.{key} in params.yaml")
+    return os.path.join(base, value) if value else base
 
 
 def _include(spec: SourceSpec) -> tuple[str, ...]:
@@ -242,7 +248,8 @@ def _list_dir(spec: SourceSpec, root: str) -> list[_Candidate]:
     if not os.path.isdir(root):
         raise CorpusError(
             f"source {spec.name!r}: directory {root} does not exist; fix sources.{spec.name}.root in params.yaml "
-            f"or install {', '.join(spec.package) or 'the files it points to'}"
+            + (f"(a folder inside {spec.fetch})" if spec.fetch else
+               f"or install {', '.join(spec.package) or 'the files it points to'}")
         )
     include, exclude = _include(spec), spec.exclude
     out = []
@@ -337,11 +344,11 @@ def text_problem(text: str, limits: Limits) -> str | None:
 class SourceReader:
     """Visits one source's candidates in selection order and yields usable documents."""
 
-    def __init__(self, spec: SourceSpec, limits: Limits, stack: contextlib.ExitStack):
+    def __init__(self, spec: SourceSpec, limits: Limits, stack: contextlib.ExitStack, base: str | None = None):
         if spec.kind not in KINDS:
             raise CorpusError(f"source {spec.name!r}: unknown kind {spec.kind!r}; use one of {KINDS}")
         self.spec, self.limits = spec, limits
-        self.root = source_root(spec)
+        self.root = source_root(spec, base)
         self.include = _include(spec)
         self.skipped: Counter = Counter({r: 0 for r in SKIP_REASONS})
         if spec.kind == "zip":
