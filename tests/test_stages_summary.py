@@ -95,3 +95,11 @@ def test_write_curve_of_a_missing_or_empty_curve_is_an_error(tmp_path, monkeypat
     with pytest.raises(summary.SummaryError, match="at least one row"):
         summary.write_curve("p", "run", tmp_path / "curve.csv")
     assert not (tmp_path / "results").exists()
+
+
+def test_a_profile_without_models_gets_empty_model_files_and_header_only_tables():
+    df = _rows("x", "gpt4", "code70")
+    df = df[df["kind"] == "compression"]
+    assert summary.model_metrics(df) == {}
+    assert summary.bpb_vs_budget(df).to_csv(index=False) == "tokens\n"
+    assert summary.nsl_vs_vocab(df, "punct", "code30").to_csv(index=False) == "vocab_size,nsl_code,nsl_english\n"

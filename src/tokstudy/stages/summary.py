@@ -92,7 +92,7 @@ def model_metrics(df) -> dict[str, dict[str, float]]:
     """``{run: {"bpb_code": .., "bpb_english": .., "<bench>_pass@k": ..}}`` from the evaluate rows."""
     ev = df[df["kind"] == "evaluate"]
     bpb = ev[(ev["metric"] == "bits_per_byte") & ev["dataset"].isin([f"mean:{d}" for d in DOMAINS])]
-    passk = ev[ev["metric"].str.contains("_pass@", regex=False)]
+    passk = ev[ev["metric"].astype(str).str.contains("_pass@", regex=False)]
     out: dict[str, dict[str, float]] = {}
     for r in bpb.sort_values(["run", "domain"]).itertuples():
         out.setdefault(r.run, {})[f"bpb_{r.domain}"] = _round(r.value)
@@ -103,8 +103,12 @@ def model_metrics(df) -> dict[str, dict[str, float]]:
 
 def nsl_vs_vocab(df, regex: str | None, mix: str):
     """Columns vocab_size, nsl_code, nsl_english of the trained tokenizers with ``regex`` and ``mix``."""
+    import pandas as pd
+
     c = df[(df["kind"] == "compression") & (df["metric"] == "nsl") & (df["regex"] == regex) & (df["mix"] == mix)
            & df["dataset"].isin([f"mean:{d}" for d in DOMAINS])]
+    if c.empty:  # a profile without these tokenizers' records: the header alone (an empty plot)
+        return pd.DataFrame(columns=["vocab_size", *(f"nsl_{d}" for d in DOMAINS)])
     wide = c.pivot_table(index="vocab_size", columns="domain", values="value", aggfunc="first")
     wide = wide.rename(columns=lambda d: f"nsl_{d}").reset_index().sort_values("vocab_size")
     wide["vocab_size"] = wide["vocab_size"].astype(int)
@@ -113,8 +117,12 @@ def nsl_vs_vocab(df, regex: str | None, mix: str):
 
 def bpb_vs_budget(df):
     """Columns tokens, bpb_<method>...: fine-tuned bits/byte on held-out code per fine-tuning budget."""
+    import pandas as pd
+
     ev = df[(df["kind"] == "evaluate") & (df["metric"] == "bits_per_byte") & (df["dataset"] == "mean:code")
             & (df["stage"] == "finetune")]
+    if ev.empty:  # no fine-tuned model evaluated yet: the header alone (an empty plot)
+        return pd.DataFrame(columns=["tokens"])
     wide = ev.pivot_table(index="tokens", columns="method", values="value", aggfunc="first")
     wide = wide.rename(columns=lambda m: f"bpb_{m}").reset_index().sort_values("tokens")
     wide["tokens"] = wide["tokens"].astype(int)
