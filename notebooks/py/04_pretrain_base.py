@@ -61,3 +61,5 @@ pd.DataFrame(results.read_run(record)["rows"])[["metric", "value"]]
 # held-out validation split) is the number that stays comparable once runs use other tokenizers;
 # `tokens_per_s` and `mfu` describe this machine (on CPU the MFU peak is a measured matmul rate, so it is
 # approximate).
+# The curve is also kept, thinned to at most 100 points, in `results/<profile>/curves/<run>.csv`, which
+# `dvc plots show` draws for every run (`dvc plots diff` overlays two revisions).

@@ -59,3 +59,5 @@ pd.DataFrame(results.read_run(record)["rows"])[["metric", "value"]]
 # between runs with different tokenizers (a token covers a different number of bytes): compare runs by
 # `val_bits_per_byte` in the table, or by pass@k in notebook 06. A switched tokenizer typically starts
 # higher than `keep` and has to recover within the budget, which is the paper's Fig. 6 question.
+# The curve is also kept, thinned to at most 100 points, in `results/<profile>/curves/<run>.csv`, which
+# `dvc plots show` draws for every run (`dvc plots diff` overlays two revisions).
