@@ -11,7 +11,7 @@ export MPLBACKEND := Agg
 # idle OpenMP threads sleep instead of spin (tokstudy.threads); a value set in the shell wins
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup repro test bench clean-smoke
+.PHONY: setup repro test bench clean-smoke notebooks-py
 
 $(BIN)/.tokstudy-installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -32,7 +32,7 @@ repro: setup
 	$(BIN)/dvc config core.analytics false --local || true
 	$(BIN)/dvc repro
 
-# ruff first (pyproject [tool.ruff]); then tests/ and the doctests of src/tokstudy (--doctest-modules)
+# ruff first (pyproject [tool.ruff]); then tests/ (notebook/script pairs in sync included) and the doctests of src/tokstudy (--doctest-modules)
 test: setup
 	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/pytest tests src/tokstudy
@@ -40,6 +40,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_bpe_engines.py
+
+# regenerate every notebook's paired script notebooks/py/NAME.py from the notebook (jupytext.toml pairs them;
+# tests/test_notebooks_paired.py, part of `make test`, fails while a pair differs)
+notebooks-py: setup
+	for nb in notebooks/*.ipynb; do $(BIN)/jupytext --quiet --to py:percent -o notebooks/py/$$(basename $$nb .ipynb).py $$nb; done
 
 clean-smoke:
 	rm -rf data/smoke results/smoke figures/smoke

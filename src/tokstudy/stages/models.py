@@ -34,7 +34,7 @@ from tokstudy import distributed, packing, paths, results, training
 from tokstudy import transfer as transfer_mod
 from tokstudy.model import build_model, load_model, save_model
 from tokstudy.params import ModelRun, Params, TrainParams
-from tokstudy.stages import inputs
+from tokstudy.stages import inputs, summary
 from tokstudy.training import TrainError
 from tokstudy.transfer import TransferError
 
@@ -207,6 +207,7 @@ def train(
     if not d.is_main or result.metrics["steps"] < result.metrics["max_steps"]:
         return None
     model_dir = save_model(result.model, paths.model_dir(P.profile, run), tokenizer=tok_path)
+    summary.write_curve(P.profile, run, run_dir(P, run) / "curve.csv")  # results/<p>/curves/<run>.csv: dvc plots
     return results.write_run(
         P.profile, "train", run,
         result.rows(model=run, tokenizer=spec.tokenizer, method=spec.method, stage=spec.stage, tokens=spec.tokens),

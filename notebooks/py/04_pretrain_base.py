@@ -1,0 +1,65 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.17.3
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Pre-train the base model
+#
+# The stand-in for the paper's NL 1.5B (§3, `docs/paper.md`): a small `LlamaForCausalLM` trained from
+# scratch with the general-purpose tokenizer of the `base` run in `params.yaml` `models:` (`general-m`),
+# on the run's document mix. Size, sequence length, batch, learning rate, token budget and checkpoint
+# interval come from `train:` of the profile. `stages.models.train` packs the data, trains (resuming
+# from the last checkpoint in `data/<profile>/train/base/` if one exists), saves the model and writes
+# the run record.
+#
+# Writes `data/<profile>/models/base` (HF model + tokenizer), `data/<profile>/train/base/{curve,evals}.csv`
+# and `results/<profile>/runs/train-base.json` (final loss, validation bits/byte, tokens/s, MFU,
+# parameter counts). Scale out with
+# `torchrun --nproc_per_node N -m tokstudy.stages train base --profile <p>` (same function, same record).
+
+# %% tags=["parameters"]
+profile = "smoke"
+run = "base"
+
+# %%
+import logging
+
+import pandas as pd
+
+from tokstudy import params, results
+from tokstudy.stages import models
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+# %%
+P = params.load(profile)
+record = models.train(P, run)
+metrics = results.read_run(record)["extra"]["metrics"]
+assert metrics["steps"] == metrics["max_steps"] and metrics["final_loss"] < metrics["initial_loss"], metrics
+record
+
+# %%
+curve = pd.read_csv(models.run_dir(P, run) / "curve.csv")
+curve.plot(x="tokens", y="loss", title=f"{run}: training loss (nats per token)", legend=False);
+
+# %%
+pd.DataFrame(results.read_run(record)["rows"])[["metric", "value"]]
+
+# %% [markdown]
+# The curve is the mean training cross-entropy per token between log steps; it should fall
+# steeply at first and flatten as the cosine schedule decays. In the table, `val_bits_per_byte` (on the
+# held-out validation split) is the number that stays comparable once runs use other tokenizers;
+# `tokens_per_s` and `mfu` describe this machine (on CPU the MFU peak is a measured matmul rate, so it is
+# approximate).
+# The curve is also kept, thinned to at most 100 points, in `results/<profile>/curves/<run>.csv`, which
+# `dvc plots show` draws for every run (`dvc plots diff` overlays two revisions).

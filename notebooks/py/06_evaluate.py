@@ -1,0 +1,63 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.17.3
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Evaluate a model
+#
+# Tokenizer-invariant evaluation of one model (paper §3, `docs/paper.md` "Evaluation protocol"); models with
+# different tokenizers are never compared on per-token loss. One stage call, `stages.evaluation.evaluate`, which is
+# also what `tokstudy evaluate MODEL_DIR` runs, so both write the same run record `evaluate-<run>.json`:
+#
+# * **bits per byte** on the corpus test split (`tokstudy.bpb`): summed next-token loss over every text token / UTF-8
+#   bytes / ln 2, per dataset, then the unweighted mean per domain (code / English) and overall;
+# * **HumanEval pass@1** (`tokstudy.problems`): greedy decoding, stop strings applied to the decoded text, the completion
+#   runs in a bubblewrap sandbox (`tokstudy.sandbox`) and is judged outside it;
+# * **MBPP pass@1** when `mbpp_path` points to an `mbpp.jsonl` (none ships offline);
+# * **generation speed** (`tokstudy.speed`): bytes and tokens generated per second, greedy, fixed prompts.
+#
+# `run` names a model of `params.yaml` `models:`; `model_dir` overrides its directory. A missing model is an error
+# naming the DVC stage that trains it, except in the **smoke** profile, where this notebook (and only it, via
+# `fallback=True`) evaluates a tiny random model instead so it runs top to bottom; the run record then says
+# `fallback: tiny random model`.
+#
+
+# %% tags=["parameters"]
+profile = "smoke"
+run = "base"
+model_dir = None  # default: data/<profile>/models/<run>
+mbpp_path = None  # path to the original mbpp.jsonl (task_id, text, code, test_list); None: evaluate.mbpp.path
+humaneval_limit = None  # None: the profile's evaluate.humaneval.limit (smoke: a handful of problems)
+
+# %%
+import pandas as pd
+
+from tokstudy import params, results
+from tokstudy.stages import evaluation
+
+P = params.load(profile)
+out = evaluation.evaluate(P, run, model_dir=model_dir, mbpp_path=mbpp_path, humaneval_limit=humaneval_limit,
+                          fallback=True)
+record = results.read_run(out)
+assert {r["metric"] for r in record["rows"]} >= {"bits_per_byte", "humaneval_pass@1", "gen_tokens_per_s"}
+assert all(r["value"] >= 0 for r in record["rows"]) and record["provenance"]["params"]["sandbox"] in ("bwrap", "guard")
+print(out, "| fallback:", record["provenance"]["params"]["fallback"])
+pd.DataFrame(record["rows"])[["metric", "dataset", "domain", "value"]].round(4)
+
+# %% [markdown]
+# **Reading.** Bits per byte is the model's loss per byte of held-out text, so it compares models whatever their
+# tokenizer; lower is better, and the `mean:code` row is the one the figures plot. HumanEval (and MBPP) pass@1 is the
+# share of problems whose greedy completion passes its tests. `gen_text_bytes_per_s` turns the measured tokens/s into
+# bytes of typical code per second: a tokenizer that compresses code better writes code faster at the same tokens/s.
+# In the smoke profile the numbers come from a tiny (possibly random) model and only show that the step works.
+#

@@ -1,0 +1,58 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.17.3
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · Figures
+#
+# `tokstudy.stages.figures` collects every run record of the profile into one tidy CSV (`results/<profile>/results.csv`, with the paper's numbers as `profile = "paper"` rows and the committed `gpu` runs beside any other profile) and draws every figure whose rows exist, with seaborn, as PNG + PDF (`figures/` for the cpu profile, `figures/<profile>/` otherwise). `tokstudy.plots` only draws columns of that CSV; it computes nothing.
+
+# %% tags=["parameters"]
+profile = "smoke"
+
+# %%
+import pandas as pd
+from IPython.display import Image, display
+
+from tokstudy import params, paths, stages
+
+P = params.load(profile)
+drawn = stages.figures(P)
+assert drawn, "no figure could be drawn: run the upstream notebooks first"
+assert all(p.is_file() for out in drawn.values() for p in out)
+pd.read_csv(paths.results_csv(profile), low_memory=False).groupby(["profile", "kind"]).size()
+
+# %% [markdown]
+# Rows per profile and kind of run in the results table: `paper` rows are the authors' numbers, the others are our run records. A figure is drawn only when its rows exist, so the figures below are exactly those the upstream steps have produced.
+
+# %%
+for png, _pdf in drawn.values():
+    display(Image(filename=str(png)))
+
+# %% [markdown]
+# Each figure names the paper figure or table it reproduces in its title and draws the paper's numbers beside ours where the paper has them. On the smoke profile the vocabularies and corpus are tiny, so only the shape of each figure (not its values) is meaningful.
+
+# %%
+import json
+
+from tokstudy.stages import summary
+
+written = summary.summary(P)
+assert all(p.is_file() for p in written.values())
+models = pd.DataFrame.from_dict(json.loads(written["models"].read_text()), orient="index")
+display(models)
+pd.DataFrame.from_dict(json.loads(written["tokenizers"].read_text()), orient="index").sort_values("nsl_code")
+
+# %% [markdown]
+# **Headline numbers.** `tokstudy.stages.summary` writes what `dvc metrics show` / `dvc exp show` compare (`results/<profile>/metrics/models.json`: bits per byte per domain and pass@k per model run; `metrics/tokenizers.json`: NSL per domain per tokenizer, relative to Llama 2, lower is better) and the two tables `dvc plots show` draws (`results/<profile>/plots/`). In the tables above, a fine-tuned model is better than `base` on code when its `bpb_code` is lower; a tokenizer compresses better than Llama 2 where its NSL is below 1.
+#

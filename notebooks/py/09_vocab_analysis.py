@@ -1,0 +1,48 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.17.3
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 09 · Vocabulary analyses
+#
+# `tokstudy.stages.vocab_analysis` (settings: the `analysis:` section of `params.yaml`):
+#
+# 1. **Vocabulary overlap** between our tokenizers and the reference ones: Jaccard overlap of token byte-strings, tokens unique to each, token-length distributions (`tokstudy.metrics.overlap_rows`; `overlap-vocab.json`).
+# 2. **Vocab-size sweep from one training run**: train once at the largest size, derive the smaller vocabularies by truncating the merge list (`tokstudy.bpe.sweep_from_one_run`), and — with `sweep_compare` — train each size separately to check they are identical and to measure the time saved (`sweep-<sweep_variant>.json`). The authors' 125-size NSL sweep (paper Table 3 data) is almost certainly built this way.
+
+# %% tags=["parameters"]
+profile = "smoke"
+
+# %%
+import pandas as pd
+
+from tokstudy import params, results, stages
+
+P = params.load(profile)
+overlap_run, sweep_run = stages.vocab_analysis(P)
+overlap = pd.DataFrame(results.read_run(overlap_run)["rows"])
+jaccard = overlap[overlap.metric == "vocab_jaccard"]
+assert len(jaccard) == len(P.analysis.overlap) * (len(P.analysis.overlap) - 1) // 2
+assert jaccard.value.between(0, 1).all()
+jaccard.pivot_table(index="tokenizer", columns="other", values="value").round(3)
+
+# %% [markdown]
+# Jaccard overlap of the vocabularies (token byte-strings, special tokens skipped). Tokenizers trained on the same corpus share most of their tokens whatever their regex; reference tokenizers trained on other data overlap far less, and a small vocabulary is mostly contained in a larger one.
+
+# %%
+sweep = pd.DataFrame(results.read_run(sweep_run)["rows"])
+assert not P.analysis.sweep_compare or (sweep.loc[sweep.metric == "identical", "value"] == 1).all()
+sweep[sweep.metric.isin(["identical", "speedup", "time_saved_seconds"])][["metric", "vocab_size", "value"]]
+
+# %% [markdown]
+# With `sweep_compare`, every truncated vocabulary is identical to one trained separately at that size (`identical` = 1), so a whole vocabulary-size sweep costs one training run; `speedup` and `time_saved_seconds` measure what that saves.

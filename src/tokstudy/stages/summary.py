@@ -1,0 +1,160 @@
+"""What DVC shows: headline metrics, plot tables and training curves of a profile, as small tracked files.
+
+``dvc metrics show/diff`` and ``dvc exp show`` read the JSON under ``results/<profile>/metrics/``;
+``dvc plots show/diff`` read the CSVs under ``results/<profile>/plots/`` and ``results/<profile>/curves/``
+(dvc.yaml declares them). Everything here is derived from run records and ``curve.csv`` files
+that other steps wrote; nothing is measured here.
+
+- :func:`summary` (notebook 08, after :func:`tokstudy.stages.figures`): from ``results/<p>/results.csv``
+  writes ``metrics/tokenizers.json`` (NSL per domain per tokenizer), ``metrics/models.json``
+  (bits/byte per domain and pass@k per model run), ``plots/nsl_vs_vocab.csv`` (the sweep variant's
+  regex and mix over vocabulary sizes) and ``plots/bpb_vs_budget.csv`` (fine-tuned bits/byte on code
+  per method over fine-tuning tokens).
+- :func:`write_curve` (the train step): ``curves/<run>.csv``, the run's training loss curve,
+  thinned to at most ``MAX_CURVE_ROWS`` rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from tokstudy import paths
+from tokstudy.errors import TokstudyError
+from tokstudy.params import Params
+
+MAX_CURVE_ROWS = 100
+CURVE_COLUMNS = ("step", "tokens", "loss")
+DOMAINS = ("code", "english")
+DIGITS = 6  # rounding of the metric files: enough for a diff, no float noise
+
+
+class SummaryError(TokstudyError, ValueError):
+    """A summary input is missing or unreadable."""
+
+
+def metrics_dir(profile: str) -> Path:
+    return paths.results_dir(profile) / "metrics"
+
+
+def plots_dir(profile: str) -> Path:
+    return paths.results_dir(profile) / "plots"
+
+
+def curves_dir(profile: str) -> Path:
+    return paths.results_dir(profile) / "curves"
+
+
+def thin(rows: list[dict], limit: int = MAX_CURVE_ROWS) -> list[dict]:
+    """At most ``limit`` rows, evenly spaced, always keeping the first and the last.
+
+    >>> [r["step"] for r in thin([{"step": i} for i in range(10)], 4)]
+    [0, 3, 6, 9]
+    """
+    if len(rows) <= limit:
+        return list(rows)
+    picks = sorted({round(i * (len(rows) - 1) / (limit - 1)) for i in range(limit)})
+    return [rows[i] for i in picks]
+
+
+def write_curve(profile: str, run: str, curve_csv: str | Path) -> Path:
+    """Copy a run's ``curve.csv`` (step, tokens, loss) thinned to ``results/<profile>/curves/<run>.csv``."""
+    curve_csv = Path(curve_csv)
+    if not curve_csv.is_file():
+        raise SummaryError(f"{curve_csv}: no training curve; train the run first (dvc repro pretrain / finetune)")
+    with open(curve_csv, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not set(CURVE_COLUMNS) <= set(rows[0]):
+        raise SummaryError(f"{curve_csv}: expected a header with {', '.join(CURVE_COLUMNS)} and at least one row; "
+                           "retrain the run (dvc repro --force the stage that trains it)")
+    out = curves_dir(profile) / f"{run}.csv"
+    lines = [",".join(CURVE_COLUMNS)] + [",".join(r[c] for c in CURVE_COLUMNS) for r in thin(rows)]
+    paths.atomic_write(out, "\n".join(lines) + "\n")
+    return out
+
+
+def _round(x: float) -> float:
+    return round(float(x), DIGITS)
+
+
+def tokenizer_metrics(df) -> dict[str, dict[str, float]]:
+    """``{tokenizer: {"nsl_code": .., "nsl_english": ..}}`` from the compression rows' per-domain means."""
+    rows = df[(df["kind"] == "compression") & (df["metric"] == "nsl")
+              & df["dataset"].isin([f"mean:{d}" for d in DOMAINS])]
+    out: dict[str, dict[str, float]] = {}
+    for r in rows.sort_values(["run", "domain"]).itertuples():
+        out.setdefault(r.run, {})[f"nsl_{r.domain}"] = _round(r.value)
+    return out
+
+
+def model_metrics(df) -> dict[str, dict[str, float]]:
+    """``{run: {"bpb_code": .., "bpb_english": .., "<bench>_pass@k": ..}}`` from the evaluate rows."""
+    ev = df[df["kind"] == "evaluate"]
+    bpb = ev[(ev["metric"] == "bits_per_byte") & ev["dataset"].isin([f"mean:{d}" for d in DOMAINS])]
+    passk = ev[ev["metric"].astype(str).str.contains("_pass@", regex=False)]
+    out: dict[str, dict[str, float]] = {}
+    for r in bpb.sort_values(["run", "domain"]).itertuples():
+        out.setdefault(r.run, {})[f"bpb_{r.domain}"] = _round(r.value)
+    for r in passk.sort_values(["run", "metric"]).itertuples():
+        out.setdefault(r.run, {})[r.metric] = _round(r.value)
+    return dict(sorted(out.items()))
+
+
+def nsl_vs_vocab(df, regex: str | None, mix: str):
+    """Columns vocab_size, nsl_code, nsl_english of the trained tokenizers with ``regex`` and ``mix``."""
+    import pandas as pd
+
+    c = df[(df["kind"] == "compression") & (df["metric"] == "nsl") & (df["regex"] == regex) & (df["mix"] == mix)
+           & df["dataset"].isin([f"mean:{d}" for d in DOMAINS])]
+    if c.empty:  # a profile without these tokenizers' records: the header alone (an empty plot)
+        return pd.DataFrame(columns=["vocab_size", *(f"nsl_{d}" for d in DOMAINS)])
+    wide = c.pivot_table(index="vocab_size", columns="domain", values="value", aggfunc="first")
+    wide = wide.rename(columns=lambda d: f"nsl_{d}").reset_index().sort_values("vocab_size")
+    wide["vocab_size"] = wide["vocab_size"].astype(int)
+    return wide.round(DIGITS)
+
+
+def bpb_vs_budget(df):
+    """Columns tokens, bpb_<method>...: fine-tuned bits/byte on held-out code per fine-tuning budget."""
+    import pandas as pd
+
+    ev = df[(df["kind"] == "evaluate") & (df["metric"] == "bits_per_byte") & (df["dataset"] == "mean:code")
+            & (df["stage"] == "finetune")]
+    if ev.empty:  # no fine-tuned model evaluated yet: the header alone (an empty plot)
+        return pd.DataFrame(columns=["tokens"])
+    wide = ev.pivot_table(index="tokens", columns="method", values="value", aggfunc="first")
+    wide = wide.rename(columns=lambda m: f"bpb_{m}").reset_index().sort_values("tokens")
+    wide["tokens"] = wide["tokens"].astype(int)
+    return wide.round(DIGITS)
+
+
+def summary(P: Params) -> dict[str, Path]:
+    """Write the metric files and plot tables of ``P.profile`` from its ``results.csv``; returns ``{name: path}``.
+
+    Only this profile's rows count (results.csv also holds the paper's and the committed gpu rows).
+    """
+    import pandas as pd
+
+    src = paths.results_csv(P.profile)
+    if not src.is_file():
+        raise SummaryError(f"{src}: missing; run tokstudy.stages.figures first (notebook 08, dvc stage figures)")
+    df = pd.read_csv(src, low_memory=False)
+    df = df[df["profile"] == P.profile]
+    for col in ("regex", "mix", "stage", "method", "tokens", "vocab_size", "domain"):
+        if col not in df.columns:
+            df[col] = pd.NA
+    sweep = P.tokenizer(P.analysis.sweep_variant)
+    written = {}
+    for name, data in (("tokenizers", tokenizer_metrics(df)), ("models", model_metrics(df))):
+        path = metrics_dir(P.profile) / f"{name}.json"
+        written[name] = paths.atomic_write(path, json.dumps(data, indent=1) + "\n")
+    tables = {"nsl_vs_vocab": nsl_vs_vocab(df, sweep.regex, sweep.mix), "bpb_vs_budget": bpb_vs_budget(df)}
+    for name, table in tables.items():
+        path = plots_dir(P.profile) / f"{name}.csv"
+        written[name] = paths.atomic_write(path, table.to_csv(index=False))
+    return written
+
+
+__all__ = ["SummaryError", "bpb_vs_budget", "model_metrics", "nsl_vs_vocab", "summary", "thin", "tokenizer_metrics",
+           "write_curve"]

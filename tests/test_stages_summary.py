@@ -1,0 +1,105 @@
+"""tokstudy.stages.summary: the metric files, plot tables and curves DVC shows, on hand-made run rows."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from tokstudy import params, paths
+from tokstudy.stages import summary
+
+
+def _rows(profile: str, regex: str, mix: str) -> pd.DataFrame:
+    comp = [("gpt4-s", 4096, "code", 1.2), ("gpt4-s", 4096, "english", 1.3), ("gpt4-m", 8192, "code", 0.9),
+            ("gpt4-m", 8192, "english", 0.95)]
+    rows = [{"profile": profile, "kind": "compression", "run": t, "metric": "nsl", "value": v, "vocab_size": vs,
+             "dataset": f"mean:{d}", "domain": d, "regex": regex, "mix": mix} for t, vs, d, v in comp]
+    rows.append({"profile": profile, "kind": "compression", "run": "gpt4-m", "metric": "nsl", "value": 5.0,
+                 "vocab_size": 8192, "dataset": "python", "domain": "code", "regex": regex, "mix": mix})  # not a mean
+    rows.append({"profile": profile, "kind": "compression", "run": "other", "metric": "nsl", "value": 0.5,
+                 "vocab_size": 8192, "dataset": "mean:code", "domain": "code", "regex": "punct", "mix": mix})
+    ev = [("base", "pretrain", "keep", 0, 2.5), ("fvt-b1", "finetune", "fvt", 100, 2.25),
+          ("keep-b1", "finetune", "keep", 100, 2.0), ("fvt-b2", "finetune", "fvt", 200, 1.75)]
+    for run, stage, method, tokens, bpb in ev:
+        base = {"profile": profile, "kind": "evaluate", "run": run, "stage": stage, "method": method, "tokens": tokens}
+        rows.append({**base, "metric": "bits_per_byte", "dataset": "mean:code", "domain": "code", "value": bpb})
+        rows.append({**base, "metric": "bits_per_byte", "dataset": "mean:english", "domain": "english",
+                     "value": bpb + 1})
+        rows.append({**base, "metric": "humaneval_pass@1", "dataset": "humaneval", "domain": "code", "value": 0.125})
+    rows.append({"profile": "gpu", "kind": "evaluate", "run": "base", "metric": "bits_per_byte", "value": 1.0,
+                 "dataset": "mean:code", "domain": "code"})  # another profile's row: ignored
+    return pd.DataFrame(rows)
+
+
+def test_headline_metrics_per_tokenizer_and_model():
+    df = _rows("x", "gpt4", "code70")
+    assert summary.tokenizer_metrics(df) == {"gpt4-m": {"nsl_code": 0.9, "nsl_english": 0.95},
+                                             "gpt4-s": {"nsl_code": 1.2, "nsl_english": 1.3},
+                                             "other": {"nsl_code": 0.5}}
+    models = summary.model_metrics(df[df["profile"] == "x"])
+    assert models["base"] == {"bpb_code": 2.5, "bpb_english": 3.5, "humaneval_pass@1": 0.125}
+    assert list(models) == ["base", "fvt-b1", "fvt-b2", "keep-b1"]
+
+
+def test_plot_tables_are_wide_with_one_column_per_series():
+    df = _rows("x", "gpt4", "code70")
+    nsl = summary.nsl_vs_vocab(df, "gpt4", "code70")
+    assert nsl.to_dict("list") == {"vocab_size": [4096, 8192], "nsl_code": [1.2, 0.9], "nsl_english": [1.3, 0.95]}
+    bpb = summary.bpb_vs_budget(df[df["profile"] == "x"])
+    assert list(bpb.columns) == ["tokens", "bpb_fvt", "bpb_keep"]
+    assert bpb["tokens"].tolist() == [100, 200] and bpb["bpb_fvt"].tolist() == [2.25, 1.75]
+    assert bpb["bpb_keep"].iloc[0] == 2.0 and pd.isna(bpb["bpb_keep"].iloc[1])
+
+
+def test_summary_writes_the_files_dvc_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RESULTS", tmp_path)
+    P = params.load("smoke")
+    sweep = P.tokenizer(P.analysis.sweep_variant)
+    out = tmp_path / "smoke" / "results.csv"
+    out.parent.mkdir()
+    _rows("smoke", sweep.regex, sweep.mix).to_csv(out, index=False)
+    written = summary.summary(P)
+    assert written["models"] == tmp_path / "smoke/metrics/models.json"
+    assert json.loads(written["models"].read_text())["fvt-b2"] == {"bpb_code": 1.75, "bpb_english": 2.75,
+                                                                  "humaneval_pass@1": 0.125}
+    assert json.loads(written["tokenizers"].read_text())["gpt4-s"] == {"nsl_code": 1.2, "nsl_english": 1.3}
+    assert (tmp_path / "smoke/plots/nsl_vs_vocab.csv").read_text().splitlines() == [
+        "vocab_size,nsl_code,nsl_english", "4096,1.2,1.3", "8192,0.9,0.95"]
+    assert (tmp_path / "smoke/plots/bpb_vs_budget.csv").read_text().splitlines()[0] == "tokens,bpb_fvt,bpb_keep"
+
+
+def test_summary_without_results_csv_names_the_step_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RESULTS", tmp_path)
+    with pytest.raises(summary.SummaryError, match=r"results\.csv: missing; run tokstudy\.stages\.figures"):
+        summary.summary(params.load("smoke"))
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_write_curve_thins_and_keeps_first_and_last(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    src = tmp_path / "curve.csv"
+    src.write_text("step,tokens,loss,lr,tokens_per_s\n" + "".join(f"{i},{i * 8},{9 - i / 100},0.1,5\n"
+                                                                     for i in range(1, 251)))
+    out = summary.write_curve("p", "run", src)
+    lines = out.read_text().splitlines()
+    assert out == tmp_path / "results/p/curves/run.csv"
+    assert lines[0] == "step,tokens,loss" and len(lines) == 1 + summary.MAX_CURVE_ROWS
+    assert lines[1] == "1,8,8.99" and lines[-1] == "250,2000,6.5"
+
+
+def test_write_curve_of_a_missing_or_empty_curve_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    with pytest.raises(summary.SummaryError, match="no training curve"):
+        summary.write_curve("p", "run", tmp_path / "nope.csv")
+    (tmp_path / "curve.csv").write_text("step,tokens,loss\n")
+    with pytest.raises(summary.SummaryError, match="at least one row"):
+        summary.write_curve("p", "run", tmp_path / "curve.csv")
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_profile_without_models_gets_empty_model_files_and_header_only_tables():
+    df = _rows("x", "gpt4", "code70")
+    df = df[df["kind"] == "compression"]
+    assert summary.model_metrics(df) == {}
+    assert summary.bpb_vs_budget(df).to_csv(index=False) == "tokens\n"
+    assert summary.nsl_vs_vocab(df, "punct", "code30").to_csv(index=False) == "vocab_size,nsl_code,nsl_english\n"
