@@ -19,7 +19,7 @@ from tokstudy.params import CorpusParams, SourceSpec
 
 def _params(**corpus_kw) -> params.Params:
     base = dict(budget_bytes=10_000_000, max_file_bytes=2_000, max_line_chars=200, min_file_bytes=20,
-                val_fraction=0.1, test_fraction=0.1, max_files_per_source=1_000)
+                val_fraction=0.1, test_fraction=0.1, min_test_docs=0, max_files_per_source=1_000)
     base.update(corpus_kw)
     return dataclasses.replace(params.load("smoke"), profile="unit", corpus=CorpusParams(**{"sources": None, **base}))
 
@@ -545,3 +545,27 @@ def test_auto_language_from_extension(tmp_path):
     assert folders.language_of("x/Y.CPP") == ("c++", "code") and folders.language_of("data.json") is None
     # an explicit language still wins
     assert {d.language for d in folders.read_user_source(tmp_path, "mine", "code")[0]} == {"mine"}
+
+
+def _lang_doc(language: str, i: int) -> Document:
+    text = f"{language} document {i}\n"
+    return Document(text=text, language=language, domain="code", source=language, path=f"{i}.txt",
+                    sha256=sources.sha256_text(text))
+
+
+def test_small_datasets_are_topped_up_to_min_test_docs():
+    big = [_lang_doc("big", i) for i in range(400)]
+    small = [_lang_doc("small", i) for i in range(9)]
+    cp = _params(val_fraction=0.0, test_fraction=0.05, min_test_docs=6).corpus
+    plain = corpus.assign_splits(big + small, dataclasses.replace(cp, min_test_docs=0))
+    topped = corpus.assign_splits(big + small, cp)
+    # the big dataset already has >= 6 test documents: untouched
+    assert [d for d in topped["test"] if d.language == "big"] == [d for d in plain["test"] if d.language == "big"]
+    small_test = [d for d in topped["test"] if d.language == "small"]
+    assert len(small_test) == 4  # min(6, 9 // 2): at most half a dataset moves
+    # the moved documents are the small dataset's lowest-hash training documents, by the split hash
+    was_train = sorted((d for d in plain["train"] if d.language == "small"),
+                       key=lambda d: int(d.sha256[:8], 16) % corpus.SPLIT_MODULUS)
+    already = [d for d in plain["test"] if d.language == "small"]
+    assert {d.sha256 for d in small_test} == {d.sha256 for d in already + was_train[: 4 - len(already)]}
+    assert sum(len(v) for v in topped.values()) == 409  # nothing dropped or duplicated

@@ -117,7 +117,7 @@ def _params() -> params.Params:
     import dataclasses
 
     cp = CorpusParams(budget_bytes=1_000_000, max_file_bytes=100_000, max_line_chars=1000, min_file_bytes=10,
-                      val_fraction=0.0, test_fraction=0.0, max_files_per_source=100, sources=None)
+                      val_fraction=0.0, test_fraction=0.0, min_test_docs=0, max_files_per_source=100, sources=None)
     return dataclasses.replace(params.load("smoke"), profile="unit", corpus=cp)
 
 

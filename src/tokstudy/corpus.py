@@ -49,7 +49,12 @@ Split
     A document goes to ``test`` when ``int(sha256[:8], 16) % 10000`` is below
     ``test_fraction * 10000``, to ``validation`` when below
     ``(test_fraction + val_fraction) * 10000``, otherwise to ``train``: the split
-    of a document never changes when sources are added or removed.
+    of a document never changes when sources are added or removed. A dataset
+    (language) whose test share would hold fewer than ``min_test_docs``
+    documents gets its lowest-hash training documents moved to ``test`` until
+    it has that many (at most half the dataset), so that a small language is
+    still scored on more than a handful of documents; this depends only on
+    the dataset's own documents.
 
 Building twice from the same artifacts gives byte-identical outputs; the
 manifest records, per source, the artifact pinned and the version and sha256
@@ -71,6 +76,7 @@ import logging
 import math
 import os
 import random
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -163,6 +169,26 @@ def split_of(sha256: str, val_fraction: float, test_fraction: float) -> str:
     if h < round((test_fraction + val_fraction) * SPLIT_MODULUS):
         return "validation"
     return "train"
+
+
+def assign_splits(docs: Sequence[Document], cp: CorpusParams) -> dict[str, list[Document]]:
+    """Documents by split: :func:`split_of`, then topped up to ``cp.min_test_docs`` test documents per language."""
+    splits: dict[str, list[Document]] = {s: [] for s in SPLITS}
+    for doc in docs:
+        splits[split_of(doc.sha256, cp.val_fraction, cp.test_fraction)].append(doc)
+    per_language = Counter(d.language for d in docs)
+    in_test = Counter(d.language for d in splits["test"])
+    moved: set[str] = set()
+    for language, n in per_language.items():
+        want = min(cp.min_test_docs, n // 2) - in_test[language]
+        if want > 0:
+            train = sorted((d for d in splits["train"] if d.language == language),
+                           key=lambda d: (int(d.sha256[:8], 16) % SPLIT_MODULUS, d.sha256))
+            moved |= {d.sha256 for d in train[:want]}
+    if moved:
+        splits["test"] += [d for d in splits["train"] if d.sha256 in moved]
+        splits["train"] = [d for d in splits["train"] if d.sha256 not in moved]
+    return splits
 
 
 def _hash_list(hashes: Iterable[str]) -> str:
@@ -295,10 +321,7 @@ def build(
     out_dir = Path(out_dir) if out_dir is not None else paths.corpus_dir(params.profile)
     artifacts = fetch_artifacts(specs)
     readers = _read_sources(specs, cp, artifacts)
-    splits: dict[str, list[Document]] = {s: [] for s in SPLITS}
-    for r in readers:
-        for doc in r.kept:
-            splits[split_of(doc.sha256, cp.val_fraction, cp.test_fraction)].append(doc)
+    splits = assign_splits([d for r in readers for d in r.kept], cp)
     split_manifest = {name: _split_manifest(docs) for name, docs in splits.items()}
     all_docs = [d for r in readers for d in r.kept]
     manifest = {
@@ -310,7 +333,8 @@ def build(
         "selection": "candidates in sha256(relative path) order; whole files; even byte share per domain, "
         "then per source within a domain; unused shares go to the domain's other sources, then to the other domains",
         "split_rule": f"int(sha256[:8],16) % {SPLIT_MODULUS}: < test_fraction*{SPLIT_MODULUS} -> test, "
-        f"< (test_fraction+val_fraction)*{SPLIT_MODULUS} -> validation, else train",
+        f"< (test_fraction+val_fraction)*{SPLIT_MODULUS} -> validation, else train; then per language the "
+        "lowest-hash train documents move to test until it holds min(min_test_docs, half the language's documents)",
         "sources": {r.spec.name: _source_manifest(r, artifacts.get(r.spec.name)) for r in readers},
         "splits": split_manifest,
     }
@@ -416,4 +440,5 @@ __all__ = [
     "datasets",
     "sample_mix",
     "split_of",
+    "assign_splits",
 ]

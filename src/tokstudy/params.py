@@ -87,6 +87,7 @@ class CorpusParams:
     min_file_bytes: NonNeg
     val_fraction: Fraction
     test_fraction: Fraction
+    min_test_docs: NonNeg  # per dataset (language): small ones are topped up from train (tokstudy.corpus)
     max_files_per_source: Pos
     sources: tuple[str, ...] | None  # names of `sources` to build from; None: all
 
