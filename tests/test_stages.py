@@ -48,7 +48,7 @@ def test_cli_train_and_notebook_01_write_identical_run_records():
     _run_notebook_code("01_train_tokenizer.ipynb", profile="smoke", variant="gpt4-m")
     from_notebook = results.read_run(record_path)
     assert _comparable(from_cli) == _comparable(from_notebook)
-    assert {r["metric"] for r in from_cli["rows"]} == {"train_seconds", "train_bytes", "vocab_size"}
+    assert {r["metric"] for r in from_cli["rows"]} == {"train_seconds", "train_bytes", "train_pieces", "vocab_size"}
     assert tok_file.read_bytes() == cli_tokenizer  # deterministic training: the same file both times
     assert (paths.runs_dir("smoke") / "compression-gpt4-m.json").is_file()  # the notebook's second step
 
