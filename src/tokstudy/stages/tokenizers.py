@@ -129,25 +129,30 @@ def vocab_analysis(P: Params) -> list[Path]:
     return [overlap, sweep(P, A.sweep_variant, compare=[P.vocab_sizes[k] for k in A.sweep_compare])]
 
 
-def sweep(P: Params, variant: str, compare: list[int] | None = None) -> Path:
-    """The vocab-size sweep of trained variant ``variant``: its ``truncations:`` (and its own size),
-    each cut from the one training run; the ``compare`` sizes are also trained on their own on the
-    same texts to check the truncation is identical (``bpe.sweep_from_one_run``). Run record
-    ``sweep-<variant>.json``."""
+def sweep(P: Params, variant: str, compare: bool | list[int] = False, sizes: list[int] | None = None) -> Path:
+    """The vocab-size sweep of ``variant``: without ``sizes``, the trained variant (``train_tokenizer``)
+    truncated to each of its ``truncations:``; with ``sizes`` (``tokstudy sweep``), one new training run
+    at the largest size truncated to the others. ``compare`` (True: every size, or a list of sizes)
+    also trains those sizes on their own on the same texts to check the truncation is identical
+    (``bpe.sweep_from_one_run``). Run record ``sweep-<variant>.json``."""
     from tokenizers import Tokenizer
 
     v = P.tokenizer(variant)
-    f = inputs.tokenizer_path(P, variant)
-    sizes = sorted({t.vocab_size for t in P.tokenizers.values() if t.truncate_of == variant} | {v.vocab_size})
     texts = inputs.train_texts(P, variant)
-    meta = json.loads((f.parent / "meta.json").read_text(encoding="utf-8"))
-    if meta.get("train_texts_sha256") != bpe.texts_sha256(texts):
-        raise metrics.MetricsError(f"{f} was trained on other texts than the corpus gives now: run "
-                                   f"`dvc repro train_tokenizer@{variant}` first")
-    rows = bpe.sweep_from_one_run(texts, v, sizes, seed=P.seed, compare=list(compare or []),
-                                  big=Tokenizer.from_file(str(f)), one_run_seconds=meta.get("train_seconds"))
-    return results.write_run(P.profile, "sweep", v.name, rows, params=v, seed=P.seed,
-                             inputs=[paths.corpus_dir(P.profile) / "train.jsonl", f])
+    files = [paths.corpus_dir(P.profile) / "train.jsonl"]
+    if sizes is not None:
+        rows = bpe.sweep_from_one_run(texts, v, sizes, seed=P.seed, compare=compare)
+    else:
+        f = inputs.tokenizer_path(P, variant)
+        sizes = sorted({t.vocab_size for t in P.tokenizers.values() if t.truncate_of == variant} | {v.vocab_size})
+        meta = json.loads((f.parent / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("train_texts_sha256") != bpe.texts_sha256(texts):
+            raise metrics.MetricsError(f"{f} was trained on other texts than the corpus gives now: run "
+                                       f"`dvc repro train_tokenizer@{variant}` first")
+        rows = bpe.sweep_from_one_run(texts, v, sizes, seed=P.seed, compare=compare,
+                                      big=Tokenizer.from_file(str(f)), one_run_seconds=meta.get("train_seconds"))
+        files.append(f)
+    return results.write_run(P.profile, "sweep", v.name, rows, params=v, seed=P.seed, inputs=files)
 
 
 __all__ = ["build_corpus", "compression", "compression_rows", "sweep", "train_tokenizer", "truncate_tokenizer",
