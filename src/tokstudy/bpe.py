@@ -386,7 +386,8 @@ def truncate(tokenizer, vocab_size: int):
     engine, truncating a V=1024 run to V in {262, 300, 400, 512, 768} gives a
     **byte-identical** ``tokenizer.json`` to training at V with the same data
     (BpeTrainer picks merges greedily by count; V only decides where it stops).
-    bpeasy: truncating 768 -> 400 is identical too.
+    bpeasy: truncating 768 -> 400 is identical too. On the cpu corpus (26 MB of the code70 mix, GPT-4
+    regex) a 192k run truncated to 32k is byte-identical to training 32k on the same text.
     """
     from tokenizers import Tokenizer
 

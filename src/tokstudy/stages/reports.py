@@ -95,8 +95,9 @@ def table1(P: Params, df) -> pd.DataFrame:
         theirs = paper[(paper["kind"] == "paper_table1") & (paper["run"] == name)]
         if v is not None:  # our variant is the paper's only at the paper's size (not in the smoke profile)
             theirs = theirs[theirs["vocab_size"] == v.vocab_size]
-        if theirs.empty and v is not None and (v.regex, v.mix) == ("gpt4", "code70"):
-            theirs = paper[(paper["kind"] == "paper_sweep") & (paper["vocab_size"] == v.vocab_size)]
+        if v is not None and (v.regex, v.mix) == ("gpt4", "code70"):  # the authors' sweep fills what Table 1 lacks
+            sweep = paper[(paper["kind"] == "paper_sweep") & (paper["vocab_size"] == v.vocab_size)]
+            theirs = pd.concat([theirs, sweep[~sweep["domain"].isin(theirs["domain"])]])
         row.update({f"paper {k}": x for k, x in _domain_nsl(theirs).items()})
         row["paper source"] = "; ".join(sorted(set(theirs["source"].dropna().astype(str)))) or None
         out.append(row)
