@@ -73,8 +73,13 @@ def test_inputs_outside_smoke_name_the_dvc_stage_and_write_nothing(scratch):
     with pytest.raises(TokenizerError, match=r"tokenizer 'gpt4-m' of profile 'cpu' is not trained .*"
                                              r"`dvc repro train_tokenizer@gpt4-m`"):
         inputs.tokenizer_variant(P, "gpt4-m")
-    with pytest.raises(metrics.MetricsError, match=r"no compression results for 'gpt4-m' .*`dvc repro metrics@gpt4-m`"):
+    with pytest.raises(metrics.MetricsError, match=r"no compression results for 'gpt4-m' .*"
+                                                   r"`dvc repro train_tokenizer@gpt4-m`"):
         tok_stages.compression_rows(P, ["gpt4-m"])
+    with pytest.raises(metrics.MetricsError, match=r"'gpt4-32k' .*`dvc repro truncate_tokenizer@gpt4-32k`"):
+        tok_stages.compression_rows(P, ["gpt4-32k"])
+    with pytest.raises(TokenizerError, match=r"`dvc repro truncate_tokenizer@gpt4-32k`"):
+        inputs.tokenizer_variant(P, "gpt4-32k")
     with pytest.raises(CorpusError, match=r"unknown corpus split 'dev'"):
         inputs.corpus_split(P, "dev")
     with pytest.raises(params.ParamsError, match="no-such-variant"):

@@ -111,8 +111,11 @@ def compression_rows(P: Params, tokenizers: list[str]) -> list[dict]:
         f = paths.runs_dir(P.profile) / f"compression-{name}.json"
         if not f.is_file():
             if P.profile != inputs.SMOKE:
+                v = P.tokenizers.get(name)
+                stage = (f"truncate_tokenizer@{name}" if v.truncate_of else f"train_tokenizer@{name}") if v \
+                    else "reference_metrics"
                 raise metrics.MetricsError(
-                    f"no compression results for {name!r} ({f}): run `dvc repro metrics@{name}` (or "
+                    f"no compression results for {name!r} ({f}): run `dvc repro {stage}` (or "
                     f"notebooks/02_tokenizer_metrics.ipynb -p profile {P.profile} -p tokenizers '[\"{name}\"]')")
             compression(P, name)
         rows += results.read_run(f)["rows"]
