@@ -1,6 +1,6 @@
-"""Benchmark: HF tokenizers BpeTrainer vs bpeasy on the same texts.
+"""Benchmark: HF tokenizers BpeTrainer vs bpeasy vs rustbpe on the same texts.
 
-Reports wall time, training bytes/s, the bpeasy/HF time ratio (HF is the anchor,
+Reports wall time, training bytes/s, each engine's time ratio to HF (HF is the anchor,
 run in the same process) and bytes/token of each tokenizer on held-out text.
 
     .venv/bin/python benchmarks/bench_bpe_engines.py --profile smoke --vocab 2048 --train-mb 1
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import importlib.metadata
 import json
 import logging
 import platform
@@ -44,7 +45,7 @@ def main(argv=None) -> dict:
     held_bytes = sum(len(t.encode()) for t in held)
 
     rows = {}
-    for engine in ("hf", "bpeasy"):  # hf first: the anchor
+    for engine in bpe.ENGINES:  # hf first: the anchor
         best = None
         for _ in range(args.repeats):
             t0 = time.perf_counter()
@@ -70,7 +71,7 @@ def main(argv=None) -> dict:
         "repeats": args.repeats,
         "engines": rows,
         "machine": {"python": platform.python_version(), "processor": platform.processor(),
-                    "tokenizers": __import__("tokenizers").__version__, "bpeasy": __import__("bpeasy").__version__},
+                    **{m: importlib.metadata.version(m) for m in ("tokenizers", "bpeasy", "rustbpe")}},
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     print(f"BPE engines: {v.name} regex={v.regex} V={v.vocab_size} train={n_bytes / 1e6:.2f} MB "

@@ -66,7 +66,7 @@ def test_layout_and_exact_vocab_size(hf_tok):
     assert d["pre_tokenizer"]["pretokenizers"][0]["behavior"] == "Isolated"
 
 
-@pytest.mark.parametrize("engine", ["hf", "bpeasy"])
+@pytest.mark.parametrize("engine", bpe.ENGINES)
 def test_deterministic(texts, engine):
     a = bpe.train(texts, variant(vocab_size=400), seed=1, engine=engine)
     b = bpe.train(texts, variant(vocab_size=400), seed=1, engine=engine)
@@ -344,3 +344,44 @@ def test_save_refuses_a_folder_with_other_files(hf_tok, tmp_path):
     with pytest.raises(TokenizerError, match=r"holds other files \(project.py\)"):
         bpe.save(hf_tok, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["project.py"]
+
+
+def test_rustbpe_trains_round_trips_and_equals_bpeasy(texts, tmp_path):
+    """rustbpe (nanochat's trainer) gives the same layout and, on this text, the same merges as bpeasy;
+    compression within 0.1% of HF's on held-out text (they may order ties differently)."""
+    tok = bpe.train(texts, variant(), engine="rustbpe")
+    assert tok.get_vocab_size(with_added_tokens=True) == 512
+    h = bpe.load(bpe.save(tok, tmp_path / "r", {"engine": "rustbpe"}))
+    sample = "def f(x):\r\n\treturn x  # \x00 😀 日本語"
+    assert h.decode(h.encode(sample)) == sample
+    assert tok.to_str() == bpe.train(texts, variant(), engine="bpeasy").to_str()
+    held = texts[::7]
+    hf = bpe.train(texts, variant(), engine="hf")
+    n_r, n_h = (sum(len(e.ids) for e in t.encode_batch(held, add_special_tokens=False)) for t in (tok, hf))
+    assert abs(n_r / n_h - 1) < 1e-3
+
+
+def test_rustbpe_refuses_a_token_longer_than_max_token_length(texts):
+    texts = texts + ["x = 1\n" + "=" * 200 + "\n"] * 300
+    with pytest.raises(TokenizerError, match="rustbpe' learned a 201-byte token but max_token_length is 128"):
+        bpe.train(texts, variant(vocab_size=512), engine="rustbpe")
+    hf = bpe.train(texts, variant(vocab_size=512), engine="hf")  # hf caps it
+    assert max(len(t) for t in hf.get_vocab()) <= 128
+
+
+def test_chunk_texts_cuts_at_line_ends_and_joins_back():
+    texts = ["ab\ncd\nefgh\n", "x", "a-very-long-line-without-newline\nz"]
+    pieces = bpe.chunk_texts(texts, 6)
+    assert pieces == ["ab\ncd\n", "efgh\n", "x", "a-very-long-line-without-newline\n", "z"]
+    assert "".join(pieces) == "".join(texts)
+    with pytest.raises(TokenizerError, match="chunk_bytes must be positive"):
+        bpe.chunk_texts(texts, 0)
+
+
+def test_identity_chunk_bytes_trains_on_pieces(texts):
+    """Identity (no pre-tokenizer) on line-aligned pieces: exactly V tokens, the pieces recorded, and no
+    token crosses a piece boundary (so no token is longer than the longest piece)."""
+    info: dict = {}
+    tok = bpe.train(texts, variant(regex="identity", vocab_size=400, max_token_length=32, chunk_bytes=64), info=info)
+    assert tok.get_vocab_size(with_added_tokens=True) == 400
+    assert info["chunk_bytes"] == 64 and info["train_pieces"] == len(bpe.chunk_texts(texts, 64)) > len(texts)

@@ -40,9 +40,14 @@ def test_repo_params_resolve_every_profile():
         assert {"code", "english"} <= {s.domain for s in P.sources.values()}
         for v in P.tokenizers.values():
             assert v.vocab_size >= 256 + len(v.special_tokens), (profile, v)
-        # the vocab sweep is ordered by the profile's ladder
-        sweep = [P.tokenizer(f"gpt4-{k}").vocab_size for k in ("xs", "s", "m", "l")]
-        assert sweep == sorted(sweep) and len(set(sweep)) == 4
+        # the model-side ladder and the paper-size sweep are ordered in every profile
+        ladder = [P.tokenizer(f"gpt4-{k}").vocab_size for k in ("s", "m", "l")]
+        assert ladder == sorted(ladder) and len(set(ladder)) == 3
+        sweep = [P.tokenizer(f"gpt4-{k}").vocab_size for k in ("32k", "64k", "80k", "100k", "128k", "256k")]
+        assert sweep == sorted(sweep) and len(set(sweep)) == 6
+        assert all(P.tokenizer(f"gpt4-{k}").truncate_of == "gpt4-256k" for k in ("32k", "64k", "80k", "100k", "128k"))
+        if profile != "smoke":  # the paper's sizes (docs/paper.md#vocabulary-sweep)
+            assert sweep == [32000, 64000, 80000, 100000, 128000, 256000]
 
 
 REPO = params.read_yaml()
@@ -148,7 +153,7 @@ def test_names_shared_with_other_modules_agree():
         (_set("tokenizers.gpt4-m.vocab", "xxl"), "cpu", "tokenizers.gpt4-m.vocab", "key of vocab_sizes"),
         (_set("tokenizers.gpt4-m.max_tok_len", 16), "cpu", "tokenizers.gpt4-m.max_tok_len", "unknown key"),
         (_set("profiles.gpu.tokenizer.engine", "sentencepiece"), "gpu", "profiles.gpu.tokenizer.engine",
-         "'hf' or 'bpeasy'"),
+         "'hf', 'bpeasy' or 'rustbpe'"),
         (_set("mixes.code70", {"code": 0.7, "english": 0.4}), "cpu", "mixes.code70", "sum to 1"),
         (_set("transfer.targets", ["gpt4-m", "gpt9"]), "cpu", "transfer.targets", "['gpt9']"),
         (_set("transfer.base_tokenizer", "nope"), "cpu", "transfer.base_tokenizer", "unknown name"),
@@ -157,9 +162,14 @@ def test_names_shared_with_other_modules_agree():
         (_set("profiles.smoke.analysis.overlap", ["gpt4-m", "gpt7"]), "smoke", "profiles.smoke.analysis.overlap",
          "['gpt7']"),
         (_set("metrics.references", ["llama2", "llama9"]), "cpu", "metrics.references", "['llama9']"),
-        (_set("costs.sweep", ["gpt4-xs", "nope"]), "cpu", "costs.sweep", "['nope']"),
-        (_set("profiles.smoke.costs.domain", "math"), "smoke", "profiles.smoke.costs.domain",
-         "'english' or 'multilingual'"),
+        (_set("costs.sweep", ["gpt4-s", "nope"]), "cpu", "costs.sweep", "['nope']"),
+        (_set("truncations.gpt4-32k.of", "nope"), "cpu", "truncations.gpt4-32k.of", "is not a variant of `tokenizers`"),
+        (_set("truncations.gpt4-32k.vocab", 300_000), "cpu", "truncations.gpt4-32k.vocab",
+         "300000 exceeds the vocab_size 256000 of 'gpt4-256k'"),
+        (_set("truncations.gpt4-32k.mix", "code30"), "cpu", "truncations.gpt4-32k.mix", "unknown key"),
+        (_set("truncations.gpt4-m", {"of": "gpt4-256k", "vocab": "m"}), "cpu", "truncations.gpt4-m",
+         "name already in `tokenizers`"),
+        (_set("profiles.smoke.costs.domain", "math"), "smoke", "profiles.smoke.costs.domain", "'english' or 'multilingual'"),
         (_set("evaluate.sandbox", "docker"), "cpu", "evaluate.sandbox", "'bwrap' or 'guard'"),
         (_set("profiles.cpu.evaluate.humaneval.limit", -4), "cpu", "profiles.cpu.evaluate.humaneval.limit",
          "greater than 0"),

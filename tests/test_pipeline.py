@@ -108,13 +108,18 @@ def test_names_dvc_cannot_interpolate_match_params(profile):
         assert stage["outs"] == [f"data/{profile}/models/{target}-{m}-init" for m in P.transfer.methods] + [
             f"results/{profile}/runs/transfer-{target}-{m}.json" for m in P.transfer.methods
         ]
-    assert set(_group(stages, "train_tokenizer")) == set(P.tokenizers)
+    assert set(_group(stages, "train_tokenizer")) == {n for n, v in P.tokenizers.items() if not v.truncate_of}
+    truncated = _group(stages, "truncate_tokenizer")
+    assert set(truncated) == {n for n, v in P.tokenizers.items() if v.truncate_of}
+    for name, stage in truncated.items():
+        assert f"data/{profile}/tokenizers/{P.tokenizer(name).truncate_of}" in stage["deps"]
 
 
-def test_transfer_covers_every_tokenizer_variant_but_the_base_ones():
+def test_transfer_covers_every_model_side_tokenizer_variant_but_the_base_ones():
     P = params.load("cpu")
     T = P.transfer
-    assert set(T.targets) == set(P.tokenizers) - {T.base_tokenizer}
+    model_side = {n for n, v in P.tokenizers.items() if v.vocab in ("xs", "s", "m", "l")}
+    assert set(T.targets) == model_side - {T.base_tokenizer}
     assert set(T.methods) == {"fvt", "random", "mean", "merged"}
 
 

@@ -51,7 +51,7 @@ def test_draw_all_draws_only_figures_whose_rows_exist(tmp_path, monkeypatch):
 
     monkeypatch.setattr(plots, "save", spy)
     drawn = plots.draw_all(df, tmp_path / "figs", "t")
-    assert {"nsl_vs_vocab", "table1_nsl", "regex_ablation", "data_mix"} <= set(drawn)
+    assert {"nsl_vs_vocab", "regex_ablation", "data_mix"} <= set(drawn)
     # no evaluate / costs / overlap rows: those figures are skipped, not drawn empty
     assert not {"finetune_bpb", "speed_vs_nsl", "optimal_vocab", "vocab_overlap"} & set(drawn)
     assert all(p.is_file() and p.parent == tmp_path / "figs" for out in drawn.values() for p in out)

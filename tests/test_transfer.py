@@ -449,7 +449,7 @@ def test_swap_between_real_bpe_tokenizers(tmp_path):
         "The quick brown fox jumps over the lazy dog. Résumé: naïve café.\n",
         "int main(void) {\n    return printf(\"%d\\n\", 42);\n}\n",
     ] * 30
-    gpt2 = params.load("smoke").tokenizer("gpt2-m")
+    gpt2 = params.load("smoke").tokenizer("general-m")
     old_v = dataclasses.replace(gpt2, name="old", vocab_size=300)
     new_v = dataclasses.replace(gpt2, name="new", regex="identity", vocab_size=330)
     old = bpe.load(bpe.save(bpe.train(texts, old_v), tmp_path / "old", {}))

@@ -193,7 +193,7 @@ def optimal_vocab_rows(
         fits["paper"] = PAPER_NSL_FITS[domain]
     rows = []
     for source, fit in fits.items():
-        for k in ("a", "b", "c", "rmse"):
+        for k in ("a", "b", "c", "rmse", "v_min", "v_max"):
             rows.append({"nsl_source": source, "domain": domain, "metric": f"nsl_fit_{k}", "value": getattr(fit, k)})
     for model, shape in model_shapes.items():
         cases = [("compute", 1, None), ("compute", 1, shape.context)]

@@ -28,11 +28,12 @@ DOMAINS = ("code", "english", "multilingual")  # the paper's Table 1 domains (do
 STAGES = ("pretrain", "finetune")
 INIT_METHODS = ("keep", "fvt", "random")
 TRANSFER_METHODS = ("fvt", "random", "mean", "merged")  # = tokstudy.transfer.METHODS (a test checks)
-ENGINES = ("hf", "bpeasy")  # = tokstudy.bpe.ENGINES (a test checks)
+ENGINES = ("hf", "bpeasy", "rustbpe")  # = tokstudy.bpe.ENGINES (a test checks)
 # top-level sections a profile may override (dvc.yaml tracks profiles.<p>.<section> for each)
 PROFILE_SECTIONS = ("corpus", "vocab_sizes", "tokenizer", "metrics", "costs", "train", "evaluate", "analysis")
 # top-level keys of params.yaml; every one is read by load()
 TOP_KEYS = ("profile", "seed", "sources", "source_defaults", "mixes", "profiles", "tokenizer", "tokenizers",
+            "truncations",
             "vocab_sizes", "corpus", "metrics", "costs", "models", "train", "transfer", "evaluate", "analysis")
 
 Pos = Annotated[int, Field(gt=0)]
@@ -104,8 +105,10 @@ class TokenizerVariant:
     engine: Literal[ENGINES]
     train_bytes: Pos
     max_token_length: Pos
+    chunk_bytes: Pos | None  # cut texts at line ends into pieces of at most this many bytes (None: whole texts)
     special_tokens: tuple[str, ...]
     vocab: str | int | None  # the ladder key it was resolved from
+    truncate_of: str | None  # `truncations:`: the first vocab_size tokens of this trained variant
 
 
 @_dataclass
@@ -223,7 +226,8 @@ class AnalysisParams:
 
     overlap: tuple[str, ...]  # tokenizer variants or reference tokenizers
     sweep_variant: str
-    sweep_compare: bool
+    sweep_compare: tuple[str, ...]  # vocab_sizes keys also trained on their own to check truncation
+    table1: tuple[str, ...]  # rows of Table 1 (results/<profile>/table1_nsl.*): variants or references
 
 
 @_dataclass
@@ -404,7 +408,33 @@ def _tokenizers(ld: Loader, vocab_sizes: Mapping[str, int], mixes: Mapping) -> d
             raise ld.fail(f"{where}.regex",
                           f"unknown pre-tokenizer {data['regex']!r}; choose one of {sorted(pretok.PRETOKENIZERS)}")
         size = vocab if isinstance(vocab, int) else vocab_sizes[vocab]
-        out[name] = ld.build(TokenizerVariant, data, [(where, spec), *dlayers], name=name, vocab=vocab, vocab_size=size)
+        out[name] = ld.build(TokenizerVariant, data, [(where, spec), *dlayers], name=name, vocab=vocab, vocab_size=size,
+                             truncate_of=None)
+    return out | _truncations(ld, vocab_sizes, out)
+
+
+def _truncations(ld: Loader, vocab_sizes: Mapping[str, int], trained: Mapping) -> dict[str, TokenizerVariant]:
+    """``truncations:``: variants made of the first ``vocab`` tokens of a trained variant (``of``)."""
+    import dataclasses
+
+    out = {}
+    for name, spec in (ld.raw.get("truncations") or {}).items():
+        where, spec = f"truncations.{name}", dict(spec or {})
+        extra = sorted(set(spec) - {"of", "vocab"})
+        if extra:
+            raise ld.fail(f"{where}.{extra[0]}", "unknown key; a truncation has only `of` and `vocab`")
+        of, vocab = ld.need(spec, "of", where), ld.need(spec, "vocab", where)
+        if name in trained or of not in trained:
+            raise ld.fail(where if name in trained else f"{where}.of",
+                          "name already in `tokenizers`" if name in trained
+                          else f"{of!r} is not a variant of `tokenizers` {sorted(trained)}")
+        if isinstance(vocab, bool) or not (isinstance(vocab, int) or vocab in vocab_sizes):
+            raise ld.fail(f"{where}.vocab",
+                          f"{vocab!r} is neither an integer nor a key of vocab_sizes {sorted(vocab_sizes)}")
+        size = vocab if isinstance(vocab, int) else vocab_sizes[vocab]
+        if size > trained[of].vocab_size:
+            raise ld.fail(f"{where}.vocab", f"{size} exceeds the vocab_size {trained[of].vocab_size} of {of!r}")
+        out[name] = dataclasses.replace(trained[of], name=name, vocab=vocab, vocab_size=size, truncate_of=of)
     return out
 
 
@@ -482,7 +512,8 @@ def _check_names(ld: Loader, tokenizers: Mapping, metrics: MetricsParams, costs:
               ("costs.sweep", costs.sweep, variants), ("transfer.base_tokenizer", [transfer.base_tokenizer], variants),
               ("transfer.targets", transfer.targets, variants),
               ("analysis.sweep_variant", [analysis.sweep_variant], variants),
-              ("analysis.overlap", analysis.overlap, variants + refs)]
+              ("analysis.overlap", analysis.overlap, variants + refs),
+              ("analysis.table1", analysis.table1, variants + refs)]
     for ypath, names, allowed in checks:
         bad = [n for n in names if n not in allowed]
         if bad:

