@@ -159,14 +159,17 @@ def data_mix(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | 
     ours = _ours(df, "compression")
     if not _has(ours, "mix", "regex", "vocab_size"):
         return None
-    ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english"]) & ours["mix"].notna()
-                & (ours["regex"] == "gpt4")]
+    ours = ours[(ours["metric"] == "nsl") & ours["dataset"].isin(["mean:code", "mean:english", "mean:multilingual"])
+                & ours["mix"].notna() & (ours["regex"] == "gpt4")]
     counts = ours.groupby("vocab_size")["mix"].nunique()
     sizes = sorted(counts[counts >= 2].index)
     if not sizes:
         return None
-    share = {m: float(m[4:]) if m.startswith("code") and m[4:].isdigit() else float("nan")
-             for m in ours["mix"].unique()}
+    if "mix_code_share" in ours:  # the share of code bytes in the mix, from the run record
+        share = ours.groupby("mix")["mix_code_share"].first().to_dict()
+    else:  # records from before that column: the share from names like code70
+        share = {m: float(m[4:]) / 100 if m.startswith("code") and m[4:].isdigit() else float("nan")
+                 for m in ours["mix"].unique()}
     order = sorted(share, key=lambda m: (pd.isna(share[m]), share[m], m))
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.5 * len(sizes) + 1.5, 3.8), squeeze=False)
     for ax, size in zip(axes[0], sizes, strict=True):

@@ -92,8 +92,8 @@ def compression(P: Params, tokenizer: str) -> Path:
     ds = metrics.limit_docs(corpus.datasets(inputs.corpus_split(P, "test")), P.metrics.max_docs)
     variant = P.tokenizers.get(tokenizer)
     handle = inputs.named_tokenizer(P, tokenizer)
-    extra = {"variant": tokenizer, "regex": variant.regex, "mix": variant.mix, "vocab_size": variant.vocab_size} \
-        if variant else {}
+    extra = {"variant": tokenizer, "regex": variant.regex, "mix": variant.mix, "vocab_size": variant.vocab_size,
+             "mix_code_share": P.mix(variant.mix).get("code", 0.0)} if variant else {}
     base = inputs.named_tokenizer(P, P.metrics.base)
     cache = paths.data_dir(P.profile) / "metrics"
     rows = metrics.compression_rows(handle, ds, metrics.base_counts(base, ds, cache_dir=cache), P.metrics.renyi_alpha,
