@@ -58,3 +58,19 @@ def test_draw_all_draws_only_figures_whose_rows_exist(tmp_path, monkeypatch):
     # the GPT-4 sweep line carries our code NSL values in vocab order
     assert [0.9, 0.8] in captured["nsl_vs_vocab"]
     plt.close("all")
+
+
+def test_compare_draws_one_labelled_panel_per_metric(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    rows = [{"tokenizer": t, "dataset": d, "metric": m, "value": v}
+            for t in ("a", "b") for d in ("python", "de", "mean:code")
+            for m, v in (("bytes_per_token", 3.0), ("nsl", 0.9), ("renyi_efficiency", 0.4), ("utilisation", 0.5))]
+    drawn = []
+    monkeypatch.setattr(plots, "save", lambda fig, name, out: drawn.append(fig) or [])
+    plots.compare(pd.DataFrame(rows), tmp_path)
+    (fig,) = drawn
+    axes = [ax for ax in fig.axes if ax.get_ylabel()]
+    assert [ax.get_ylabel() for ax in axes] == list(plots.COMPARE_PANELS.values())
+    assert {t.get_text() for t in axes[0].get_xticklabels()} == {"python", "de"}  # no domain means
+    plt.close(fig)

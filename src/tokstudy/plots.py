@@ -242,14 +242,23 @@ def speed_vs_nsl(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path
     return save(fig, "speed_vs_nsl", out_dir)
 
 
+COMPARE_PANELS = {"bytes_per_token": "bytes per token (higher is better)",
+                  "nsl": "NSL vs the base tokenizer (lower is better)",
+                  "renyi_efficiency": "Rényi efficiency (higher is better)"}
+
+
 def compare(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """`tokstudy compare`: bytes/token and NSL per dataset and tokenizer."""
-    sel = df[df["metric"].isin(["bytes_per_token", "nsl"]) & ~df["dataset"].astype(str).str.startswith("mean:")
+    """`tokstudy compare`: bytes/token, NSL and Rényi efficiency per dataset and tokenizer, one panel each."""
+    sel = df[df["metric"].isin(list(COMPARE_PANELS)) & ~df["dataset"].astype(str).str.startswith("mean:")
              & (df["dataset"] != "average")]
     g = sns.catplot(data=sel, x="dataset", y="value", hue="tokenizer", col="metric", kind="bar",
+                    col_order=[m for m in COMPARE_PANELS if m in set(sel["metric"])],
                     sharey=False, height=3.5, aspect=1.4)
     g.set_titles("{col_name}")
-    g.figure.suptitle("tokstudy compare (NSL base as given; lower NSL / higher bytes per token is better)", y=1.03)
+    for ax in g.axes.flat:
+        ax.set_ylabel(COMPARE_PANELS.get(ax.get_title(), ax.get_title()))
+        ax.tick_params(axis="x", labelrotation=45)
+    g.figure.suptitle("tokstudy compare (NSL base as given)", y=1.03)
     return save(g.figure, "compare", out_dir)
 
 
