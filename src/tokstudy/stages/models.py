@@ -205,8 +205,9 @@ def train(
     ``data/<p>/models/<run>`` and writes the run record. A fine-tune trains one pass over its
     ``train.budget_bytes`` of text (:func:`budget_texts`), however many tokens its tokenizer makes
     of it. Under ``torchrun`` every rank trains and only rank 0 packs, saves and writes. Returns
-    ``None`` where nothing was written: on other ranks, and when ``stop_after`` ended the run before its last step. ``fsdp`` shards with FSDP2
-    instead of DDP; ``max_steps`` overrides the run length.
+    ``None`` where nothing was written: on other ranks, and when ``stop_after`` ended the run
+    before its last step. ``fsdp`` shards with FSDP2 instead of DDP; ``max_steps`` overrides the
+    run length.
     """
     spec = P.model(run)
     cfg = P.train(spec.stage)
