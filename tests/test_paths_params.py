@@ -190,7 +190,7 @@ def test_bad_params_name_the_yaml_path_and_the_file(tmp_path, change, profile, y
 def test_unknown_profile_names_the_profiles_and_the_file(tmp_path):
     f = _write(tmp_path)
     with pytest.raises(params.ParamsError,
-                       match=r"params\.yaml: profiles: unknown profile 'tpu'; .*\['cpu', 'gpu', 'smoke'\]"):
+                       match=r"params\.yaml: profiles: unknown profile 'tpu'; .*\['cpu', 'gpu', 'gpu-dry', 'smoke'\]"):
         params.load("tpu", path=f)
     with pytest.raises(params.ParamsError, match="unknown tokenizer variant 'nope'"):
         params.load("smoke", path=f).tokenizer("nope")
