@@ -69,7 +69,7 @@ def test_ablation_table_groups_runs_as_the_papers_tables(tmp_path, monkeypatch):
     assert [(r, lab) for r, lab, _ in by["transfer"]] == [("keep-b2", "keep"), ("fvt-b2", "fvt"),
                                                           ("random-b2", "random")]
     assert [p for _, _, p in by["transfer"]][1:] == [20.5, 18.4]
-    assert (t["ci_low"] <= t["solution_bpb"]).all() and set(t["budget_bytes"]) == {450_000}
+    assert (t["ci_low"] <= t["solution_bpb"]).all() and set(t["budget_bytes"]) == {300_000}
     out = ablations.model_ablations(P)
     assert out.read_text().startswith("comparison,run,label")
     assert (tmp_path / "figures" / "cpu" / "model_ablations.png").is_file()

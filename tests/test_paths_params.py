@@ -77,7 +77,7 @@ def _set(path, value):
 def test_profiles_deep_merge_over_the_top_level_sections():
     cpu, smoke, gpu = params.load("cpu"), params.load("smoke"), params.load("gpu")
     # profiles.cpu.evaluate.bpb sets max_docs / max_bytes; seq_len comes from evaluate.bpb
-    assert (cpu.evaluate.bpb.seq_len, cpu.evaluate.bpb.max_docs, cpu.evaluate.bpb.max_bytes) == (128, 100, 100_000)
+    assert (cpu.evaluate.bpb.seq_len, cpu.evaluate.bpb.max_docs, cpu.evaluate.bpb.max_bytes) == (128, 100, 50_000)
     assert (cpu.evaluate.humaneval.limit, cpu.evaluate.mbpp.max_new_tokens, cpu.evaluate.sandbox) == (20, 128, "bwrap")
     # greedy pass@1 on cpu, sampled pass@1/10 on gpu (deep-merged over evaluate.humaneval)
     assert (cpu.evaluate.humaneval.n, cpu.evaluate.humaneval.temperature, cpu.evaluate.humaneval.k) == (1, 0.0, (1,))
@@ -89,7 +89,7 @@ def test_profiles_deep_merge_over_the_top_level_sections():
     assert (pre.size.name, pre.size.d_model, pre.size.pad_vocab_to) == ("cpu", 192, 64)
     # fine-tunes are byte budgets (the same text for every tokenizer), pretraining a token count
     assert (cpu.model("base").tokens, cpu.model("base").bytes) == (500_000, None)
-    assert (cpu.model("fvt-b2").tokens, cpu.model("fvt-b2").bytes) == (None, 450_000)
+    assert (cpu.model("fvt-b2").tokens, cpu.model("fvt-b2").bytes) == (None, 300_000)
     assert gpu.model("fvt-identity-m-b2").bytes == 60_000_000
     assert cpu.corpus.budget_bytes == 40_000_000 and cpu.corpus.max_line_chars == 1000
     assert cpu.tokenizer("gpt4-m").vocab_size == 8192 and cpu.tokenizer("identity-m").max_token_length == 32
