@@ -36,9 +36,8 @@ def _size(name, **kw):
 
 # (label, size, vocab, seq_len, batch): the anchor first
 CPU_CONFIGS = [
-    ("cpu V=8k", _size("cpu", n_layers=2, d_model=128, n_heads=4, d_ff=384), 8192, 128, 16),
-    ("cpu V=32k", _size("cpu", n_layers=2, d_model=128, n_heads=4, d_ff=384), 32768, 128, 16),
-    ("4L/d192 V=8k", _size("4l192", n_layers=4, d_model=192, n_heads=4, d_ff=512), 8192, 128, 16),
+    ("cpu 4L/d192 V=8k", BASE.size, 8192, 128, 16),  # params.yaml train.sizes.cpu
+    ("2L/d128 V=8k", _size("2l128", n_layers=2, d_model=128, n_heads=4, d_ff=384), 8192, 128, 16),  # the old cpu
     ("4L/d256 V=8k", _size("4l256", n_layers=4, d_model=256, n_heads=4, d_ff=768), 8192, 128, 16),
 ]
 GPU_CONFIGS = [
