@@ -49,7 +49,9 @@ def test_gpu_dry_runs_every_gpu_stage_on_cpu(smoke_inputs, tmp_path, monkeypatch
 
     assert cli.main(["evaluate", str(root / "data" / PROFILE / "models" / "fvt-b1"), "--name", "fvt-b1",
                      "--profile", PROFILE, "--sandbox", "guard"]) == 0
-    rows = json.loads((runs / "evaluate-fvt-b1.json").read_text())["rows"]
+    record = json.loads((runs / "evaluate-fvt-b1.json").read_text())
+    rows = record["rows"]
+    assert len(record["extra"]["solution_bpb"]["humaneval"]) == 8  # per problem, for paired comparisons
     by = {r["metric"]: r for r in rows if r.get("dataset") in ("humaneval", None) or "pass" in r["metric"]}
     assert by["humaneval_pass@1"]["samples"] == 4 and "humaneval_pass@2" in by  # sampled, as on gpu
     assert by["humaneval_pass@1"]["temperature"] == 0.6

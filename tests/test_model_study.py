@@ -50,7 +50,10 @@ def _fake_records(runs_dir, P):
         rows = [{"metric": "bits_per_byte", "dataset": "mean:code", "value": 2.0 + i / 100},
                 {"metric": "solution_bits_per_byte", "dataset": "humaneval", "value": 3.0 + i / 100,
                  "ci_low": 2.9 + i / 100, "ci_high": 3.1 + i / 100}]
-        (runs_dir / f"evaluate-{name}.json").write_text(json.dumps({"rows": rows}))
+        # per problem: run i is i/100 worse than run 0 on problem a, and 3 * i/100 worse on problem b
+        per = {"a": 3.0 + i / 100, "b": 3.0 + 3 * i / 100}
+        (runs_dir / f"evaluate-{name}.json").write_text(
+            json.dumps({"rows": rows, "extra": {"solution_bpb": {"humaneval": per}}}))
 
 
 def test_ablation_table_groups_runs_as_the_papers_tables(tmp_path, monkeypatch):
@@ -70,6 +73,13 @@ def test_ablation_table_groups_runs_as_the_papers_tables(tmp_path, monkeypatch):
                                                           ("random-b2", "random")]
     assert [p for _, _, p in by["transfer"]][1:] == [20.5, 18.4]
     assert (t["ci_low"] <= t["solution_bpb"]).all() and set(t["budget_bytes"]) == {300_000}
+    # paired against fvt-b2 (index j in sorted(P.models)): run i differs by (i - j)/100 on a, 3(i - j)/100 on b
+    j = sorted(P.models).index("fvt-b2")
+    row = t[t["run"] == "random-b2"].iloc[0]
+    d = (sorted(P.models).index("random-b2") - j) / 100
+    assert row["ref_run"] == "fvt-b2" and row["diff_vs_ref"] == pytest.approx(2 * d)
+    assert (row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx((min(d, 3 * d), max(d, 3 * d)))
+    assert t[t["run"] == "fvt-b2"]["diff_vs_ref"].eq(0).all()
     out = ablations.model_ablations(P)
     assert out.read_text().startswith("comparison,run,label")
     assert (tmp_path / "figures" / "cpu" / "model_ablations.png").is_file()

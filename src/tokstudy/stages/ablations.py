@@ -8,8 +8,10 @@ largest byte budget and groups them as the paper's Tables 2-4 do (docs/paper.md#
   32k..256k by rank: the sizes differ, the question, does size matter, is the same);
 * ``transfer``: the run of one tokenizer with FVT and with random init (and ``keep``, for reference).
 
-Each row holds held-out code bits/byte, HumanEval canonical-solution bits/byte with its CI, and the
-paper's HumanEval pass@1 for the matching condition (``data/paper``). :func:`model_ablations` writes
+Each row holds held-out code bits/byte, HumanEval canonical-solution bits/byte with its CI, the mean
+per-problem difference from the FVT run of the ``transfer`` group (``ref_run``, the gpt4-m FVT run
+that every group shares) with a paired bootstrap CI, and the paper's HumanEval pass@1 for the
+matching condition (``data/paper``). :func:`model_ablations` writes
 ``results/<p>/model_ablations.csv`` and ``figures/<p>/model_ablations.{png,pdf}``.
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from tokstudy import paths, results
+from tokstudy.bpb import bootstrap_ci
 from tokstudy.lm import EvaluateError
 from tokstudy.params import Params
 
@@ -31,13 +34,26 @@ def _scores(P: Params, run: str) -> dict:
     record = paths.runs_dir(P.profile) / f"evaluate-{run}.json"
     if not record.is_file():
         raise EvaluateError(f"no {record}: run `dvc repro evaluate_finetune@{run}` first")
-    rows = results.read_run(record)["rows"]
+    run_record = results.read_run(record)
+    rows = run_record["rows"]
     code = [r for r in rows if r["metric"] == "bits_per_byte" and r.get("dataset") == "mean:code"]
     sol = [r for r in rows if r["metric"] == "solution_bits_per_byte" and r.get("dataset") == "humaneval"]
     if not code or not sol:
         raise EvaluateError(f"{record} has no held-out code or solution bits/byte: re-run its evaluate stage")
     return {"code_bpb": code[0]["value"], "solution_bpb": sol[0]["value"], "ci_low": sol[0]["ci_low"],
-            "ci_high": sol[0]["ci_high"]}
+            "ci_high": sol[0]["ci_high"],
+            "per_problem": run_record.get("extra", {}).get("solution_bpb", {}).get("humaneval", {})}
+
+
+def _paired(P: Params, scores: dict, ref: dict) -> dict:
+    """Mean per-problem difference of solution bits/byte against ``ref`` with its paired bootstrap CI."""
+    common = sorted(set(scores["per_problem"]) & set(ref["per_problem"]))
+    if not common:
+        return {"diff_vs_ref": None, "diff_ci_low": None, "diff_ci_high": None}
+    diffs = [scores["per_problem"][t] - ref["per_problem"][t] for t in common]
+    cfg = P.evaluate.solution_bpb
+    lo, hi = bootstrap_ci(diffs, cfg.n_boot, cfg.confidence, P.seed)
+    return {"diff_vs_ref": sum(diffs) / len(diffs), "diff_ci_low": lo, "diff_ci_high": hi}
 
 
 def _groups(P: Params) -> list[tuple[str, str, str]]:
@@ -78,14 +94,18 @@ def _paper(comparison: str, label: str, rank: int, paper_dir: Path) -> tuple[flo
 def ablation_table(P: Params, paper_dir: str | Path | None = None) -> pd.DataFrame:
     """One row per ablation run: comparison, run, label, our bits/byte (code, solution + CI), paper pass@1."""
     paper_dir = Path(paper_dir) if paper_dir else paths.DATA / "paper"
+    groups = _groups(P)
+    ref_run = next(run for comparison, run, label in groups if comparison == "transfer" and label == "fvt")
+    ref = _scores(P, ref_run)
     rows, rank = [], {}
-    for comparison, run, label in _groups(P):
+    for comparison, run, label in groups:
         i = rank[comparison] = rank.get(comparison, -1) + 1
         pass1, source = _paper(comparison, label, i, paper_dir)
-        spec = P.model(run)
+        spec, scores = P.model(run), _scores(P, run)
         rows.append({"comparison": comparison, "run": run, "label": label, "tokenizer": spec.tokenizer,
-                     "method": spec.method, "budget_bytes": spec.bytes, **_scores(P, run),
-                     "paper_pass1": pass1, "paper_source": source})
+                     "method": spec.method, "budget_bytes": spec.bytes,
+                     **{k: v for k, v in scores.items() if k != "per_problem"},
+                     "ref_run": ref_run, **_paired(P, scores, ref), "paper_pass1": pass1, "paper_source": source})
     return pd.DataFrame(rows)
 
 

@@ -114,19 +114,23 @@ def _humaneval_rows(model, tok, P: Params, limit, kw: dict, labels) -> tuple[lis
     return problems.sampled_rows(res, "humaneval", extra), res.per_problem()
 
 
-def _solution_rows(model, tok, P: Params, mbpp_set, labels) -> list[dict]:
-    """Canonical-solution bits/byte of HumanEval (and MBPP when given), mean over problems with its CI."""
+def _solution_rows(model, tok, P: Params, mbpp_set, labels) -> tuple[list[dict], dict]:
+    """Canonical-solution bits/byte of HumanEval (and MBPP when given), mean over problems with its CI.
+
+    Also returns ``{dataset: {task_id: bits/byte}}`` for the record's ``extra`` (paired comparisons).
+    """
     cfg = P.evaluate.solution_bpb
     sets = {"humaneval": problems.humaneval_problems(cfg.limit)}
     if mbpp_set is not None:
         sets["mbpp"] = mbpp_set[: cfg.limit] if cfg.limit else mbpp_set
-    rows = []
+    rows, per_problem = [], {}
     for name, probs in sets.items():
         res = solution_bits_per_byte(model, tok, probs, P.evaluate.bpb.seq_len, P.evaluate.bpb.batch_size,
                                      n_boot=cfg.n_boot, confidence=cfg.confidence, seed=P.seed)
         log.info("%s solution bits/byte %.4f [%.4f, %.4f]", name, res.mean, res.ci_low, res.ci_high)
         rows += solution_rows(res, name, cfg.confidence, labels)
-    return rows
+        per_problem[name] = {p.task_id: v for p, v in zip(probs, res.per_problem, strict=True)}
+    return rows, per_problem
 
 
 def _pass_rows(model, tok, P: Params, limit, mbpp_set, backend: str, labels) -> tuple[list[dict], dict]:
@@ -165,7 +169,8 @@ def evaluate(P: Params, run: str, model_dir: str | os.PathLike | None = None,
     model, tok = lm.load_model(path, device or cfg.device)
     labels = {**run_labels(P, run, tok), **({"fallback": note} if note else {})}
     rows = bpb_rows(model, tok, datasets, cfg.bpb.seq_len, cfg.bpb.batch_size, context=cfg.bpb.context, extra=labels)
-    rows += _solution_rows(model, tok, P, mbpp_set, labels)
+    sol_rows, sol_problems = _solution_rows(model, tok, P, mbpp_set, labels)
+    rows += sol_rows
     pass_rows, per_problem = _pass_rows(model, tok, P, limit, mbpp_set, backend, labels)
     sp = cfg.speed
     measured = speed.generation_speed(model, tok, speed.speed_prompts(sp.prompts), sp.max_new_tokens, warmup=sp.warmup)
@@ -176,6 +181,6 @@ def evaluate(P: Params, run: str, model_dir: str | os.PathLike | None = None,
     return results.write_run(
         P.profile, "evaluate", run, rows, params={"evaluate": cfg, **used}, seed=P.seed,
         inputs=[path, paths.corpus_dir(P.profile) / "test.jsonl", *([mbpp_path] if mbpp_path is not None else [])],
-        extra={**per_problem, **({"fallback": note} if note else {})},
+        extra={**per_problem, "solution_bpb": sol_problems, **({"fallback": note} if note else {})},
     )
 
