@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make repro   set up .venv if needed, then `dvc repro` on the default profile -> figures/
 #   make test    set up .venv if needed, then ruff, pytest (+ doctests of src) and nbval over every notebook
+#   make gpu     (on a machine with an NVIDIA GPU) the gpu profile: plan check, training benchmark, dvc repro
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -11,7 +12,7 @@ export MPLBACKEND := Agg
 # idle OpenMP threads sleep instead of spin (tokstudy.threads); a value set in the shell wins
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup repro test bench clean-smoke notebooks-py
+.PHONY: setup repro test bench gpu clean-smoke notebooks-py
 
 $(BIN)/.tokstudy-installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -45,6 +46,17 @@ bench: setup
 # tests/test_notebooks_paired.py, part of `make test`, fails while a pair differs)
 notebooks-py: setup
 	for nb in notebooks/*.ipynb; do $(BIN)/jupytext --quiet --to py:percent -o notebooks/py/$$(basename $$nb .ipynb).py $$nb; done
+
+# The gpu profile on one H100 (README "GPU"): refuse without a GPU, check every stage's planned time
+# (tokstudy.stages.gpuplan, <= 10 min each), measure tokens/s and MFU against the H100 bf16 dense peak
+# (results/gpu/bench_train.json), then run the pipeline at profile=gpu (results/gpu/, figures/gpu/).
+gpu: setup
+	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'make gpu: torch sees no CUDA GPU; run it on a GPU machine (README, GPU)')"
+	$(BIN)/python -m tokstudy.stages.gpuplan --profile gpu
+	mkdir -p results/gpu figures/gpu
+	$(BIN)/python benchmarks/bench_train.py --json results/gpu/bench_train.json
+	$(BIN)/dvc config core.analytics false --local || true
+	$(BIN)/dvc exp run -S profile=gpu
 
 clean-smoke:
 	rm -rf data/smoke results/smoke figures/smoke

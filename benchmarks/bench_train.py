@@ -1,10 +1,10 @@
 """Training throughput (tokens/s) and MFU of tokstudy.training.train for a few model sizes.
 
 Every configuration runs in this process through the real training loop (same
-optimizer, autocast, compile and loss as a run) on random tokens, and is
+optimizer, autocast, compile setting and loss as a run) on random tokens, and is
 reported as a ratio against the first (anchor) configuration, so the numbers
 compare across machines only as ratios. On CUDA the loop uses bf16 autocast +
-torch.compile; on CPU fp32, and MFU is approximate (peak = a measured fp32
+torch.compile (train.compile / precision: auto); on CPU fp32 eager, and MFU is approximate (peak = a measured fp32
 matmul rate, see tokstudy.devices.peak_flops).
 
     python benchmarks/bench_train.py                 # CPU sizes
@@ -36,8 +36,8 @@ def _size(name, **kw):
 
 # (label, size, vocab, seq_len, batch): the anchor first
 CPU_CONFIGS = [
-    ("cpu V=8k", _size("cpu", n_layers=2, d_model=128, n_heads=4, d_ff=384), 8192, 128, 16),
-    ("cpu V=32k", _size("cpu", n_layers=2, d_model=128, n_heads=4, d_ff=384), 32768, 128, 16),
+    ("cpu 4L/d192 V=8k", BASE.size, 8192, 128, 16),  # params.yaml train.sizes.cpu
+    ("2L/d128 V=8k", _size("2l128", n_layers=2, d_model=128, n_heads=4, d_ff=384), 8192, 128, 16),  # the old cpu
     ("4L/d256 V=8k", _size("4l256", n_layers=4, d_model=256, n_heads=4, d_ff=768), 8192, 128, 16),
 ]
 GPU_CONFIGS = [
@@ -57,7 +57,7 @@ def random_packed(directory: Path, vocab: int, seq_len: int, n_rows: int, seed: 
 
 def measure(label, size, vocab, seq_len, batch, steps, workdir: Path) -> dict:
     cfg = dataclasses.replace(BASE, stage="pretrain", size=size, seq_len=seq_len, batch_size=batch, lr=1e-3,
-                              warmup_steps=1, checkpoint_every=10**9, log_every=10**9, compile=True)
+                              warmup_steps=1, checkpoint_every=10**9, log_every=10**9)
     data_dir = workdir / f"data-{label}".replace("/", "_")
     ds = packing.PackedDataset(random_packed(data_dir, vocab, seq_len, batch * steps), seed=0)
     model = build_model(size, vocab)

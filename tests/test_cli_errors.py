@@ -121,7 +121,7 @@ def test_debug_flag_and_variable_show_the_traceback(tmp_path, debug):
 @pytest.mark.parametrize("old, new, message", [
     ("vocab_sizes: {xs: 2048, s: 4096, m: 8192,", "vocab_sizes: {xs: 2048, s: 4096, m: -512,",
      "params.yaml: vocab_sizes.m: must be a positive integer, got -512"),
-    ("cpu: {n_layers: 2, d_model: 128,", "cpu: {n_layers: 2, d_model: -512,",
+    ("cpu: {n_layers: 4, d_model: 192,", "cpu: {n_layers: 4, d_model: -512,",
      "params.yaml: train.sizes.cpu.d_model: Input should be greater than 0 (got -512)"),
     ("\nseed: ", "\nseed: [", "params.yaml, line "),
 ])

@@ -164,4 +164,4 @@ def test_shape_from_size_pads_the_vocab_like_build_model():
     from tokstudy import params
 
     s = costs.shape_from_size(params.load("cpu").train("pretrain").size, 2049, context=128)
-    assert (s.vocab_size, s.ff, s.mlp, s.context, s.tied, s.name) == (2112, 384, "gated", 128, False, "cpu")
+    assert (s.vocab_size, s.ff, s.mlp, s.context, s.tied, s.name) == (2112, 512, "gated", 128, False, "cpu")

@@ -82,14 +82,20 @@ def _set(path, value):
 def test_profiles_deep_merge_over_the_top_level_sections():
     cpu, smoke, gpu = params.load("cpu"), params.load("smoke"), params.load("gpu")
     # profiles.cpu.evaluate.bpb sets max_docs / max_bytes; seq_len comes from evaluate.bpb
-    assert (cpu.evaluate.bpb.seq_len, cpu.evaluate.bpb.max_docs, cpu.evaluate.bpb.max_bytes) == (128, 100, 200_000)
-    assert (cpu.evaluate.humaneval.limit, cpu.evaluate.mbpp.max_new_tokens, cpu.evaluate.sandbox) == (40, 128, "bwrap")
+    assert (cpu.evaluate.bpb.seq_len, cpu.evaluate.bpb.max_docs, cpu.evaluate.bpb.max_bytes) == (128, 100, 50_000)
+    assert (cpu.evaluate.humaneval.limit, cpu.evaluate.mbpp.max_new_tokens, cpu.evaluate.sandbox) == (20, 128, "bwrap")
+    # greedy pass@1 on cpu, sampled pass@1/10 on gpu (deep-merged over evaluate.humaneval)
+    assert (cpu.evaluate.humaneval.n, cpu.evaluate.humaneval.temperature, cpu.evaluate.humaneval.k) == (1, 0.0, (1,))
+    assert (gpu.evaluate.humaneval.n, gpu.evaluate.humaneval.top_p, gpu.evaluate.humaneval.k) == (20, 0.95, (1, 10))
     # the values the committed cpu results were made with (train lr 3e-3, fine-tune 1e-3 / 10 warmup)
     pre, fin = cpu.train("pretrain"), cpu.train("finetune")
-    assert (pre.lr, pre.warmup_steps, pre.tokens) == (3e-3, 30, 1_200_000)
+    assert (pre.lr, pre.warmup_steps, pre.tokens) == (3e-3, 30, 500_000)
     assert (fin.lr, fin.warmup_steps, fin.tokens) == (1e-3, 10, 0)
-    assert (pre.size.name, pre.size.d_model, pre.size.pad_vocab_to) == ("cpu", 128, 64)
-    assert cpu.model("base").tokens == 1_200_000 and cpu.model("fvt-b2").tokens == 400_000
+    assert (pre.size.name, pre.size.d_model, pre.size.pad_vocab_to) == ("cpu", 192, 64)
+    # fine-tunes are byte budgets (the same text for every tokenizer), pretraining a token count
+    assert (cpu.model("base").tokens, cpu.model("base").bytes) == (500_000, None)
+    assert (cpu.model("fvt-b2").tokens, cpu.model("fvt-b2").bytes) == (None, 300_000)
+    assert gpu.model("fvt-identity-m-b2").bytes == 60_000_000
     assert cpu.corpus.budget_bytes == 150_000_000 and cpu.corpus.max_line_chars == 1000
     assert cpu.tokenizer("gpt4-m").vocab_size == 8192 and cpu.tokenizer("identity-m").max_token_length == 32
     # smoke: profiles.smoke.train.finetune.lr over train.finetune, whose warmup_steps stays
@@ -137,7 +143,7 @@ def test_names_shared_with_other_modules_agree():
          "neither 'scratch' nor a run"),
         (_set("models.finetune.keep-b1.mix", "nope"), "cpu", "models.finetune.keep-b1.mix", "unknown mix"),
         (_set("models.finetune.keep-b1.budget", "b9"), "smoke", "models.finetune.keep-b1.budget",
-         "not a key of train.budgets"),
+         "not a key of train.budget_bytes"),
         (_set("profiles.smoke.train.pretrain.tokens", 0), "smoke", "profiles.smoke.train.pretrain.tokens", "positive"),
         (_set("models.finetune.keep-b1.method", "copy"), "cpu", "models.finetune.keep-b1.method",
          "'keep', 'fvt' or 'random'"),
@@ -196,7 +202,7 @@ def test_bad_params_name_the_yaml_path_and_the_file(tmp_path, change, profile, y
 def test_unknown_profile_names_the_profiles_and_the_file(tmp_path):
     f = _write(tmp_path)
     with pytest.raises(params.ParamsError,
-                       match=r"params\.yaml: profiles: unknown profile 'tpu'; .*\['cpu', 'gpu', 'smoke'\]"):
+                       match=r"params\.yaml: profiles: unknown profile 'tpu'; .*\['cpu', 'gpu', 'gpu-dry', 'smoke'\]"):
         params.load("tpu", path=f)
     with pytest.raises(params.ParamsError, match="unknown tokenizer variant 'nope'"):
         params.load("smoke", path=f).tokenizer("nope")

@@ -16,7 +16,7 @@ from tokstudy import params
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-PROFILES = ("smoke", "cpu", "gpu")
+PROFILES = ("smoke", "cpu", "gpu", "gpu-dry")
 
 
 def _copy(dest: Path, profile: str, code: bool = False) -> Path:

@@ -13,6 +13,12 @@ any special token that occurs literally in a text are never scored, and the
 bytes of a special token's text span are not counted.  A dataset's value is a
 ratio of sums over its documents; a domain's value (``dataset="mean:<domain>"``)
 is the unweighted mean over its datasets, as in :mod:`tokstudy.metrics`.
+
+:func:`solution_bits_per_byte` scores code problems the same way: the bits per
+byte of each problem's canonical solution *given its prompt* (prompt and
+solution encoded separately, as generation continues a prompt), averaged over
+problems with a seeded percentile-bootstrap confidence interval
+(``docs/paper.md#canonical-solution-bpb``).
 """
 
 from __future__ import annotations
@@ -133,6 +139,91 @@ def bits_per_byte(
             nats += batch_nats
             n_tokens += batch_tokens
     return BitsPerByte(nats / n_bytes / LN2, nats, n_bytes, n_tokens, n_texts)
+
+
+@dataclass(frozen=True)
+class SolutionBpb:
+    """Mean over problems of each canonical solution's bits per byte, with a bootstrap CI over problems."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    per_problem: tuple[float, ...]
+    n_bytes: int  # solution bytes summed over problems
+    n_tokens: int
+
+
+def bootstrap_ci(values: Sequence[float], n_boot: int, confidence: float, seed: int) -> tuple[float, float]:
+    """Percentile-bootstrap ``confidence`` interval of the mean of ``values`` (``n_boot`` resamples, seeded)."""
+    import numpy as np
+
+    if not values:
+        raise BpbError("bootstrap_ci over no values")
+    if not 0 < confidence < 1 or n_boot < 1:
+        raise BpbError(f"bootstrap needs 0 < confidence < 1 and n_boot >= 1, got {confidence}, {n_boot} "
+                       "(evaluate.solution_bpb in params.yaml)")
+    x = np.asarray(values, dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(n_boot, len(x)))
+    means = x[idx].mean(axis=1)
+    tail = (1.0 - confidence) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def _solution_windows(prefix: list[int], sol: list[int], scored: list[bool], bos: int, seq_len: int):
+    """Windows of ``[BOS] + prompt tail + solution chunk``; only the chunk's (scored) tokens are targets.
+
+    Each chunk holds at most ``(seq_len - 1) // 2`` solution tokens, so every scored token sees at
+    least as many tokens of context before it (the prompt's tail first).
+    """
+    step = max(1, (seq_len - 1) // 2)
+    ids, start0 = prefix + sol, len(prefix)
+    for s in range(start0, len(ids), step):
+        end = min(s + step, len(ids))
+        lo = max(0, end - (seq_len - 1))
+        yield [bos, *ids[lo:end]], [lo + p >= s and scored[lo + p - start0] for p in range(end - lo)]
+
+
+def solution_bits_per_byte(
+    model, tokenizer, problems: Sequence, seq_len: int = 512, batch_size: int = 8, *,
+    n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
+) -> SolutionBpb:
+    """Bits per byte of each problem's ``reference`` given its ``prompt``, averaged over problems.
+
+    Per problem: Σ NLL (nats) of the solution's tokens / UTF-8 bytes of the solution / ln 2;
+    the prompt (after BOS) is context only. The mean over problems gets a seeded bootstrap CI.
+    """
+    import torch
+
+    if not problems:
+        raise BpbError("solution_bits_per_byte needs at least one problem")
+    bos, pad = bos_id(tokenizer), pad_id(tokenizer)
+    device = next(model.parameters()).device
+    values, total_bytes, total_tokens = [], 0, 0
+    with torch.inference_mode():
+        for p in tqdm(problems, desc="solution bits/byte", leave=False):
+            prefix = tokenizer(p.prompt, add_special_tokens=False)["input_ids"]
+            sol, scored, nb = _encode_scored(tokenizer, p.reference)
+            if nb == 0:
+                raise BpbError(f"problem {p.task_id}: empty canonical solution; it cannot be scored")
+            windows = list(_solution_windows(list(prefix), sol, scored, bos, seq_len))
+            nats = 0.0
+            for b in range(0, len(windows), batch_size):
+                batch_nats, batch_tokens = _batch_nats(model, windows[b : b + batch_size], pad, device)
+                nats += batch_nats
+                total_tokens += batch_tokens
+            values.append(nats / nb / LN2)
+            total_bytes += nb
+    lo, hi = bootstrap_ci(values, n_boot, confidence, seed)
+    return SolutionBpb(sum(values) / len(values), lo, hi, tuple(values), total_bytes, total_tokens)
+
+
+def solution_rows(res: SolutionBpb, dataset: str, confidence: float, extra: Mapping[str, Any] | None = None,
+                  ) -> list[dict]:
+    """The result row of :func:`solution_bits_per_byte`: mean over problems and its CI bounds."""
+    return [{**dict(extra or {}), "metric": "solution_bits_per_byte", "value": res.mean, "dataset": dataset,
+             "domain": "code", "ci_low": res.ci_low, "ci_high": res.ci_high, "confidence": confidence,
+             "problems": len(res.per_problem), "bytes": res.n_bytes}]
 
 
 def bpb_rows(

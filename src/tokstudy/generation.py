@@ -1,6 +1,8 @@
-"""Greedy generation with a causal LM: completions cut at stop strings matched on decoded text.
+"""Greedy and sampled generation with a causal LM: completions cut at stop strings matched on decoded text.
 
-Prompts start with BOS and are left-padded when batched.  Stop strings are
+Prompts start with BOS and are left-padded when batched.  :func:`sample` draws
+``n`` completions of one prompt at a temperature and top-p, seeded (the same
+seed gives the same texts).  Stop strings are
 matched on the decoded text of the new tokens, never on token ids, so a stop
 string that spans several tokens still stops a row (and the text is cut there).
 """
@@ -45,8 +47,11 @@ def stop_criteria(tokenizer, prompt_len: int, stop: Sequence[str]):
 
 
 def generate_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, stop: Sequence[str] = (),
-                   min_new_tokens: int | None = None) -> list[tuple[str, int]]:
-    """One left-padded batch of greedy completions as ``(text cut at stop, n_new_tokens)``."""
+                   min_new_tokens: int | None = None, sampling: dict | None = None) -> list[tuple[str, int]]:
+    """One left-padded batch of completions as ``(text cut at stop, n_new_tokens)``; greedy unless ``sampling``.
+
+    ``sampling``: ``{"temperature": T, "top_p": p}`` samples instead (top-k off), from torch's global RNG.
+    """
     import torch
 
     device = next(model.parameters()).device
@@ -57,6 +62,8 @@ def generate_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
     inp = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=device)
     att = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=device)
     kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad, eos_token_id=eos)
+    if sampling:
+        kwargs.update(do_sample=True, top_k=0, **sampling)
     if stop:
         kwargs["stopping_criteria"] = [stop_criteria(tokenizer, width, stop)]
     if min_new_tokens:
@@ -88,4 +95,37 @@ def generate(
     out: list[tuple[str, int]] = []
     for b in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False):
         out += generate_batch(model, tokenizer, prompts[b : b + batch_size], max_new_tokens, stop, min_new_tokens)
+    return out
+
+
+def sample(
+    model,
+    tokenizer,
+    prompt: str,
+    n: int,
+    max_new_tokens: int,
+    *,
+    temperature: float,
+    top_p: float,
+    seed: int,
+    stop: Sequence[str] = (),
+    batch_size: int = 1,
+) -> list[tuple[str, int]]:
+    """``n`` sampled completions of ``prompt`` (batches of ``batch_size`` copies), seeded by ``seed``.
+
+    The global RNG is forked, seeded and restored, so the same ``(seed, batch_size)`` gives the same
+    completions and nothing outside is disturbed.
+    """
+    import torch
+
+    if temperature <= 0 or not 0 < top_p <= 1:
+        raise ValueError(f"sampling needs temperature > 0 and 0 < top_p <= 1, got {temperature}, {top_p}; "
+                         "temperature 0 is greedy: use generate()")
+    device = next(model.parameters()).device
+    out: list[tuple[str, int]] = []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for b in range(0, n, batch_size):
+            out += generate_batch(model, tokenizer, [prompt] * min(batch_size, n - b), max_new_tokens, stop,
+                                  sampling={"temperature": temperature, "top_p": top_p})
     return out

@@ -196,8 +196,9 @@ class ModelRun:
     init: str  # the model directory it starts from: scratch | another run (keep) | <tokenizer>-<method>-init
     method: Literal[INIT_METHODS]  # how the base model's embeddings reach `tokenizer`
     mix: str  # training documents (a key of `mixes`)
-    budget: str | None  # a key of train.budgets; null: train.pretrain.tokens (pretrain runs)
-    tokens: Pos  # resolved token budget
+    budget: str | None  # a key of train.budget_bytes; null: train.pretrain.tokens (pretrain runs)
+    tokens: Pos | None  # pretrain runs: train.pretrain.tokens; fine-tunes: None (one pass over `bytes` of text)
+    bytes: Pos | None  # fine-tunes: UTF-8 bytes of training text (the same text whatever the tokenizer)
 
     @property
     def init_model(self) -> str | None:
@@ -247,6 +248,24 @@ class HumanevalSettings:
     workers: Pos
     timeout_s: PosFloat
     memory_mb: Pos
+    n: Pos  # samples per problem (1 with temperature 0: greedy)
+    temperature: NonNegFloat  # 0: greedy
+    top_p: Annotated[float, Field(gt=0, le=1)]
+    k: tuple[Pos, ...]  # pass@k reported for each k (each <= n)
+
+    def __post_init__(self):
+        if not self.k or max(self.k) > self.n:
+            raise ValueError(f"every k of {list(self.k)} must be <= n = {self.n} (pass@k needs n >= k samples)")
+        if self.temperature == 0 and self.n != 1:
+            raise ValueError(f"temperature 0 is greedy decoding: its n samples would be identical; set n: 1 "
+                             f"(got n = {self.n}) or a temperature > 0")
+
+
+@_dataclass
+class SolutionBpbSettings:
+    limit: Pos | None  # problems scored (None: all)
+    n_boot: Pos  # bootstrap resamples over problems
+    confidence: Annotated[float, Field(gt=0, lt=1)]
 
 
 @_dataclass
@@ -271,6 +290,7 @@ class EvaluateParams:
     device: str  # auto | cpu | cuda[:N]
     sandbox: Literal["bwrap", "guard"]  # how generated code is isolated
     bpb: BpbSettings
+    solution_bpb: SolutionBpbSettings
     humaneval: HumanevalSettings
     mbpp: MbppSettings
     speed: SpeedSettings
@@ -440,7 +460,7 @@ def _truncations(ld: Loader, vocab_sizes: Mapping[str, int], trained: Mapping) -
 
 def _train(ld: Loader, train: Mapping, layers: list, stage: str) -> TrainParams:
     """``train`` merged with ``train.<stage>``; ``size`` resolved from ``train.sizes``."""
-    flat = {k: v for k, v in train.items() if k not in ("sizes", "budgets", *STAGES)}
+    flat = {k: v for k, v in train.items() if k not in ("sizes", "budget_bytes", *STAGES)}
     over = ld.need(train, stage, "train") or {}
     data = merge(flat, over)
     slayers = [(f"{p}.{stage}", (d.get(stage) or {})) for p, d in layers] + layers
@@ -455,12 +475,12 @@ def _train(ld: Loader, train: Mapping, layers: list, stage: str) -> TrainParams:
 
 def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, tokenizers: Mapping,
             mixes: Mapping) -> dict[str, ModelRun]:
-    """Every run of ``models`` with ``tokens`` resolved from ``train.budgets`` / ``train.pretrain.tokens``."""
-    budgets = ld.need(train, "budgets", "train") or {}
+    """Every run of ``models``: ``bytes`` from ``train.budget_bytes``, or ``tokens`` from ``train.pretrain.tokens``."""
+    budgets = ld.need(train, "budget_bytes", "train") or {}
     for key, value in budgets.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ld.fail(origin(layers, ["budgets", str(key)], False),
-                          f"must be a positive token count, got {value!r}")
+            raise ld.fail(origin(layers, ["budget_bytes", str(key)], False),
+                          f"must be a positive byte count, got {value!r}")
     groups = ld.need(ld.raw, "models", "") or {}
     for group in groups:
         if group not in STAGES:
@@ -478,15 +498,16 @@ def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, toke
             raise ld.fail(f"{where}.stage", f"remove it: the group models.{stage} names the stage")
         budget = ld.need(spec, "budget", where)
         if budget is None and stage == "finetune":
-            raise ld.fail(f"{where}.budget", f"a fine-tune needs a budget, a key of train.budgets {sorted(budgets)}")
+            raise ld.fail(f"{where}.budget",
+                          f"a fine-tune needs a budget, a key of train.budget_bytes {sorted(budgets)}")
         if budget is not None and budget not in budgets:
-            raise ld.fail(f"{where}.budget", f"{budget!r} is not a key of train.budgets of profile {ld.profile!r} "
+            raise ld.fail(f"{where}.budget", f"{budget!r} is not a key of train.budget_bytes of profile {ld.profile!r} "
                                              f"{sorted(budgets)}")
         if budget is None and pretrain_tokens <= 0:
             raise ld.fail(origin(layers, ["pretrain", "tokens"], False),
                           f"{where} (budget: null) pretrains on train.pretrain.tokens, which must be positive")
-        tokens = pretrain_tokens if budget is None else budgets[budget]
-        run = ld.build(ModelRun, spec, [(where, spec)], name=name, stage=stage, tokens=tokens)
+        tokens, nbytes = (pretrain_tokens, None) if budget is None else (None, budgets[budget])
+        run = ld.build(ModelRun, spec, [(where, spec)], name=name, stage=stage, tokens=tokens, bytes=nbytes)
         if run.tokenizer not in tokenizers:
             raise ld.fail(f"{where}.tokenizer",
                           f"unknown tokenizer variant {run.tokenizer!r}; defined: {sorted(tokenizers)}")

@@ -1,4 +1,4 @@
-"""Code-generation problem sets (HumanEval, MBPP) and greedy pass@1 / the unbiased pass@k estimator.
+"""Code-generation problem sets (HumanEval, MBPP): greedy pass@1, sampled pass@k and the unbiased estimator.
 
 * **HumanEval pass@1** (:func:`humaneval`): greedy decoding, stop strings applied
   to the *decoded* text, the completion run in an OS sandbox and the problem's
@@ -6,8 +6,11 @@
 * **MBPP pass@1** (:func:`mbpp`) from a user-supplied ``mbpp.jsonl`` (no copy
   ships offline), with the bigcode-evaluation-harness prompt (description + first
   test inside a docstring).
-* :func:`pass_at_k` is the unbiased estimator of Chen et al. (2021) for ``n``
-  samples with ``c`` correct.
+* **Sampled pass@k** (:func:`solve_sampled`), as the paper does it: ``n``
+  completions per problem at a temperature and top-p, seeded per problem
+  (``seed`` + the CRC32 of its task id), each judged, then the unbiased
+  estimator :func:`pass_at_k` of Chen et al. (2021) averaged over problems
+  (``docs/paper.md#pass-at-k``).
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tokstudy import sandbox
-from tokstudy.generation import generate
+from tokstudy.generation import generate, sample
 from tokstudy.lm import EvaluateError
 
 # HumanEval stop strings (Chen et al. 2021 / bigcode-evaluation-harness), applied to decoded text.
@@ -171,6 +175,66 @@ def solve(model, tokenizer, problems: Sequence[Problem], *, max_new_tokens: int 
             completions[i] = text
     return check(problems, completions, timeout=timeout, workers=workers, memory_mb=memory_mb,
                  sandbox_backend=sandbox_backend)
+
+
+@dataclass
+class SampledResult:
+    """pass@k for each k from ``n`` sampled completions per problem, with every sample's outcome."""
+
+    pass_at: dict[int, float]  # k -> mean pass@k over problems
+    n: int
+    correct: list[int]  # per problem: samples that pass
+    task_ids: list[str]
+    samples: list[list[str]]
+    results: list[list[sandbox.Verdict]]
+    backend: str = "bwrap"
+
+    def per_problem(self) -> list[dict]:
+        """Per problem: passing samples of n, the first sample and the first failure's reason."""
+        out = []
+        for t, c, texts, verdicts in zip(self.task_ids, self.correct, self.samples, self.results, strict=True):
+            fail = next((v for v in verdicts if not v.passed), None)
+            out.append({"task_id": t, "n": self.n, "correct": c, "first_sample": texts[0],
+                        **({} if fail is None else {"first_failure": fail.detail})})
+        return out
+
+
+def problem_seed(seed: int, task_id: str) -> int:
+    """The sampling seed of one problem: ``seed`` + CRC32 of its task id (independent of order and batching)."""
+    return seed + zlib.crc32(task_id.encode("utf-8"))
+
+
+def solve_sampled(model, tokenizer, problems: Sequence[Problem], *, n: int, ks: Sequence[int], temperature: float,
+                  top_p: float, seed: int, max_new_tokens: int = 256, batch_size: int = 1, timeout: float = 5.0,
+                  workers: int = 2, memory_mb: int = 1024, sandbox_backend: str = "bwrap",
+                  desc: str = "sample") -> SampledResult:
+    """Sampled pass@k: ``n`` completions per problem (:func:`~tokstudy.generation.sample`), judged, estimated."""
+    if not problems:
+        raise ProblemError("no problems to sample")
+    if not ks or max(ks) > n or min(ks) < 1:
+        raise ProblemError(f"pass@k needs 1 <= k <= n for every k; got k={list(ks)}, n={n} (evaluate.humaneval)")
+    from tqdm.auto import tqdm
+
+    samples = [[text for text, _ in sample(model, tokenizer, p.prompt, n, max_new_tokens, temperature=temperature,
+                                           top_p=top_p, seed=problem_seed(seed, p.task_id), stop=p.stop,
+                                           batch_size=batch_size)]
+               for p in tqdm(problems, desc=desc, leave=False)]
+    limits = sandbox.Limits(timeout_s=timeout, memory_mb=memory_mb)
+    flat = sandbox.judge_all([p.task() for p in problems for _ in range(n)], [t for s in samples for t in s],
+                             limits, backend=sandbox_backend, workers=workers)
+    verdicts = [flat[i * n : (i + 1) * n] for i in range(len(problems))]
+    correct = [sum(v.passed for v in vs) for vs in verdicts]
+    pass_at = {k: mean_pass_at_k([(n, c) for c in correct], k) for k in ks}
+    return SampledResult(pass_at, n, correct, [p.task_id for p in problems], samples, verdicts, sandbox_backend)
+
+
+def sampled_rows(res: SampledResult, dataset: str = "humaneval", extra: Mapping[str, Any] | None = None,
+                 ) -> list[dict]:
+    """One ``<dataset>_pass@k`` row per k, naming n, the temperature's run and the sandbox backend."""
+    warn = {"sandbox_warning": sandbox.GUARD_WARNING} if res.backend == "guard" else {}
+    return [{**dict(extra or {}), "metric": f"{dataset}_pass@{k}", "value": v, "dataset": dataset, "domain": "code",
+             "problems": len(res.task_ids), "samples": res.n, "sandbox": res.backend, **warn}
+            for k, v in sorted(res.pass_at.items())]
 
 
 def humaneval(model, tokenizer, limit: int | None = None, **kwargs) -> PassResult:

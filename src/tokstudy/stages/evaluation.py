@@ -3,8 +3,9 @@
 :func:`evaluate` is the one way to evaluate a model: notebook 06, ``tokstudy
 evaluate`` and ``python -m`` call it, and it writes
 ``results/<profile>/runs/evaluate-<run>.json``.  The metrics live in
-:mod:`tokstudy.bpb` (bits per byte of the corpus test split),
-:mod:`tokstudy.problems` (HumanEval / MBPP pass@1, judged in
+:mod:`tokstudy.bpb` (bits per byte of the corpus test split and of each
+HumanEval / MBPP canonical solution given its prompt),
+:mod:`tokstudy.problems` (HumanEval pass@k, greedy or sampled, MBPP pass@1, judged in
 :mod:`tokstudy.sandbox`) and :mod:`tokstudy.speed` (generation speed).
 
 A missing model is an error naming the DVC stage (or ``tokstudy finetune``) that
@@ -23,7 +24,7 @@ from typing import Any
 
 from tokstudy import lm, paths, problems, results, speed
 from tokstudy import sandbox as sandbox_mod
-from tokstudy.bpb import bpb_rows
+from tokstudy.bpb import bpb_rows, solution_bits_per_byte, solution_rows
 from tokstudy.metrics import limit_texts
 from tokstudy.params import Params
 from tokstudy.stages import inputs
@@ -47,15 +48,19 @@ def run_labels(P: Params, run: str, tokenizer=None) -> dict[str, Any]:
     """Columns that tie a run's result rows to its experiment: model, tokenizer, method, tokens, stage.
 
     Runs named in ``params.yaml`` ``models`` get their tokenizer variant, init method
-    (keep / fvt / random) and fine-tuning token budget, so figures can group by them.
+    (keep / fvt / random) and, for fine-tunes, their byte budget and the tokens trained on
+    (from ``train-<run>.json``; None before it exists), so figures can group by them.
     """
     labels: dict[str, Any] = {"model": run}
     if tokenizer is not None:
         labels["vocab_size"] = len(tokenizer)
     spec = P.models.get(run)
     if spec is not None:
-        labels.update(tokenizer=spec.tokenizer, method=spec.method, stage=spec.stage,
-                      tokens=spec.tokens if spec.stage == "finetune" else 0)
+        labels.update(tokenizer=spec.tokenizer, method=spec.method, stage=spec.stage, tokens=0)
+        if spec.stage == "finetune":  # its byte budget, and the tokens its tokenizer made of it (train record)
+            record = paths.runs_dir(P.profile) / f"train-{run}.json"
+            trained = results.read_run(record)["extra"]["metrics"]["tokens"] if record.is_file() else None
+            labels.update(budget_bytes=spec.bytes, tokens=trained)
     return labels
 
 
@@ -96,12 +101,44 @@ def model_path(P: Params, run: str, model_dir: str | os.PathLike | None = None, 
     return out, FALLBACK
 
 
+def _humaneval_rows(model, tok, P: Params, limit, kw: dict, labels) -> tuple[list[dict], list[dict]]:
+    """HumanEval pass@k rows and per-problem outcomes: greedy pass@1 at temperature 0, else sampled pass@k."""
+    he = P.evaluate.humaneval
+    if he.temperature == 0:  # params guarantee n == 1, k == [1]
+        res = problems.humaneval(model, tok, limit, max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, **kw)
+        return problems.pass_rows(res, extra={**labels, "samples": 1, "temperature": 0.0}), res.per_problem()
+    res = problems.solve_sampled(model, tok, problems.humaneval_problems(limit), n=he.n, ks=he.k,
+                                 temperature=he.temperature, top_p=he.top_p, seed=P.seed,
+                                 max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, desc="humaneval", **kw)
+    extra = {**labels, "temperature": he.temperature, "top_p": he.top_p}
+    return problems.sampled_rows(res, "humaneval", extra), res.per_problem()
+
+
+def _solution_rows(model, tok, P: Params, mbpp_set, labels) -> tuple[list[dict], dict]:
+    """Canonical-solution bits/byte of HumanEval (and MBPP when given), mean over problems with its CI.
+
+    Also returns ``{dataset: {task_id: bits/byte}}`` for the record's ``extra`` (paired comparisons).
+    """
+    cfg = P.evaluate.solution_bpb
+    sets = {"humaneval": problems.humaneval_problems(cfg.limit)}
+    if mbpp_set is not None:
+        sets["mbpp"] = mbpp_set[: cfg.limit] if cfg.limit else mbpp_set
+    rows, per_problem = [], {}
+    for name, probs in sets.items():
+        res = solution_bits_per_byte(model, tok, probs, P.evaluate.bpb.seq_len, P.evaluate.bpb.batch_size,
+                                     n_boot=cfg.n_boot, confidence=cfg.confidence, seed=P.seed)
+        log.info("%s solution bits/byte %.4f [%.4f, %.4f]", name, res.mean, res.ci_low, res.ci_high)
+        rows += solution_rows(res, name, cfg.confidence, labels)
+        per_problem[name] = {p.task_id: v for p, v in zip(probs, res.per_problem, strict=True)}
+    return rows, per_problem
+
+
 def _pass_rows(model, tok, P: Params, limit, mbpp_set, backend: str, labels) -> tuple[list[dict], dict]:
-    """HumanEval (and MBPP) pass@1 rows plus every problem's outcome for the record's ``extra``."""
+    """HumanEval pass@k (and MBPP pass@1) rows plus every problem's outcome for the record's ``extra``."""
     he, mb = P.evaluate.humaneval, P.evaluate.mbpp
     kw = dict(timeout=he.timeout_s, workers=he.workers, memory_mb=he.memory_mb, sandbox_backend=backend)
-    res = problems.humaneval(model, tok, limit, max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, **kw)
-    rows, extra = problems.pass_rows(res, extra=labels), {"humaneval": res.per_problem()}
+    rows, per_problem = _humaneval_rows(model, tok, P, limit, kw, labels)
+    extra = {"humaneval": per_problem}
     if mbpp_set is not None:
         res = problems.solve(model, tok, mbpp_set, max_new_tokens=mb.max_new_tokens, batch_size=mb.batch_size,
                              desc="mbpp", **kw)
@@ -132,6 +169,8 @@ def evaluate(P: Params, run: str, model_dir: str | os.PathLike | None = None,
     model, tok = lm.load_model(path, device or cfg.device)
     labels = {**run_labels(P, run, tok), **({"fallback": note} if note else {})}
     rows = bpb_rows(model, tok, datasets, cfg.bpb.seq_len, cfg.bpb.batch_size, context=cfg.bpb.context, extra=labels)
+    sol_rows, sol_problems = _solution_rows(model, tok, P, mbpp_set, labels)
+    rows += sol_rows
     pass_rows, per_problem = _pass_rows(model, tok, P, limit, mbpp_set, backend, labels)
     sp = cfg.speed
     measured = speed.generation_speed(model, tok, speed.speed_prompts(sp.prompts), sp.max_new_tokens, warmup=sp.warmup)
@@ -142,6 +181,6 @@ def evaluate(P: Params, run: str, model_dir: str | os.PathLike | None = None,
     return results.write_run(
         P.profile, "evaluate", run, rows, params={"evaluate": cfg, **used}, seed=P.seed,
         inputs=[path, paths.corpus_dir(P.profile) / "test.jsonl", *([mbpp_path] if mbpp_path is not None else [])],
-        extra={**per_problem, **({"fallback": note} if note else {})},
+        extra={**per_problem, "solution_bpb": sol_problems, **({"fallback": note} if note else {})},
     )
 

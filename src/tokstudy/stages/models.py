@@ -86,6 +86,27 @@ def run_texts(P: Params, spec: ModelRun, split: str) -> list[str]:
     return texts
 
 
+def budget_texts(texts: Sequence[str], n_bytes: int, run: str) -> list[str]:
+    """The leading ``texts`` that hold ``n_bytes`` UTF-8 bytes, the last one cut (at a character boundary).
+
+    A fine-tune's budget is bytes of text, so runs with different tokenizers see the same text.
+    Fewer bytes than the budget is a :class:`~tokstudy.packing.DataError` naming ``train.budget_bytes``.
+    """
+    out, left = [], n_bytes
+    for text in texts:
+        if left <= 0:
+            break
+        raw = text.encode("utf-8")
+        out.append(text if len(raw) <= left else raw[:left].decode("utf-8", errors="ignore"))
+        left -= len(raw)
+    if left > 0:
+        raise packing.DataError(
+            f"run {run!r}: its training split holds {n_bytes - left} bytes, fewer than its budget of {n_bytes}; "
+            f"lower train.budget_bytes in params.yaml or build a larger corpus (corpus.budget_bytes)"
+        )
+    return out
+
+
 def _missing(P: Params, directory: Path, stage: str, notebook: str, error: type[Exception]) -> Exception:
     return error(
         f"no model in {directory} (profile {P.profile!r}): run `dvc repro {stage}` "
@@ -158,8 +179,10 @@ def _rel(path: Path) -> str:
 def _pack(P: Params, spec: ModelRun, cfg: TrainParams) -> Path:
     """Pack the run's train and validation data (reused when up to date); returns the tokenizer.json."""
     tok_path = inputs.tokenizer_path(P, spec.tokenizer)
-    packing.pack(run_texts(P, spec, "train"), tok_path, packed_dir(P, spec.name, "train"), cfg.seq_len,
-                 max_tokens=spec.tokens)
+    texts = run_texts(P, spec, "train")
+    if spec.bytes is not None:  # a fine-tune: one pass over its byte budget of text
+        texts = budget_texts(texts, spec.bytes, spec.name)
+    packing.pack(texts, tok_path, packed_dir(P, spec.name, "train"), cfg.seq_len, max_tokens=spec.tokens)
     packing.pack(run_texts(P, spec, "validation"), tok_path, packed_dir(P, spec.name, "validation"), cfg.seq_len,
                  max_tokens=cfg.val_tokens)
     return tok_path
@@ -179,10 +202,12 @@ def train(
     Packs its train/validation data, builds (pre-train) or loads (:func:`init_model_dir`) the
     initial model, trains with ``train.<stage>`` of the profile, resuming from the newest
     checkpoint in :func:`run_dir` unless ``resume=False``, saves the model with its tokenizer to
-    ``data/<p>/models/<run>`` and writes the run record. Under ``torchrun`` every rank trains and
-    only rank 0 packs, saves and writes. Returns ``None`` where nothing was written: on other
-    ranks, and when ``stop_after`` ended the run before its last step. ``fsdp`` shards with FSDP2
-    instead of DDP; ``max_steps`` overrides the run length.
+    ``data/<p>/models/<run>`` and writes the run record. A fine-tune trains one pass over its
+    ``train.budget_bytes`` of text (:func:`budget_texts`), however many tokens its tokenizer makes
+    of it. Under ``torchrun`` every rank trains and only rank 0 packs, saves and writes. Returns
+    ``None`` where nothing was written: on other ranks, and when ``stop_after`` ended the run
+    before its last step. ``fsdp`` shards with FSDP2 instead of DDP; ``max_steps`` overrides the
+    run length.
     """
     spec = P.model(run)
     cfg = P.train(spec.stage)
@@ -200,8 +225,9 @@ def train(
     ds = packing.PackedDataset(train_dir, seed=P.seed, seq_len=cfg.seq_len, tokenizer=tok_path)
     val = packing.PackedDataset(val_dir, shuffle=False, seq_len=cfg.seq_len, tokenizer=tok_path)
     model = initial_model(P, spec, ds.meta.vocab_size, cfg)
+    tokens = spec.tokens if spec.tokens is not None else ds.meta.n_tokens  # a byte budget: one pass over it
     result = training.train(
-        model, ds, cfg, run_dir(P, run), val_dataset=val, resume=resume, seed=P.seed, tokens=spec.tokens,
+        model, ds, cfg, run_dir(P, run), val_dataset=val, resume=resume, seed=P.seed, tokens=tokens,
         max_steps=max_steps, stop_after=stop_after,
     )
     if not d.is_main or result.metrics["steps"] < result.metrics["max_steps"]:
@@ -210,7 +236,8 @@ def train(
     summary.write_curve(P.profile, run, run_dir(P, run) / "curve.csv")  # results/<p>/curves/<run>.csv: dvc plots
     return results.write_run(
         P.profile, "train", run,
-        result.rows(model=run, tokenizer=spec.tokenizer, method=spec.method, stage=spec.stage, tokens=spec.tokens),
+        result.rows(model=run, tokenizer=spec.tokenizer, method=spec.method, stage=spec.stage, tokens=tokens,
+                    budget_bytes=spec.bytes),
         params={"run": spec, "train": cfg}, seed=P.seed,
         inputs=[tok_path, *([init_dir] if init_dir else []), train_dir / packing.META, val_dir / packing.META],
         extra={"metrics": result.metrics, "model_dir": _rel(model_dir), "init_model": spec.init_model},
@@ -267,6 +294,6 @@ def transfer_all(
 
 
 __all__ = [
-    "base_model_dir", "init_model_dir", "initial_model", "packed_dir", "run_dir", "run_texts", "train",
+    "base_model_dir", "budget_texts", "init_model_dir", "initial_model", "packed_dir", "run_dir", "run_texts", "train",
     "transfer", "transfer_all",
 ]
