@@ -18,10 +18,15 @@ def _rows(profile: str, regex: str, mix: str) -> pd.DataFrame:
                  "vocab_size": 8192, "dataset": "python", "domain": "code", "regex": regex, "mix": mix})  # not a mean
     rows.append({"profile": profile, "kind": "compression", "run": "other", "metric": "nsl", "value": 0.5,
                  "vocab_size": 8192, "dataset": "mean:code", "domain": "code", "regex": "punct", "mix": mix})
-    ev = [("base", "pretrain", "keep", 0, 2.5), ("fvt-b1", "finetune", "fvt", 100, 2.25),
-          ("keep-b1", "finetune", "keep", 100, 2.0), ("fvt-b2", "finetune", "fvt", 200, 1.75)]
-    for run, stage, method, tokens, bpb in ev:
-        base = {"profile": profile, "kind": "evaluate", "run": run, "stage": stage, "method": method, "tokens": tokens}
+    # (run, stage, method, tokenizer, byte budget, code bits/byte); fvt-identity-b2 is a regex ablation run,
+    # not part of the transfer comparison that bpb_vs_budget draws
+    ev = [("base", "pretrain", "keep", "general", None, 2.5), ("fvt-b1", "finetune", "fvt", "gpt4-m", 100, 2.25),
+          ("keep-b1", "finetune", "keep", "general", 100, 2.0), ("fvt-b2", "finetune", "fvt", "gpt4-m", 200, 1.75),
+          ("random-b2", "finetune", "random", "gpt4-m", 200, 1.9),
+          ("fvt-identity-b2", "finetune", "fvt", "identity-m", 200, 1.5)]
+    for run, stage, method, tokenizer, budget, bpb in ev:
+        base = {"profile": profile, "kind": "evaluate", "run": run, "model": run, "stage": stage, "method": method,
+                "tokenizer": tokenizer, "budget_bytes": budget}
         rows.append({**base, "metric": "bits_per_byte", "dataset": "mean:code", "domain": "code", "value": bpb})
         rows.append({**base, "metric": "bits_per_byte", "dataset": "mean:english", "domain": "english",
                      "value": bpb + 1})
@@ -38,7 +43,7 @@ def test_headline_metrics_per_tokenizer_and_model():
                                              "other": {"nsl_code": 0.5}}
     models = summary.model_metrics(df[df["profile"] == "x"])
     assert models["base"] == {"bpb_code": 2.5, "bpb_english": 3.5, "humaneval_pass@1": 0.125}
-    assert list(models) == ["base", "fvt-b1", "fvt-b2", "keep-b1"]
+    assert list(models) == ["base", "fvt-b1", "fvt-b2", "fvt-identity-b2", "keep-b1", "random-b2"]
 
 
 def test_plot_tables_are_wide_with_one_column_per_series():
@@ -46,9 +51,17 @@ def test_plot_tables_are_wide_with_one_column_per_series():
     nsl = summary.nsl_vs_vocab(df, "gpt4", "code70")
     assert nsl.to_dict("list") == {"vocab_size": [4096, 8192], "nsl_code": [1.2, 0.9], "nsl_english": [1.3, 0.95]}
     bpb = summary.bpb_vs_budget(df[df["profile"] == "x"])
-    assert list(bpb.columns) == ["tokens", "bpb_fvt", "bpb_keep"]
-    assert bpb["tokens"].tolist() == [100, 200] and bpb["bpb_fvt"].tolist() == [2.25, 1.75]
+    assert list(bpb.columns) == ["budget_bytes", "bpb_fvt", "bpb_keep", "bpb_random"]
+    assert bpb["budget_bytes"].tolist() == [100, 200] and bpb["bpb_fvt"].tolist() == [2.25, 1.75]  # not identity's 1.5
     assert bpb["bpb_keep"].iloc[0] == 2.0 and pd.isna(bpb["bpb_keep"].iloc[1])
+    assert pd.isna(bpb["bpb_random"].iloc[0]) and bpb["bpb_random"].iloc[1] == 1.9
+
+
+def test_bpb_vs_budget_refuses_two_runs_in_one_cell():
+    df = _rows("x", "gpt4", "code70")
+    extra = df[df["run"] == "fvt-b2"].assign(run="fvt-b2-again", model="fvt-b2-again")
+    with pytest.raises(summary.SummaryError, match=r"fvt-b2-again.*params.yaml `models`"):
+        summary.bpb_vs_budget(pd.concat([df[df["profile"] == "x"], extra[extra["profile"] == "x"]]))
 
 
 def test_summary_writes_the_files_dvc_reads(tmp_path, monkeypatch):
@@ -65,7 +78,7 @@ def test_summary_writes_the_files_dvc_reads(tmp_path, monkeypatch):
     assert json.loads(written["tokenizers"].read_text())["gpt4-s"] == {"nsl_code": 1.2, "nsl_english": 1.3}
     assert (tmp_path / "smoke/plots/nsl_vs_vocab.csv").read_text().splitlines() == [
         "vocab_size,nsl_code,nsl_english", "4096,1.2,1.3", "8192,0.9,0.95"]
-    assert (tmp_path / "smoke/plots/bpb_vs_budget.csv").read_text().splitlines()[0] == "tokens,bpb_fvt,bpb_keep"
+    assert (tmp_path / "smoke/plots/bpb_vs_budget.csv").read_text().splitlines()[0] == "budget_bytes,bpb_fvt,bpb_keep,bpb_random"
 
 
 def test_summary_without_results_csv_names_the_step_and_writes_nothing(tmp_path, monkeypatch):
@@ -101,5 +114,5 @@ def test_a_profile_without_models_gets_empty_model_files_and_header_only_tables(
     df = _rows("x", "gpt4", "code70")
     df = df[df["kind"] == "compression"]
     assert summary.model_metrics(df) == {}
-    assert summary.bpb_vs_budget(df).to_csv(index=False) == "tokens\n"
+    assert summary.bpb_vs_budget(df).to_csv(index=False) == "budget_bytes\n"
     assert summary.nsl_vs_vocab(df, "punct", "code30").to_csv(index=False) == "vocab_size,nsl_code,nsl_english\n"

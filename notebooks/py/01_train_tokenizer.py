@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 01 · Train a tokenizer
 #
-# Trains one tokenizer variant of `params.yaml` (`tokenizers:`): a byte-level BPE with the variant's pre-tokenization regex (docs/paper.md#pre-tokenization-regexes), vocabulary size and code/English mix (docs/paper.md#tokenizer-training), in the authors' layout (6 special tokens, 256 byte symbols, merges up to exactly V) — `tokstudy.stages.train_tokenizer`, the same step as `tokstudy train --variant NAME`. Writes `data/<profile>/tokenizers/<variant>/` and `results/<profile>/runs/tokenizer_train-<variant>.json`, then measures its compression on the test split (`tokstudy.stages.compression`, `compression-<variant>.json`).
+# Trains one tokenizer variant of `params.yaml` (`tokenizers:`; a variant of `truncations:` is instead cut from its trained variant, the same tokenizer as training at that size on the same text — docs/paper.md#tokenizer-training): a byte-level BPE with the variant's pre-tokenization regex (docs/paper.md#pre-tokenization-regexes), vocabulary size and code/English mix (docs/paper.md#tokenizer-training), in the authors' layout (6 special tokens, 256 byte symbols, merges up to exactly V) — `tokstudy.stages.train_tokenizer`, the same step as `tokstudy train --variant NAME`. Writes `data/<profile>/tokenizers/<variant>/` and `results/<profile>/runs/tokenizer_train-<variant>.json`, then measures its compression on the test split (`tokstudy.stages.compression`, `compression-<variant>.json`).
 
 # %% tags=["parameters"]
 profile = "smoke"

@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 08 · Figures
 #
-# `tokstudy.stages.figures` collects every run record of the profile into one tidy CSV (`results/<profile>/results.csv`, with the paper's numbers as `profile = "paper"` rows and the committed `gpu` runs beside any other profile) and draws every figure whose rows exist, with seaborn, as PNG + PDF (`figures/` for the cpu profile, `figures/<profile>/` otherwise). `tokstudy.plots` only draws columns of that CSV; it computes nothing.
+# `tokstudy.stages.figures` collects every run record of the profile into one tidy CSV (`results/<profile>/results.csv`, with the paper's numbers as `profile = "paper"` rows and the committed `gpu` runs beside any other profile) and writes Table 1 (NSL per domain, ours beside the paper's) as `results/<profile>/table1_nsl.{csv,md,tex}`, and draws every figure whose rows exist, with seaborn, as PNG + PDF (`figures/` for the cpu profile, `figures/<profile>/` otherwise). `tokstudy.plots` only draws columns of that CSV; it computes nothing.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -34,6 +34,14 @@ pd.read_csv(paths.results_csv(profile), low_memory=False).groupby(["profile", "k
 
 # %% [markdown]
 # Rows per profile and kind of run in the results table: `paper` rows are the authors' numbers, the others are our run records. A figure is drawn only when its rows exist, so the figures below are exactly those the upstream steps have produced.
+
+# %%
+table1 = pd.read_csv(paths.results_csv(profile).with_name("table1_nsl.csv"), index_col="tokenizer")
+assert {"Avg", "Code", "English", "Multilingual", "paper Code"} <= set(table1.columns)
+table1.round(3)
+
+# %% [markdown]
+# Table 1 like the paper's: NSL against Llama 2 per domain (a domain = the unweighted mean of its datasets), Avg = the mean of the three domain means, empty where a domain is missing from the corpus; the `paper` columns hold the authors' value for the same tokenizer and size, with its source tag. In the smoke profile our variants are tiny, so no paper value is set beside them.
 
 # %%
 for png, _pdf in drawn.values():

@@ -205,22 +205,29 @@ def renyi_vs_vocab(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Pa
 
 
 def finetune_bpb(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path] | None:
-    """Bits per byte on held-out code vs fine-tuning tokens, per method (paper Fig. 6 analogue)."""
+    """Bits per byte on held-out code vs the fine-tuning byte budget, per method (paper Fig. 6 analogue).
+
+    Only the transfer comparison: ``keep`` runs and the runs of the tokenizer that ``random`` runs switch
+    to, so each line is one tokenizer (the regex / vocab FVT ablations have their own figure)."""
     ev = df[(df["kind"] == "evaluate") & (df["metric"] == "bits_per_byte") & (df["dataset"] == "mean:code")]
-    if not _has(ev, "tokens", "method"):
+    if not _has(ev, "budget_bytes", "method", "stage", "tokenizer"):
         return None
-    ft = ev[ev["tokens"].fillna(0) > 0]
+    switched = set(ev.loc[ev["method"] == "random", "tokenizer"])
+    ft = ev[(ev["stage"] == "finetune") & ((ev["method"] == "keep") | ev["tokenizer"].isin(switched))]
     if ft.empty:
         return None
+    ft = ft.assign(method=ft["method"] + " (" + ft["tokenizer"].astype(str) + ")")
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    sns.lineplot(data=ft, x="tokens", y="value", hue="method", style="profile", markers=True, ax=ax)
-    base = ev[(ev["tokens"].fillna(0) == 0) & (ev["profile"] == local)]
+    sns.lineplot(data=ft, x="budget_bytes", y="value", hue="method", style="profile", markers=True, ax=ax)
+    base = ev[(ev["stage"] == "pretrain") & (ev["profile"] == local)]
     for v in base["value"]:
         ax.axhline(v, color="grey", ls="--", lw=0.8)
         ax.annotate("base model (before fine-tuning)", (0, v), xycoords=("axes fraction", "data"), fontsize=7,
                     color="grey", xytext=(2, 2), textcoords="offset points")
-    ax.set(xscale="log", xlabel="fine-tuning tokens (code)", ylabel="bits per byte, held-out code (lower is better)",
+    ax.set(xscale="log", xlabel="fine-tuning budget (bytes of code text)",
+           ylabel="bits per byte, held-out code (lower is better)",
            title="Switching the tokenizer: FVT vs random vs keep — cf. paper Fig. 6")
+    _legend_outside(ax)
     return save(fig, "finetune_bpb", out_dir)
 
 

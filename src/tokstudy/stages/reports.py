@@ -13,7 +13,7 @@ import pandas as pd
 from tokstudy import costs as costs_mod
 from tokstudy import optimum, paths, plots, results, tables
 from tokstudy.params import Params
-from tokstudy.stages import inputs
+from tokstudy.stages import ablations, inputs
 from tokstudy.stages.tokenizers import compression_rows
 
 # committed results of the GPU profile, drawn beside any other profile's own
@@ -61,7 +61,9 @@ def figures(P: Params) -> dict[str, list[Path]]:
 
     Figures have no run record: returns ``{figure name: [png, pdf]}`` of the figures drawn now. In the
     smoke profile, a profile with no run record yet first measures the references and ``costs.sweep``
-    (:func:`compression_rows`), so the notebook runs on its own.
+    (:func:`compression_rows`), so the notebook runs on its own. The model-side ablation table and figure
+    (:func:`tokstudy.stages.ablations.model_ablations`) need every fine-tune's evaluate record: outside the
+    smoke profile a missing one is an error naming its stage; in smoke they are skipped until all exist.
     """
     runs = paths.runs_dir(P.profile)
     if P.profile == inputs.SMOKE and not (runs.is_dir() and any(runs.glob("*.json"))):
@@ -69,7 +71,12 @@ def figures(P: Params) -> dict[str, list[Path]]:
     extra = [paths.runs_dir(GPU)] if P.profile != GPU and paths.runs_dir(GPU).is_dir() else []
     df = results.collect(P.profile, extra_dirs=extra)
     write_table1(P, df)
-    return plots.draw_all(df, paths.figures_dir(P.profile), P.profile)
+    drawn = plots.draw_all(df, paths.figures_dir(P.profile), P.profile)
+    tunes = [run for run, spec in P.models.items() if spec.stage == "finetune"]
+    if P.profile != inputs.SMOKE or all((runs / f"evaluate-{run}.json").is_file() for run in tunes):
+        ablations.model_ablations(P)  # the regex / vocab / FVT fine-tunes beside the paper (missing: an error)
+        drawn["model_ablations"] = [paths.figures_dir(P.profile) / f"model_ablations.{ext}" for ext in ("png", "pdf")]
+    return drawn
 
 
 def _domain_nsl(rows) -> dict[str, float]:

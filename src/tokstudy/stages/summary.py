@@ -9,7 +9,7 @@ that other steps wrote; nothing is measured here.
   writes ``metrics/tokenizers.json`` (NSL per domain per tokenizer), ``metrics/models.json``
   (bits/byte per domain and pass@k per model run), ``plots/nsl_vs_vocab.csv`` (the sweep variant's
   regex and mix over vocabulary sizes) and ``plots/bpb_vs_budget.csv`` (fine-tuned bits/byte on code
-  per method over fine-tuning tokens).
+  per method over fine-tuning byte budgets).
 - :func:`write_curve` (the train step): ``curves/<run>.csv``, the run's training loss curve,
   thinned to at most ``MAX_CURVE_ROWS`` rows.
 """
@@ -116,16 +116,27 @@ def nsl_vs_vocab(df, regex: str | None, mix: str):
 
 
 def bpb_vs_budget(df):
-    """Columns tokens, bpb_<method>...: fine-tuned bits/byte on held-out code per fine-tuning budget."""
+    """Columns budget_bytes, bpb_<method>...: fine-tuned bits/byte on held-out code per fine-tuning byte budget.
+
+    Only the transfer comparison: ``keep`` runs and the runs of the tokenizer that ``random`` runs switch
+    to (the other FVT runs are the regex / vocab ablations, ``stages.ablations``), so each cell is one run.
+    """
     import pandas as pd
 
     ev = df[(df["kind"] == "evaluate") & (df["metric"] == "bits_per_byte") & (df["dataset"] == "mean:code")
             & (df["stage"] == "finetune")]
+    if "budget_bytes" in ev:
+        switched = set(ev.loc[ev["method"] == "random", "tokenizer"])
+        ev = ev[(ev["method"] == "keep") | ev["tokenizer"].isin(switched)].dropna(subset=["budget_bytes"])
     if ev.empty:  # no fine-tuned model evaluated yet: the header alone (an empty plot)
-        return pd.DataFrame(columns=["tokens"])
-    wide = ev.pivot_table(index="tokens", columns="method", values="value", aggfunc="first")
-    wide = wide.rename(columns=lambda m: f"bpb_{m}").reset_index().sort_values("tokens")
-    wide["tokens"] = wide["tokens"].astype(int)
+        return pd.DataFrame(columns=["budget_bytes"])
+    dupes = ev.duplicated(["budget_bytes", "method"])
+    if dupes.any():
+        raise SummaryError(f"two fine-tunes share method and budget: {sorted(set(ev.loc[dupes, 'model']))}; "
+                           "give each transfer comparison one run per method and budget in params.yaml `models`")
+    wide = ev.pivot_table(index="budget_bytes", columns="method", values="value", aggfunc="first")
+    wide = wide.rename(columns=lambda m: f"bpb_{m}").reset_index().sort_values("budget_bytes")
+    wide["budget_bytes"] = wide["budget_bytes"].astype(int)
     return wide.round(DIGITS)
 
 
@@ -141,7 +152,8 @@ def summary(P: Params) -> dict[str, Path]:
         raise SummaryError(f"{src}: missing; run tokstudy.stages.figures first (notebook 08, dvc stage figures)")
     df = pd.read_csv(src, low_memory=False)
     df = df[df["profile"] == P.profile]
-    for col in ("regex", "mix", "stage", "method", "tokens", "vocab_size", "domain"):
+    for col in ("regex", "mix", "stage", "method", "tokens", "vocab_size", "domain", "tokenizer", "budget_bytes",
+                "model"):
         if col not in df.columns:
             df[col] = pd.NA
     sweep = P.tokenizer(P.analysis.sweep_variant)
