@@ -78,7 +78,8 @@ def test_summary_writes_the_files_dvc_reads(tmp_path, monkeypatch):
     assert json.loads(written["tokenizers"].read_text())["gpt4-s"] == {"nsl_code": 1.2, "nsl_english": 1.3}
     assert (tmp_path / "smoke/plots/nsl_vs_vocab.csv").read_text().splitlines() == [
         "vocab_size,nsl_code,nsl_english", "4096,1.2,1.3", "8192,0.9,0.95"]
-    assert (tmp_path / "smoke/plots/bpb_vs_budget.csv").read_text().splitlines()[0] == "budget_bytes,bpb_fvt,bpb_keep,bpb_random"
+    header = (tmp_path / "smoke/plots/bpb_vs_budget.csv").read_text().splitlines()[0]
+    assert header == "budget_bytes,bpb_fvt,bpb_keep,bpb_random"
 
 
 def test_summary_without_results_csv_names_the_step_and_writes_nothing(tmp_path, monkeypatch):
