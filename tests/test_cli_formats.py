@@ -113,9 +113,12 @@ def test_cli_sweep_table_and_notebook_09_write_the_same_record(capsys):
     variant = P.analysis.sweep_variant
     record = paths.runs_dir("smoke") / f"sweep-{variant}.json"
     args = ["sweep", "--profile", "smoke", "--variant", variant, "--format", "json"]
-    assert cli.main(args + (["--compare"] if P.analysis.sweep_compare else [])) == 0
+    compare = [str(P.vocab_sizes[k]) for k in P.analysis.sweep_compare]  # what notebook 09 checks
+    assert cli.main(args + (["--compare", *compare] if compare else [])) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["vocab_size"] for r in rows] == sorted(P.vocab_sizes.values())  # one row per size, no raw dicts
+    # one row per size of the variant and its `truncations:`, no raw dicts
+    sizes = {t.vocab_size for t in P.tokenizers.values() if t.truncate_of == variant} | {P.tokenizer(variant).vocab_size}
+    assert [r["vocab_size"] for r in rows] == sorted(sizes) and len(sizes) > 2
     assert all(isinstance(r["truncate_seconds"], float) for r in rows)
     from_cli = results.read_run(record)
     record.unlink()

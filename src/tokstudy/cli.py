@@ -151,7 +151,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     P = params.load(a.profile)
     if a.baseline:
         tables.check_baseline(a.baseline, a.sizes or P.vocab_sizes.values())
-    out = stages.sweep(P, a.variant, compare=a.compare, sizes=a.sizes or None)
+    compare = False if a.compare is None else (a.compare or True)  # --compare alone: every size
+    out = stages.sweep(P, a.variant, compare=compare, sizes=a.sizes or None)
     table = tools.sweep_table(results.read_run(out)["rows"])
     _print_table(table, a, [c for c in table.columns if table[c].notna().all()],
                  title=f"vocab-size sweep of {a.variant} from one training run:")
@@ -245,8 +246,10 @@ def _add_tokenizer_verbs(sub) -> None:
     p = sub.add_parser("sweep", help="vocab-size sweep by truncating one training run's merges")
     _profile_arg(p)
     p.add_argument("--variant", default="gpt4-l", help="the largest variant to train once")
-    p.add_argument("--sizes", type=int, nargs="*", help="vocab sizes (default: the profile's ladder)")
-    p.add_argument("--compare", action="store_true", help="also train each size separately and compare")
+    p.add_argument("--sizes", type=int, nargs="*",
+                   help="train once at the largest of these sizes (default: the variant's run and its truncations)")
+    p.add_argument("--compare", type=int, nargs="*", metavar="SIZE",
+                   help="also train these sizes (none given: every size) on their own and check the truncation")
     _format_args(p, "the vocab size NAME")
     p.set_defaults(fn=cmd_sweep)
 
