@@ -82,7 +82,7 @@ def _set(path, value):
 def test_profiles_deep_merge_over_the_top_level_sections():
     cpu, smoke, gpu = params.load("cpu"), params.load("smoke"), params.load("gpu")
     # profiles.cpu.evaluate.bpb sets max_docs / max_bytes; seq_len comes from evaluate.bpb
-    assert (cpu.evaluate.bpb.seq_len, cpu.evaluate.bpb.max_docs, cpu.evaluate.bpb.max_bytes) == (128, 100, 50_000)
+    assert (cpu.evaluate.bpb.seq_len, cpu.evaluate.bpb.max_docs, cpu.evaluate.bpb.max_bytes) == (128, 100, 25_000)
     assert (cpu.evaluate.humaneval.limit, cpu.evaluate.mbpp.max_new_tokens, cpu.evaluate.sandbox) == (20, 128, "bwrap")
     # greedy pass@1 on cpu, sampled pass@1/10 on gpu (deep-merged over evaluate.humaneval)
     assert (cpu.evaluate.humaneval.n, cpu.evaluate.humaneval.temperature, cpu.evaluate.humaneval.k) == (1, 0.0, (1,))

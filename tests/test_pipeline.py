@@ -29,7 +29,8 @@ def _copy(dest: Path, profile: str, code: bool = False) -> Path:
     assert yaml.safe_load(text)["profile"] == profile
     (dest / "params.yaml").write_text(text)
     if code:
-        shutil.copytree(ROOT / "src/tokstudy", dest / "src/tokstudy", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "src/tokstudy", dest / "src/tokstudy", ignore=shutil.ignore_patterns("__pycache__"),
+                        symlinks=True)  # src/tokstudy/params.yaml stays a link to the copy's params.yaml
         shutil.copytree(ROOT / "notebooks", dest / "notebooks")
     Repo.init(str(dest), no_scm=True).close()
     return dest
@@ -147,6 +148,11 @@ def test_editing_a_module_changes_the_code_dep_of_every_stage_but_bytecode_chang
     cache.mkdir()
     (cache / "bpe.cpython-312.pyc").write_bytes(b"\0" * 16)
     assert hashes() == before, ".dvcignore must keep __pycache__ out of the code deps"
+    assert (tmp_path / "src/tokstudy/params.yaml").is_symlink()
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(params_file.read_text().replace("\nseed: 1234\n", "\nseed: 4321\n", 1))
+    assert "seed: 4321" in (tmp_path / "src/tokstudy/params.yaml").read_text()
+    assert hashes() == before, ".dvcignore must keep the packaged params.yaml link out of the code deps"
     with open(tmp_path / "src/tokstudy/bpe.py", "a") as fh:
         fh.write("\n# edited\n")
     after = hashes()
