@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tokstudy import bpe, params, pretok, tokenizer
-from tokstudy.bpe import TokenizerError
+from tokstudy.errors import TokenizerError
 
 ROUND_TRIP = [
     "def f(x):\n    if x:\n        return x  # four/eight-space indent\n",

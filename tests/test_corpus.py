@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tokstudy import corpus, folders, params, roff, sources
-from tokstudy.corpus import CorpusError, Document
+from tokstudy.corpus import Document
+from tokstudy.errors import CorpusError
 from tokstudy.params import CorpusParams, SourceSpec
 
 

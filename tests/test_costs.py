@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from tokstudy import costs, optimum
-from tokstudy.costs import CostsError, ModelShape
+from tokstudy.costs import ModelShape
+from tokstudy.errors import CostsError
 from tokstudy.optimum import NslFit
 
 # head_dim 4; per layer: Q 8·8 + O 8·8 + K,V 2·8·(1·4) = 192, plain MLP 2·8·16 = 256 -> 448; body 896

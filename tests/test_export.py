@@ -10,7 +10,7 @@ import pytest
 from tiktoken.load import load_tiktoken_bpe
 
 from tokstudy import bpe, cli, params, reference, tiktokenfile, tokenizer
-from tokstudy.tokenizer import TokenizerError
+from tokstudy.errors import TokenizerError
 
 ROOT = Path(__file__).resolve().parents[1]
 # real text: the repository's own source and tests (~0.5 MB of Python)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tokstudy import corpus, fetch, params
-from tokstudy.fetch import FetchError, Pin
+from tokstudy.errors import FetchError
+from tokstudy.fetch import Pin
 from tokstudy.params import CorpusParams, SourceSpec
 
 FAKE_APT = r'''

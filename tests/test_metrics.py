@@ -6,7 +6,8 @@ from collections import Counter
 import pytest
 
 from tokstudy import metrics
-from tokstudy.metrics import Counts, MetricsError
+from tokstudy.errors import MetricsError
+from tokstudy.metrics import Counts
 
 
 class WordTok:

@@ -7,7 +7,7 @@ import torch
 
 from conftest import tiny_bpe
 from tokstudy import model
-from tokstudy.model import ModelError
+from tokstudy.errors import ModelError
 from tokstudy.params import ModelSize
 
 SIZE = ModelSize(name="test", n_layers=2, d_model=32, n_heads=4, d_ff=64, n_kv_heads=None, rope_theta=10000.0,

@@ -7,7 +7,8 @@ import pytest
 
 from tokstudy import optimum
 from tokstudy.costs import ModelShape
-from tokstudy.optimum import NslFit, OptimumError
+from tokstudy.errors import OptimumError
+from tokstudy.optimum import NslFit
 
 # head_dim 4; 32 KV-cache bytes per token (see tests/test_costs.py)
 TINY = ModelShape(n_layers=2, d_model=8, n_heads=2, n_kv_heads=1, d_ff=16, mlp="plain", vocab_size=10, context=4)

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import tiny_bpe
 from tokstudy import packing, paths
-from tokstudy.packing import DataError, PackedDataset
+from tokstudy.errors import DataError
+from tokstudy.packing import PackedDataset
 
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>"]
 TEXTS = [

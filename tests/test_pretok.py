@@ -6,7 +6,7 @@ import pytest
 from tokenizers import Regex, pre_tokenizers
 
 from tokstudy import pretok, tokenizer
-from tokstudy.pretok import TokenizerError
+from tokstudy.errors import TokenizerError
 
 FIXTURE = [
     "x.append(_name) 1234567 don't I'M  \n\n  y\r\n\tz  ",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tokstudy import paths, pretok, reference, tokenizer
-from tokstudy.tokenizer import TokenizerError
+from tokstudy.errors import TokenizerError
 
 TEXTS = [
     "def f(x):\n    if x:\n        return x\n",

@@ -8,8 +8,7 @@ import nbformat
 import pytest
 
 from tokstudy import cli, metrics, params, paths, results
-from tokstudy.pretok import TokenizerError
-from tokstudy.sources import CorpusError
+from tokstudy.errors import CorpusError, TokenizerError
 from tokstudy.stages import inputs
 from tokstudy.stages import tokenizers as tok_stages
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tokstudy import bpe, cli, params, tokenizer
-from tokstudy.tokenizer import TokenizerError
+from tokstudy.errors import TokenizerError
 
 TEXTS = [f"def f{i}(x):\n    return x * {i}\n" * 4 + "Some English prose here. " * 3 for i in range(150)]
 

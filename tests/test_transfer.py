@@ -11,9 +11,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
 from tokstudy import tokenmap, transfer
+from tokstudy.errors import TokenMapError, TransferError
 from tokstudy.model import tiny_model
-from tokstudy.tokenmap import BYTE_TO_UNICODE, TokenMapError, piece_bytes
-from tokstudy.transfer import TransferError
+from tokstudy.tokenmap import BYTE_TO_UNICODE, piece_bytes
 
 BYTE_CHARS = [BYTE_TO_UNICODE[b] for b in range(256)]
 BYTE_PIECES = [f"<0x{b:02X}>" for b in range(256)]

@@ -31,15 +31,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from tokstudy.lm import EvaluateError, bos_id, pad_id
+from tokstudy.errors import BpbError
+from tokstudy.lm import bos_id, pad_id
 
 log = logging.getLogger(__name__)
 
 LN2 = math.log(2.0)
-
-
-class BpbError(EvaluateError):
-    """Bits per byte cannot be computed: no text, or windows that cannot hold a token."""
 
 
 @dataclass(frozen=True)

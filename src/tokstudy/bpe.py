@@ -46,7 +46,7 @@ from typing import Any
 
 import tokstudy
 from tokstudy import paths, pretok
-from tokstudy.pretok import TokenizerError
+from tokstudy.errors import TokenizerError
 
 # Compatibility names for callers not yet moved (transfer, metrics, evaluate, notebooks):
 # import them from tokstudy.tokenizer / tokstudy.reference instead.

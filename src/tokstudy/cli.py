@@ -27,13 +27,9 @@ import sys
 from pathlib import Path
 
 from tokstudy import tables
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import CliError, TokstudyError
 
 log = logging.getLogger("tokstudy")
-
-
-class CliError(TokstudyError, ValueError):
-    """A bad command-line argument: the message names the flag or argument and the fix."""
 
 
 def _profile_arg(p: argparse.ArgumentParser) -> None:

@@ -83,8 +83,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tokstudy import fetch, packages, paths
+from tokstudy.errors import CorpusError
 from tokstudy.params import DOMAINS, CorpusParams, Params, SourceSpec
-from tokstudy.sources import SKIP_REASONS, CorpusError, Document, Limits, SourceReader, jsonl_records
+from tokstudy.sources import SKIP_REASONS, Document, Limits, SourceReader, jsonl_records
 
 log = logging.getLogger(__name__)
 

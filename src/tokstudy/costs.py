@@ -45,15 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import CostsError
 
 log = logging.getLogger(__name__)
 
 REGIMES = ("compute", "memory", "steps")
-
-
-class CostsError(TokstudyError, ValueError):
-    """Invalid model shape or cost-model input."""
 
 
 # --------------------------------------------------------------------------- shapes

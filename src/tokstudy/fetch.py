@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tokstudy import paths
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import FetchError
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,6 @@ _PIN = {"deb": re.compile(r"deb:([a-z0-9][a-z0-9+.-]+)=(\S+)"),
 #: the client each registry needs, as argv prefixes (tests swap in fakes)
 CLIENTS = {"deb": ("apt-get",), "deb-index": ("apt-cache",), "deb-unpack": ("dpkg-deb",),
            "pypi": (sys.executable, "-m", "pip"), "npm": ("npm",)}
-
-
-class FetchError(TokstudyError, RuntimeError):
-    """A pinned artifact cannot be fetched or does not match its pin; the message names the fix."""
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ from pathlib import Path
 
 import pathspec
 
+from tokstudy.errors import CorpusError
 from tokstudy.params import DOMAINS
-from tokstudy.sources import CorpusError, Document, Limits, jsonl_records, path_rank, sha256_text, text_problem
+from tokstudy.sources import Document, Limits, jsonl_records, path_rank, sha256_text, text_problem
 
 #: folders never entered (VCS, virtual environments, dependencies, build output, caches)
 SKIP_DIRS = frozenset({

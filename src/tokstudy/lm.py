@@ -12,17 +12,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import EvaluateError
 
 log = logging.getLogger(__name__)
 
 BOS_TOKEN = "<|begin_of_text|>"
 EOS_TOKEN = "<|end_of_text|>"
 PAD_TOKEN = "<pad>"
-
-
-class EvaluateError(TokstudyError, RuntimeError):
-    """An evaluation cannot run: missing model, benchmark file, or a bad setting."""
 
 
 def pick_device(device: str | None = None):

@@ -42,7 +42,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from tokstudy import paths
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import MetricsError
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,6 @@ RATIO_METRICS = (
 )
 TOTAL_METRICS = ("tokens", "bytes", "docs")
 CACHE_VERSION = 1
-
-
-class MetricsError(TokstudyError, ValueError):
-    """Metric inputs are inconsistent or empty."""
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from tokstudy import paths
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import ModelError
 from tokstudy.params import ModelSize
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ BOS_ID, EOS_ID, PAD_ID = 0, 1, 2  # the order of params.TokenizerVariant.special
 WEIGHT_FILES = (
     "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"
 )
-
-
-class ModelError(TokstudyError, RuntimeError):
-    """A model directory is missing, is not a causal LM, or does not load."""
 
 
 def build_model(size: ModelSize, vocab_size: int, *, seed: int = 0, max_seq_len: int = 4096):

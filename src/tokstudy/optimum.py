@@ -24,13 +24,9 @@ from typing import Any
 import numpy as np
 
 from tokstudy.costs import ModelShape, body_params, kv_cache_bytes
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import OptimumError
 
 OBJECTIVES = ("compute", "memory")
-
-
-class OptimumError(TokstudyError, ValueError):
-    """Invalid NSL points, vocabulary grid or objective."""
 
 
 # --------------------------------------------------------------------------- NSL(V) fit

@@ -49,7 +49,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tokstudy import paths
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,6 @@ FORMAT = "tokstudy-packed-v1"
 DTYPE = np.uint32
 EOS_TOKEN = "<|end_of_text|>"
 META = "meta.json"
-
-
-class DataError(TokstudyError, ValueError):
-    """Packed data is missing, malformed, or does not match what the caller expects."""
 
 
 @dataclass(frozen=True)

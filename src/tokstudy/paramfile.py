@@ -18,11 +18,7 @@ import pydantic
 import yaml
 
 from tokstudy import paths
-from tokstudy.errors import TokstudyError
-
-
-class ParamsError(TokstudyError, ValueError):
-    """params.yaml is missing a key or holds an invalid value."""
+from tokstudy.errors import ParamsError
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict:

@@ -22,7 +22,8 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 
 from tokstudy import paths
-from tokstudy.paramfile import Loader, ParamsError, merge, origin, read_yaml
+from tokstudy.errors import ParamsError
+from tokstudy.paramfile import Loader, merge, origin, read_yaml
 
 DOMAINS = ("code", "english", "multilingual")  # the paper's Table 1 domains (docs/paper.md)
 STAGES = ("pretrain", "finetune")

@@ -21,11 +21,7 @@ from dataclasses import dataclass
 
 import regex
 
-from tokstudy.errors import TokstudyError
-
-
-class TokenizerError(TokstudyError, ValueError):
-    """A tokenizer, its settings or its input are invalid; the message names the fix."""
+from tokstudy.errors import TokenizerError
 
 
 @dataclass(frozen=True)

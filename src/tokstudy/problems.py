@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from tokstudy import sandbox
+from tokstudy.errors import ProblemError
 from tokstudy.generation import generate, sample
-from tokstudy.lm import EvaluateError
 
 # HumanEval stop strings (Chen et al. 2021 / bigcode-evaluation-harness), applied to decoded text.
 HUMANEVAL_STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
@@ -36,10 +36,6 @@ MBPP_FIELDS = ("task_id", "text", "code", "test_list")
 MBPP_FIX = ("give the path to the original mbpp.jsonl (github.com/google-research/google-research/tree/master/mbpp; "
             "not shipped offline) with `tokstudy evaluate --mbpp PATH`, notebook 06's `-p mbpp_path PATH` "
             "or evaluate.mbpp.path in params.yaml")
-
-
-class ProblemError(EvaluateError):
-    """A problem set cannot be read or judged: missing file or package, malformed lines, bad counts."""
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

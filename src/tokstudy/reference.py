@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tokstudy import paths, pretok
-from tokstudy.pretok import TokenizerError
+from tokstudy.errors import TokenizerError
 from tokstudy.results import sha256_file
 
 log = logging.getLogger(__name__)

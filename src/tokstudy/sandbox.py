@@ -78,7 +78,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import CandidateError, SandboxError
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +92,6 @@ NOBODY = 65534
 # modules an MBPP completion may import for its assert lines to use (pure computation, no side effects)
 TEST_MODULES = frozenset({"math", "cmath", "re", "collections", "itertools", "functools", "heapq", "bisect",
                           "operator", "string", "statistics", "fractions", "decimal", "datetime"})
-
-
-class SandboxError(TokstudyError, RuntimeError):
-    """The sandbox cannot run: bubblewrap missing or broken, an unknown backend, a bad limit."""
-
-
-class CandidateError(Exception):
-    """The candidate raised, crashed, broke the protocol, or returned something that is not a plain literal."""
 
 
 class SandboxTimeout(BaseException):

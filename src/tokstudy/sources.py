@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import CorpusError
 from tokstudy.params import DOMAINS, CorpusParams, SourceSpec
 from tokstudy.roff import roff_to_text
 
@@ -48,10 +48,6 @@ SKIP_REASONS = (
     "long_line",
     "duplicate",
 )
-
-
-class CorpusError(TokstudyError, ValueError):
-    """The corpus cannot be built or read; the message names the fix."""
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from tokstudy.errors import SpeedError
 from tokstudy.generation import generate_batch
-from tokstudy.lm import EvaluateError, pick_device, sync
+from tokstudy.lm import pick_device, sync
 from tokstudy.problems import humaneval_problems
 
 log = logging.getLogger(__name__)
-
-
-class SpeedError(EvaluateError):
-    """A speed cannot be measured: no prompts, no tokenizers, or bad round counts."""
 
 
 @dataclass(frozen=True)

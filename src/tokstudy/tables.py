@@ -22,16 +22,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import TableError
 
 if TYPE_CHECKING:  # pandas is imported on use: `tokstudy --help` stays fast
     import pandas as pd
 
 FORMATS = ("table", "json", "csv", "md", "latex")
-
-
-class TableError(TokstudyError, ValueError):
-    """A bad --format or --baseline: the message names the flag and the choices."""
 
 
 def _flat(frame: pd.DataFrame) -> pd.DataFrame:

@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 
 from tokstudy import paths, tokenizer
-from tokstudy.pretok import TokenizerError
+from tokstudy.errors import TokenizerError
 
 __all__ = ["IDENTITY_PATTERN", "encoding", "export", "ranks"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tokstudy import pretok, reference
-from tokstudy.pretok import TokenizerError
+from tokstudy.errors import TokenizerError
 
 __all__ = [
     "BOS_TOKEN",

@@ -25,15 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tokstudy import bpe
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import TokenMapError
 
 log = logging.getLogger(__name__)
 
 _BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
-
-
-class TokenMapError(TokstudyError, RuntimeError):
-    """The old vocabulary cannot represent the new tokens; the message names the fix."""
 
 
 # --------------------------------------------------------------------------- token bytes

@@ -69,9 +69,9 @@ from tqdm.auto import tqdm
 from tokstudy import checkpoint, distributed, paths
 from tokstudy.devices import autocast_for, peak_flops, resolve_compile, resolve_precision
 from tokstudy.distributed import Dist
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import DataError, TrainError
 from tokstudy.model import flops_per_token, param_counts
-from tokstudy.packing import DataError, PackedDataset, loss_to_bits_per_byte
+from tokstudy.packing import PackedDataset, loss_to_bits_per_byte
 from tokstudy.params import TrainParams
 
 log = logging.getLogger(__name__)
@@ -82,11 +82,6 @@ ROW_METRICS = (
     "final_loss", "initial_loss", "val_loss", "val_bits_per_byte", "tokens_per_s", "mfu", "params",
     "params_embedding", "params_lm_head", "params_body", "steps", "wall_s",
 )
-
-
-class TrainError(TokstudyError, RuntimeError):
-    """Training cannot start or resume as asked."""
-
 
 
 # --------------------------------------------------------------------------- schedule

@@ -37,16 +37,12 @@ import torch
 
 from tokstudy import bpe, paths
 from tokstudy import model as model_mod
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import TransferError
 from tokstudy.tokenmap import TokenMap, extend_tokenizer, hf_tokenizer, map_added, map_tokens, special_ids_by_role
 
 log = logging.getLogger(__name__)
 
 METHODS = ("fvt", "mean", "random", "merged")
-
-
-class TransferError(TokstudyError, RuntimeError):
-    """The embedding transfer cannot run on these inputs; the message names the fix."""
 
 
 # --------------------------------------------------------------------------- init

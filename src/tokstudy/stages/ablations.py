@@ -23,7 +23,7 @@ import pandas as pd
 
 from tokstudy import paths, results
 from tokstudy.bpb import bootstrap_ci
-from tokstudy.lm import EvaluateError
+from tokstudy.errors import EvaluateError
 from tokstudy.params import Params
 
 PAPER_TRANSFER = {"fvt": "gpt4-32k fvt", "random": "gpt4-32k no-fvt"}

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 from tokstudy import corpus, paths, tokenizer
+from tokstudy.errors import CorpusError, TokenizerError
 from tokstudy.params import Params
-from tokstudy.pretok import TokenizerError
-from tokstudy.sources import CorpusError, Document
+from tokstudy.sources import Document
 from tokstudy.tokenizer import TokenizerHandle
 
 SMOKE = "smoke"

@@ -32,11 +32,10 @@ from pathlib import Path
 
 from tokstudy import distributed, packing, paths, results, training
 from tokstudy import transfer as transfer_mod
+from tokstudy.errors import TrainError, TransferError
 from tokstudy.model import build_model, load_model, save_model
 from tokstudy.params import ModelRun, Params, TrainParams
 from tokstudy.stages import inputs, summary
-from tokstudy.training import TrainError
-from tokstudy.transfer import TransferError
 
 log = logging.getLogger(__name__)
 

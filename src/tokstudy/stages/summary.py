@@ -21,17 +21,13 @@ import json
 from pathlib import Path
 
 from tokstudy import paths
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import SummaryError
 from tokstudy.params import Params
 
 MAX_CURVE_ROWS = 100
 CURVE_COLUMNS = ("step", "tokens", "loss")
 DOMAINS = ("code", "english")
 DIGITS = 6  # rounding of the metric files: enough for a diff, no float noise
-
-
-class SummaryError(TokstudyError, ValueError):
-    """A summary input is missing or unreadable."""
 
 
 def metrics_dir(profile: str) -> Path:

@@ -17,17 +17,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tokstudy import metrics, results
-from tokstudy.errors import TokstudyError
+from tokstudy.errors import TokstudyError, ToolError
 from tokstudy.params import Params
 from tokstudy.stages import inputs
 
 #: the compression metrics ``compare`` tabulates, in table order
 COMPARE_METRICS = ("bytes_per_token", "nsl", "renyi_efficiency")
 _CHUNK = 64  # documents encoded per batch between progress-bar updates
-
-
-class ToolError(TokstudyError, ValueError):
-    """A bad argument of a tool verb: the message names the argument and the fix."""
 
 
 def where(spec: str | os.PathLike) -> str:
