@@ -14,7 +14,7 @@ export MPLBACKEND := Agg
 # idle OpenMP threads sleep instead of spin (tokstudy.threads); a value set in the shell wins
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup repro test bench gpu clean-smoke notebooks-py
+.PHONY: setup repro test smoke bench gpu clean-smoke notebooks-py dvc-deps
 
 $(BIN)/.tokstudy-installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -35,11 +35,22 @@ repro: setup
 	$(BIN)/dvc config core.analytics false --local || true
 	$(BIN)/dvc repro
 
-# ruff first (pyproject [tool.ruff]); then tests/ (notebook/script pairs in sync included) and the doctests of src/tokstudy (--doctest-modules)
-test: setup
-	$(BIN)/ruff check src tests benchmarks notebooks
+# ruff first (pyproject [tool.ruff]); the smoke inputs (every dvc.yaml stage at profile smoke, in one process:
+# steps never build their own inputs); then tests/ (notebook/script pairs in sync included) and the doctests of
+# src/tokstudy (--doctest-modules), nbval over every notebook, and the advisory size report (fails nothing)
+test: setup smoke
+	$(BIN)/ruff check src tests benchmarks notebooks tools
 	$(BIN)/pytest tests src/tokstudy
 	$(BIN)/pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+	$(BIN)/python tools/size_report.py
+
+# the smoke inputs that the tests and nbval read (about a minute on 2 cores)
+smoke: setup
+	$(BIN)/python -m tokstudy.stages all --profile smoke
+
+# rewrite dvc.yaml's code deps from the import walk (tests/test_dvc_deps.py checks them)
+dvc-deps: setup
+	$(BIN)/python tools/dvc_deps.py
 
 bench: setup
 	$(BIN)/python benchmarks/bench_bpe_engines.py
@@ -50,11 +61,11 @@ notebooks-py: setup
 	for nb in notebooks/*.ipynb; do $(BIN)/jupytext --quiet --to py:percent -o notebooks/py/$$(basename $$nb .ipynb).py $$nb; done
 
 # The gpu profile on one H100 (README "GPU"): refuse without a GPU, check every stage's planned time
-# (tokstudy.stages.gpuplan, <= 10 min each), measure tokens/s and MFU against the H100 bf16 dense peak
+# (tokstudy.gpuplan, <= 10 min each), measure tokens/s and MFU against the H100 bf16 dense peak
 # (results/gpu/bench_train.json), then run the pipeline at profile=gpu (results/gpu/, figures/gpu/).
 gpu: setup
 	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'make gpu: torch sees no CUDA GPU; run it on a GPU machine (README, GPU)')"
-	$(BIN)/python -m tokstudy.stages.gpuplan --profile gpu
+	$(BIN)/python -m tokstudy.gpuplan --profile gpu
 	mkdir -p results/gpu figures/gpu
 	$(BIN)/python benchmarks/bench_train.py --json results/gpu/bench_train.json
 	$(BIN)/dvc config core.analytics false --local || true

@@ -5,7 +5,7 @@ optimizer, autocast, compile setting and loss as a run) on random tokens, and is
 reported as a ratio against the first (anchor) configuration, so the numbers
 compare across machines only as ratios. On CUDA the loop uses bf16 autocast +
 torch.compile (train.compile / precision: auto); on CPU fp32 eager, and MFU is approximate (peak = a measured fp32
-matmul rate, see tokstudy.devices.peak_flops).
+matmul rate, see tokstudy.training.peak_flops).
 
     python benchmarks/bench_train.py                 # CPU sizes
     python benchmarks/bench_train.py --steps 30 --json out.json

@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tokstudy import bpe, cli, params
+from tokstudy import bpe, cli, params, tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_train_on_a_user_folder_then_transfer_a_model(user_folder, tokenizers, t
     out = tmp_path / "mine"
     assert cli.main(["train", "--profile", "smoke", "--variant", "gpt4-m", "--data", str(user_folder),
                      "--vocab-size", "300", "--out", str(out)]) == 0
-    handle = bpe.load(out / "tokenizer.json")
+    handle = tokenizer.load(out / "tokenizer.json")
     assert handle.vocab_size == 300
     # a base model with the user's tokenizer, switched to another tokenizer with FVT
     base_dir = tmp_path / "base"
@@ -101,7 +101,7 @@ def test_train_on_a_user_folder_then_transfer_a_model(user_folder, tokenizers, t
     new_dir = tmp_path / "swapped"
     assert cli.main(["transfer", str(base_dir), str(tokenizers["gpt4"]), "--method", "fvt", "--out", str(new_dir)]) == 0
     swapped = AutoModelForCausalLM.from_pretrained(new_dir)
-    assert swapped.get_input_embeddings().weight.shape[0] == bpe.load(tokenizers["gpt4"]).vocab_size
+    assert swapped.get_input_embeddings().weight.shape[0] == tokenizer.load(tokenizers["gpt4"]).vocab_size
 
 
 def test_sweep_from_one_run_reports_identity_and_time_saved(capsys):

@@ -50,7 +50,7 @@ from pathlib import Path
 import pytest
 
 import tokstudy
-from tokstudy import bpe, cli, model, params, paths
+from tokstudy import bpe, cli, model, params, paths, tokenizer
 
 SRC = Path(tokstudy.__file__).resolve().parents[1]
 PARAMS = SRC.parent / "params.yaml"
@@ -90,7 +90,7 @@ def tok(tmp_path_factory):
 def base(tok, tmp_path_factory):
     """A tiny causal LM folder with its tokenizer, as `tokstudy transfer` takes it."""
     d = tmp_path_factory.mktemp("base") / "base"
-    model.tiny_model(bpe.load(tok).vocab_size, layers=1).save_pretrained(d)
+    model.tiny_model(tokenizer.load(tok).vocab_size, layers=1).save_pretrained(d)
     (d / "tokenizer.json").write_bytes(tok.read_bytes())
     return d
 

@@ -1,34 +1,34 @@
-"""dvc.yaml declares what its stages really read and write.
+"""dvc.yaml declares exactly the code its stages run, so an edit reruns only what it touches.
 
-A stage whose ``deps`` miss a ``tokstudy`` module it imports is not re-run when
-that module changes, so ``dvc repro`` keeps stale results and exits 0.  These
-tests resolve every stage with DVC itself (``foreach`` / ``matrix`` and
-``${...}`` expanded against params.yaml), find what its ``cmd`` runs (a
-papermill/jupyter notebook, ``python -m tokstudy.X``, a ``tokstudy`` console
-verb, or a ``.py`` script), follow ``tokstudy`` imports transitively with
-``ast`` (function-level imports included), and check that every module file in
-that closure is covered by the stage's ``deps`` (the file itself or a folder
-above it).
+A stage whose ``deps`` miss a ``tokstudy`` module it imports is not re-run when that module changes
+(``dvc repro`` keeps stale results and exits 0); one whose ``deps`` hold modules it never runs is
+re-run for nothing. tools/dvc_deps.py walks each stage's imports (function-level, relative,
+importlib, files run by path) and writes the code deps; these tests resolve every stage with DVC
+itself and assert equality with that walk, check the walk on hand-made inputs, and let DVC say which
+stages an edit of plots.py, sandbox.py and cli.py marks stale.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
-import shlex
-import tomllib
-from collections import defaultdict
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 import yaml
 from dvc.repo import Repo
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
-PACKAGE = "tokstudy"
-SEPARATORS = {"&&", "||", ";", "|", "&"}
+sys.path.insert(0, str(ROOT / "tools"))
+
+import dvc_deps  # noqa: E402
+from dvc_deps import closure, covered_by, entry_points, imported_modules, module_file  # noqa: E402
+
+CODE = dvc_deps.CODE
 
 
 @functools.cache
@@ -53,188 +53,80 @@ def _rel(path) -> str:
     return (p.resolve().relative_to(ROOT) if p.is_absolute() else p).as_posix().rstrip("/")
 
 
-def covered(path: str, declared) -> bool:
-    """``path`` is one of ``declared`` or lies under a declared folder."""
-    return any(path == d or path.startswith(d + "/") for d in declared)
-
-
-def console_scripts() -> dict[str, str]:
-    """``[project.scripts]`` of pyproject.toml: console verb -> module it runs."""
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("scripts", {})
-    return {name: target.split(":")[0] for name, target in scripts.items()}
-
-
-def entry_points(cmd: str) -> tuple[list[Path], list[str]]:
-    """What a stage command runs: (notebooks and .py files, ``tokstudy`` modules)."""
-    files, modules = [], []
-    scripts = console_scripts()
-    segment: list[str] = []
-    lexer = shlex.shlex(cmd, posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    for tok in [*lexer, ";"]:
-        if tok not in SEPARATORS:
-            segment.append(tok)
-            continue
-        words, segment = segment, []
-        while words and "=" in words[0] and words[0].partition("=")[0].isidentifier():
-            words = words[1:]  # leading VAR=value environment assignments
-        if not words:
-            continue
-        notebooks = [w for w in words if w.endswith(".ipynb")]
-        if "papermill" in Path(words[0]).name or "papermill" in words[:3]:
-            files += [ROOT / n for n in notebooks[:1]]  # papermill INPUT OUTPUT: only the input runs
-        else:
-            files += [ROOT / n for n in notebooks if (ROOT / n).is_file()]
-        files += [ROOT / w for w in words if w.endswith(".py") and (ROOT / w).is_file()]
-        modules += [words[i + 1] for i, w in enumerate(words[:-1]) if w == "-m" and _ours(words[i + 1])]
-        if Path(words[0]).name in scripts:
-            modules.append(scripts[Path(words[0]).name])
-    return files, modules
-
-
-def _ours(module: str | None) -> bool:
-    return bool(module) and (module == PACKAGE or module.startswith(PACKAGE + "."))
-
-
-def module_file(module: str) -> Path | None:
-    base = SRC.joinpath(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _file_module(path: Path) -> tuple[str, bool]:
-    """Dotted module name of a file under SRC, and whether it is a package ``__init__``."""
-    parts = path.relative_to(SRC).with_suffix("").parts
-    if parts[-1] == "__init__":
-        return ".".join(parts[:-1]), True
-    return ".".join(parts), False
-
-
-def imported_modules(tree: ast.AST, module: str = "", is_package: bool = False) -> set[str]:
-    """``tokstudy`` modules a parsed file imports anywhere (module level, functions, importlib calls)."""
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if _ours(a.name)}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                package = module.split(".") if is_package else module.split(".")[:-1]
-                package = package[: len(package) - (node.level - 1)]
-                base = ".".join(package + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            if _ours(base):
-                found.add(base)
-                # `from tokstudy import paths`: a submodule; `from tokstudy.x import f`: an attribute
-                found |= {f"{base}.{a.name}" for a in node.names if module_file(f"{base}.{a.name}")}
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            name = getattr(node.func, "attr", getattr(node.func, "id", None))
-            if name in ("import_module", "__import__") and _ours(node.args[0].value):
-                found.add(node.args[0].value)
-    return found
-
-
-def notebook_tree(path: Path) -> ast.Module:
-    """The code cells of a notebook as one module; IPython magics and shell lines are dropped."""
-    nb = nbformat.read(path, as_version=4)
-    body = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        src = "\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!")))
-        try:
-            body += ast.parse(src, filename=f"{path}#cell{i}").body
-        except SyntaxError as e:
-            pytest.fail(f"{_rel(path)} code cell {i} does not parse ({e}); this test cannot see its imports")
-    return ast.Module(body=body, type_ignores=[])
-
-
-def closure(files: list[Path], modules: list[str]) -> tuple[set[str], set[str]]:
-    """Files (relative to ROOT) of every ``tokstudy`` module reachable from the entry points, and unresolved names."""
-    todo = set(modules)
-    for f in files:
-        tree = notebook_tree(f) if f.suffix == ".ipynb" else ast.parse(f.read_text(), filename=str(f))
-        todo |= imported_modules(tree)
-    seen, reached, unresolved = set(), set(), set()
-    while todo:
-        name = todo.pop()
-        parts = name.split(".")
-        for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
-            mod = ".".join(parts[:i])
-            if mod in seen:
-                continue
-            seen.add(mod)
-            path = module_file(mod)
-            if path is None:
-                unresolved.add(mod)
-                continue
-            reached.add(_rel(path))
-            m, is_pkg = _file_module(path)
-            todo |= imported_modules(ast.parse(path.read_text(), filename=str(path)), m, is_pkg) - seen
-    return reached, unresolved
-
-
-def _group(problems: dict[str, str]) -> list[str]:
-    """One line per stage; instances of a foreach/matrix stage with the same problem are collapsed."""
-    by_group = defaultdict(lambda: defaultdict(list))
-    for address, problem in problems.items():
-        by_group[address.split("@")[0]][problem].append(address)
-    lines = []
-    for group, variants in sorted(by_group.items()):
-        for problem, addresses in sorted(variants.items()):
-            label = addresses[0] if len(addresses) == 1 else f"{group}@* ({len(addresses)} instances)"
-            lines.append(f"  {label}: {problem}")
-    return lines
-
-
-def test_every_stage_depends_on_the_code_it_imports():
-    problems = {}
+def test_every_stage_depends_on_exactly_the_code_it_runs():
+    problems = []
     for address, cmd, deps, _ in stages():
-        files, modules = entry_points(cmd)
-        if not files and not modules:
-            problems[address] = f"cmd runs nothing this test recognises (teach entry_points): {cmd!r}"
-            continue
-        reached, unresolved = closure(files, modules)
-        missing = sorted(
-            [_rel(f) for f in files if not covered(_rel(f), deps)] + [p for p in reached if not covered(p, deps)]
-        )
-        msg = []
-        if missing:
-            msg.append("missing deps " + ", ".join(missing))
-        if unresolved:
-            msg.append("imports modules not found under src/: " + ", ".join(sorted(unresolved)))
-        if msg:
-            problems[address] = "; ".join(msg)
-    if problems:
-        pytest.fail("dvc.yaml stages do not declare the code they run (add to `deps`):\n" + "\n".join(_group(problems)))
+        want = set(dvc_deps.code_deps(cmd))
+        have = {d for d in deps if d == CODE or d.startswith(CODE + "/")}
+        if have != want:
+            problems.append(f"  {address}: missing {sorted(want - have)}, extra {sorted(have - want)}")
+    assert not problems, "dvc.yaml code deps differ from the import walk (run `make dvc-deps`):\n" + "\n".join(problems)
 
 
-def _figure_files() -> set[str]:
-    """PNG/PDF figures of the default profile: those in ``figures/`` and those ``tokstudy.plots`` names."""
+def test_the_generator_agrees_with_dvc_yaml():
+    assert dvc_deps.main(["--check"]) == 0
+
+
+def test_narrow_closures():
+    """What each stage runs: the drawing code only where figures are drawn, the sandbox only in evaluations."""
+    by_stage = {address.split("@")[0]: {d for d in deps if d.startswith(CODE + "/")}
+                for address, _, deps, _ in stages()}
+    for stage, deps in by_stage.items():
+        assert (f"{CODE}/plots.py" in deps) == (stage == "figures"), stage
+        assert (f"{CODE}/sandbox.py" in deps) == stage.startswith("evaluate"), stage
+        assert f"{CODE}/cli.py" not in deps and f"{CODE}/commands.py" not in deps, stage
+        assert f"{CODE}/params.py" in deps and f"{CODE}/stages/__init__.py" in deps, stage
+    for stage in ("corpus", "train_tokenizer", "reference_metrics", "figures", "model_ablations"):  # no torch code
+        assert not {f"{CODE}/{m}.py" for m in ("training", "model", "transfer", "lm")} & by_stage[stage], stage
+
+
+def _copy_for_dvc(dest: Path) -> Path:
+    """The checkout without its data, results, runs and environments: enough for `dvc status`."""
+    skip = {".git", ".venv", "data", "results", "runs", "figures", "__pycache__", ".pytest_cache", "tokstudy.egg-info"}
+    shutil.copytree(ROOT, dest, ignore=lambda d, names: [n for n in names if n in skip], symlinks=True)
+    shutil.copytree(ROOT / "data" / "paper", dest / "data" / "paper")
+    (dest / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n", encoding="utf-8")  # no .git here
+    return dest
+
+
+@pytest.mark.slow
+def test_dvc_status_after_an_edit_names_only_the_stages_that_run_the_edited_file(tmp_path):
+    """Edit plots.py, sandbox.py and cli.py in a copy; `dvc status` lists each file only in the stages that run it."""
+    copy = _copy_for_dvc(tmp_path / "repo")
+    edited = {"plots.py": {"figures"}, "sandbox.py": {"evaluate_pretrain", "evaluate_finetune"}, "cli.py": set()}
+    for name in edited:
+        f = copy / "src" / "tokstudy" / name
+        f.write_text(f.read_text(encoding="utf-8") + "\n# an edit\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=copy, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    status = json.loads(proc.stdout)
+    for name, expected in edited.items():
+        path = f"src/tokstudy/{name}"
+        reporting = set()
+        for address, changes in status.items():
+            for change in changes:
+                deps = change.get("changed deps", {}) if isinstance(change, dict) else {}
+                if path in deps:
+                    reporting.add(address.split("@")[0])
+        assert reporting == expected, f"{name}: dvc status marks {sorted(reporting)}, expected {sorted(expected)}"
+
+
+def test_every_figure_is_a_declared_output():
     from tokstudy import paths, plots
 
     profile = yaml.safe_load((ROOT / "params.yaml").read_text())["profile"]
     folder = paths.figures_dir(profile).relative_to(paths.ROOT).as_posix()
-    names = getattr(plots, "FIGURES", None)
-    assert names, "tokstudy.plots.FIGURES (figure name -> function) is gone; update _figure_files"
+    names = [*plots.FIGURES, "model_ablations"]
     expected = {f"{folder}/{name}.{ext}" for name in names for ext in ("png", "pdf")}
     on_disk = {_rel(p) for ext in ("png", "pdf") for p in (ROOT / folder).glob(f"*.{ext}")}
-    return expected | on_disk
-
-
-def test_every_figure_is_a_declared_output():
     outs = [o for *_, stage_outs in stages() for o in stage_outs]
-    undeclared = sorted(f for f in _figure_files() if not covered(f, outs))
-    if undeclared:
-        pytest.fail(
-            "figures written by the pipeline are no stage's `outs` (dvc cannot track or restore them); "
-            "declare them in dvc.yaml:\n  " + "\n  ".join(undeclared)
-        )
+    undeclared = sorted(f for f in expected | on_disk if not covered_by(f, outs))
+    assert not undeclared, "figures the pipeline writes are no stage's `outs`; declare them in dvc.yaml:\n  " + \
+        "\n  ".join(undeclared)
 
 
-# --- the checker itself, on hand-made inputs -------------------------------------------------
+# --- the walk itself, on hand-made inputs -------------------------------------------------------
 
 
 def test_entry_points_reads_papermill_module_and_console_verbs():
@@ -243,45 +135,49 @@ def test_entry_points_reads_papermill_module_and_console_verbs():
         " && python -m tokstudy.finetune base --profile cpu; OMP_NUM_THREADS=1 tokstudy metrics --profile cpu"
     )
     assert files == [ROOT / "notebooks/00_corpus.ipynb"]  # the papermill output notebook is not an input
-    assert modules == ["tokstudy.finetune", console_scripts()["tokstudy"]]
+    assert modules == ["tokstudy.finetune", dvc_deps.console_scripts()["tokstudy"]]
 
 
-def test_imported_modules_sees_function_level_relative_and_importlib_imports():
+def test_imported_modules_sees_function_level_relative_importlib_and_by_path():
     tree = ast.parse(
         "import os\n"
         "from tokstudy import paths, params\n"
         "from tokstudy.metrics import nsl\n"
+        "CHILD = 'sandbox_child.py'\n"
         "def f():\n"
         "    import tokstudy.bpe\n"
         "    from . import corpus\n"
         "    importlib.import_module('tokstudy.costs')\n"
     )
     found = imported_modules(tree, "tokstudy.results", is_package=False)
-    assert found == {
-        "tokstudy",
-        "tokstudy.paths",
-        "tokstudy.params",
-        "tokstudy.metrics",
-        "tokstudy.bpe",
-        "tokstudy.corpus",
-        "tokstudy.costs",
-    }
+    assert found == {"tokstudy", "tokstudy.paths", "tokstudy.params", "tokstudy.metrics", "tokstudy.bpe",
+                     "tokstudy.corpus", "tokstudy.costs", "tokstudy.sandbox_child"}
 
 
 def test_closure_is_transitive_and_includes_package_init():
     reached, unresolved = closure([], ["tokstudy.paths"])
     assert "src/tokstudy/__init__.py" in reached and "src/tokstudy/paths.py" in reached
-    direct = imported_modules(ast.parse((SRC / "tokstudy/metrics.py").read_text()), "tokstudy.metrics")
+    direct = imported_modules(ast.parse((ROOT / "src/tokstudy/metrics.py").read_text()), "tokstudy.metrics")
     reached_m, _ = closure([], ["tokstudy.metrics"])
     for mod in direct:  # everything metrics imports, and what those import, is reached
-        assert _rel(module_file(mod)) in reached_m
+        assert module_file(mod).relative_to(ROOT).as_posix() in reached_m
         assert closure([], [mod])[0] <= reached_m
     assert closure([], ["tokstudy.no_such_module"])[1] == {"tokstudy.no_such_module"}
     assert not unresolved
 
 
+def test_update_rewrites_only_code_deps_in_place():
+    cmd = "papermill -k python3 notebooks/07_costs.ipynb out.ipynb -p profile cpu"
+    doc = {"stages": {"s": {"cmd": cmd, "deps": ["notebooks/07_costs.ipynb", "src/tokstudy", "data/x"]}}}
+    assert dvc_deps.update(doc) == ["s"]
+    deps = doc["stages"]["s"]["deps"]
+    assert deps[0] == "notebooks/07_costs.ipynb" and deps[-1] == "data/x"
+    assert deps[1:-1] == dvc_deps.code_deps(cmd) and "src/tokstudy/stages/costs.py" in deps
+    assert dvc_deps.update(doc) == []  # already exact: nothing to change
+
+
 def test_covered_by_file_or_parent_folder_only():
-    assert covered("src/tokstudy/bpe.py", ["src/tokstudy"])
-    assert covered("src/tokstudy/bpe.py", ["src/tokstudy/bpe.py"])
-    assert not covered("src/tokstudy/bpe.py", ["src/tok"])  # a name prefix is not a folder
-    assert not covered("src/tokstudy/bpe.py", ["src/tokstudy/pretok.py"])
+    assert covered_by("src/tokstudy/bpe.py", ["src/tokstudy"])
+    assert covered_by("src/tokstudy/bpe.py", ["src/tokstudy/bpe.py"])
+    assert not covered_by("src/tokstudy/bpe.py", ["src/tok"])  # a name prefix is not a folder
+    assert not covered_by("src/tokstudy/bpe.py", ["src/tokstudy/pretok.py"])

@@ -17,7 +17,7 @@ import pytest
 
 from test_stages_models import REPO, make_root, smoke_inputs, use_root  # noqa: F401 (fixture)
 from tokstudy import cli, params
-from tokstudy.stages import models
+from tokstudy.stages import train, transfer
 
 PROFILE = "gpu-dry"
 
@@ -29,12 +29,12 @@ def test_gpu_dry_runs_every_gpu_stage_on_cpu(smoke_inputs, tmp_path, monkeypatch
     P = params.load(PROFILE)
     runs = root / "results" / PROFILE / "runs"
 
-    assert models.train(P, "base") == runs / "train-base.json"
+    assert train.train(P, "base") == runs / "train-base.json"
     base = json.loads((runs / "train-base.json").read_text())["extra"]["metrics"]
     assert (base["dtype"], base["compile"]) == ("bf16", True)  # the gpu paths, forced on CPU
     assert base["steps"] == 8 and base["tokens_per_step"] == 4 * 2 * 32  # batch x grad_accum x seq_len
 
-    assert [p.name for p in models.transfer_all(P, "gpt4-m", ["fvt", "random"])] == [
+    assert [p.name for p in transfer.transfer_all(P, "gpt4-m", ["fvt", "random"])] == [
         "transfer-gpt4-m-fvt.json", "transfer-gpt4-m-random.json"]
 
     env = {**os.environ, "TOKSTUDY_ROOT": str(root), "OMP_NUM_THREADS": "1",

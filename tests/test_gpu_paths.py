@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from conftest import tiny_bpe
-from tokstudy import checkpoint, devices, model, packing, params, training
+from tokstudy import checkpoint, model, packing, params, training
 from tokstudy.params import ModelSize
 
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>"]
@@ -48,15 +48,15 @@ def test_precision_and_compile_resolve_from_the_config():
     cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
     auto = params.load("gpu").train("pretrain")
     assert (auto.precision, auto.compile, auto.fsdp) == ("auto", "auto", False)
-    assert devices.resolve_precision(auto, cuda) == "bf16" and devices.resolve_precision(auto, cpu) == "fp32"
-    assert devices.resolve_compile(auto, cuda) is True and devices.resolve_compile(auto, cpu) is False
+    assert training.resolve_precision(auto, cuda) == "bf16" and training.resolve_precision(auto, cpu) == "fp32"
+    assert training.resolve_compile(auto, cuda) is True and training.resolve_compile(auto, cpu) is False
     forced = dataclasses.replace(auto, precision="bf16", compile=True)
-    assert devices.resolve_precision(forced, cpu) == "bf16" and devices.resolve_compile(forced, cpu) is True
+    assert training.resolve_precision(forced, cpu) == "bf16" and training.resolve_compile(forced, cpu) is True
     off = dataclasses.replace(auto, precision="fp32", compile=False)
-    assert devices.resolve_precision(off, cuda) == "fp32" and devices.resolve_compile(off, cuda) is False
-    with devices.autocast_for(cpu, "bf16")():
+    assert training.resolve_precision(off, cuda) == "fp32" and training.resolve_compile(off, cuda) is False
+    with training.autocast_for(cpu, "bf16")():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
-    with devices.autocast_for(cpu, "fp32")():
+    with training.autocast_for(cpu, "fp32")():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
 
 

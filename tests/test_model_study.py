@@ -3,7 +3,7 @@
 import pytest
 
 from tokstudy import packing
-from tokstudy.stages import models
+from tokstudy.stages import train as models
 
 
 def test_budget_texts_cuts_the_same_bytes_whatever_the_tokenizer():
@@ -16,8 +16,7 @@ def test_budget_texts_cuts_the_same_bytes_whatever_the_tokenizer():
 
 
 def test_every_gpu_stage_fits_ten_minutes_by_the_flops_plan():
-    from tokstudy import params
-    from tokstudy.stages import gpuplan
+    from tokstudy import gpuplan, params
 
     rows = gpuplan.stage_estimates(params.load("gpu"))
     stages = {r["stage"] for r in rows}
@@ -31,8 +30,7 @@ def test_every_gpu_stage_fits_ten_minutes_by_the_flops_plan():
 
 def test_pretraining_time_is_tokens_times_six_n_over_the_rate():
     """Hand check of the plan: training FLOPs = 3 x forward FLOPs per token (costs.flops_per_token)."""
-    from tokstudy import costs, params
-    from tokstudy.stages import gpuplan
+    from tokstudy import costs, gpuplan, params
 
     P = params.load("gpu")
     row = next(r for r in gpuplan.stage_estimates(P, {"stage_overhead_s": 0}) if r["stage"] == "pretrain@base")

@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tokstudy import cli, metrics, params, paths, results
-from tokstudy.errors import CorpusError, TokenizerError
+from tokstudy import cli, params, paths, results
+from tokstudy.errors import MissingInput, TokenizerError
 from tokstudy.stages import inputs
 from tokstudy.stages import tokenizers as tok_stages
 
@@ -38,7 +38,7 @@ def _run_notebook_code(name: str, **parameters) -> None:
             scope.update(parameters)
 
 
-def test_cli_train_and_notebook_01_write_identical_run_records():
+def test_cli_train_and_notebook_01_write_identical_run_records(smoke):
     record_path = paths.runs_dir("smoke") / "tokenizer_train-gpt4-m.json"
     tok_file = paths.tokenizer_dir("smoke", "gpt4-m") / "tokenizer.json"
     assert cli.main(["train", "--variant", "gpt4-m", "--profile", "smoke"]) == 0
@@ -55,61 +55,78 @@ def test_cli_train_and_notebook_01_write_identical_run_records():
 @pytest.fixture
 def scratch(tmp_path, monkeypatch):
     """Every profile folder inputs and the steps touch, under tmp_path."""
-    monkeypatch.setattr(paths, "corpus_dir", lambda profile: tmp_path / profile / "corpus")
-    monkeypatch.setattr(paths, "tokenizer_dir", lambda profile, name: tmp_path / profile / "tokenizers" / name)
-    monkeypatch.setattr(paths, "runs_dir", lambda profile: tmp_path / profile / "runs")
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
     return tmp_path
 
 
-def test_inputs_outside_smoke_name_the_dvc_stage_and_write_nothing(scratch):
-    P = params.load("cpu")
-    with pytest.raises(CorpusError, match=r"no corpus for profile 'cpu' at .*train\.jsonl: run `dvc repro corpus`"):
-        inputs.corpus_split(P, "train")
-    with pytest.raises(CorpusError, match=r"`dvc repro corpus`"):
-        inputs.corpus_manifest(P)
-    with pytest.raises(CorpusError, match=r"`dvc repro corpus`"):
-        inputs.train_texts(P, "gpt4-m")
-    with pytest.raises(TokenizerError, match=r"tokenizer 'gpt4-m' of profile 'cpu' is not trained .*"
-                                             r"`dvc repro train_tokenizer@gpt4-m`"):
-        inputs.tokenizer_variant(P, "gpt4-m")
-    with pytest.raises(metrics.MetricsError, match=r"no compression results for 'gpt4-m' .*"
-                                                   r"`dvc repro train_tokenizer@gpt4-m`"):
-        tok_stages.compression_rows(P, ["gpt4-m"])
-    with pytest.raises(metrics.MetricsError, match=r"'gpt4-32k' .*`dvc repro truncate_tokenizer@gpt4-32k`"):
-        tok_stages.compression_rows(P, ["gpt4-32k"])
-    with pytest.raises(TokenizerError, match=r"`dvc repro truncate_tokenizer@gpt4-32k`"):
-        inputs.tokenizer_variant(P, "gpt4-32k")
-    with pytest.raises(CorpusError, match=r"unknown corpus split 'dev'"):
-        inputs.corpus_split(P, "dev")
+@pytest.mark.parametrize("profile", ["cpu", "smoke"])  # no step builds an input, in any profile
+def test_missing_inputs_name_the_stage_that_makes_them_and_write_nothing(scratch, profile):
+    P = params.load(profile)
+    p = f"-p profile {profile}"
+    cases = [
+        (lambda: inputs.corpus_file(P, "train.jsonl"), rf"no corpus 'corpus' for profile '{profile}' "
+                                                       rf"\(.*train\.jsonl\): run `dvc repro corpus` "
+                                                       rf"\(or papermill notebooks/00_corpus\.ipynb {p}\)"),
+        (lambda: tok_stages.train_tokenizer(P, "gpt4-m"), r"no corpus .*`dvc repro corpus`"),
+        (lambda: inputs.tokenizer_file(P, "gpt4-m"),
+         r"no tokenizer 'gpt4-m' .*`dvc repro train_tokenizer@gpt4-m` "
+         rf"\(or papermill .*01_train_tokenizer\.ipynb {p} -p variant gpt4-m"),
+        (lambda: inputs.tokenizer_file(P, "gpt4-32k"), r"`dvc repro truncate_tokenizer@gpt4-32k`"),
+        (lambda: inputs.run_record(P, "compression", "gpt4-m"), r"`dvc repro train_tokenizer@gpt4-m`"),
+        (lambda: inputs.run_record(P, "compression", "llama2"), r"`dvc repro reference_metrics`"),
+        (lambda: inputs.model_dir(P, "base"), r"no model 'base' .*`dvc repro pretrain@base`"),
+        (lambda: inputs.model_dir(P, "gpt4-m-fvt-init"), r"`dvc repro transfer@gpt4-m`"),
+        (lambda: inputs.model_dir(P, "fvt-b1"), r"`dvc repro finetune@fvt-b1`"),
+        (lambda: inputs.run_record(P, "evaluate", "base"), r"`dvc repro evaluate_pretrain@base`"),
+        (lambda: inputs.run_record(P, "evaluate", "fvt-b1"), r"`dvc repro evaluate_finetune@fvt-b1`"),
+    ]
+    for call, message in cases:
+        with pytest.raises(MissingInput, match=message):
+            call()
     with pytest.raises(params.ParamsError, match="no-such-variant"):
-        inputs.tokenizer_path(P, "no-such-variant")
+        inputs.tokenizer_file(P, "no-such-variant")
     assert list(scratch.rglob("*")) == []
 
 
-def test_smoke_builds_a_missing_corpus_with_its_run_record(scratch):
-    P = params.load("smoke")
-    docs = inputs.corpus_split(P, "test")
-    manifest = inputs.corpus_manifest(P)
-    assert docs and len(docs) == manifest["splits"]["test"]["documents"]
-    record = results.read_run(scratch / "smoke" / "runs" / "corpus-corpus.json")
-    rows = {(r["split"], r["metric"]): r["value"] for r in record["rows"]}
-    assert rows[("test", "documents")] == len(docs) and rows[("all", "bytes")] == manifest["bytes"]
-    assert record["extra"]["sha256"] == manifest["sha256"]
+def test_every_hint_names_a_stage_of_dvc_yaml():
+    from test_pipeline import resolved
+
+    P, stages = params.load("cpu"), set(resolved("cpu"))
+    hints = [inputs.maker(P, "corpus", "corpus")[0], inputs.maker(P, "compression", "llama2")[0]]
+    hints += [inputs.maker(P, "tokenizer", name)[0] for name in P.tokenizers]
+    hints += [inputs.maker(P, kind, run)[0] for run in P.models for kind in ("model", "evaluate")]
+    hints += [inputs.maker(P, "model", f"{t}-{m}-init")[0] for t in P.transfer.targets for m in P.transfer.methods]
+    assert set(hints) <= stages, sorted(set(hints) - stages)
 
 
-def test_named_tokenizer_is_a_variant_else_a_reference_or_path(tmp_path):
-    P = params.load("smoke")
-    handle = inputs.named_tokenizer(P, "gpt4-m")
-    assert handle.vocab_size == P.tokenizer("gpt4-m").vocab_size
-    assert inputs.tokenizer_path(P, "gpt4-m") == paths.tokenizer_dir("smoke", "gpt4-m") / "tokenizer.json"
-    by_path = inputs.named_tokenizer(P, str(inputs.tokenizer_path(P, "gpt4-m")))
+def test_no_step_branches_on_the_profile_name():
+    """Steps behave the same in every profile: no comparison against a profile name in tokstudy.stages."""
+    names = {"smoke", "cpu", "gpu", "gpu-dry"}
+    problems = []
+    for f in sorted((SRC / "stages").glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                consts = [c.value for c in [node.left, *node.comparators] if isinstance(c, ast.Constant)]
+                if names & set(consts):
+                    problems.append(f"{f.name}:{node.lineno}")
+    assert problems == [], problems
+
+
+def test_handle_is_a_variant_else_a_reference_or_path(smoke, tmp_path):
+    handle = tok_stages.handle(smoke, "gpt4-m")
+    assert handle.vocab_size == smoke.tokenizer("gpt4-m").vocab_size
+    assert inputs.tokenizer_file(smoke, "gpt4-m") == paths.tokenizer_dir("smoke", "gpt4-m") / "tokenizer.json"
+    by_path = tok_stages.handle(smoke, str(inputs.tokenizer_file(smoke, "gpt4-m")))
     assert by_path.encode("def f(): pass") == handle.encode("def f(): pass")
     with pytest.raises(TokenizerError):
-        inputs.named_tokenizer(P, str(tmp_path / "nothing-here"))
+        tok_stages.handle(smoke, str(tmp_path / "nothing-here"))
 
 
 # Modules that map a profile to its folders or settings: that is their job.
 PROFILE_MODULES = {"paths", "params", "paramfile", "results"}
+# The layer beside tokstudy.stages: the CLI, its verbs on the user's files, the gpu plan.
+TOP_LAYER = {"cli", "commands", "gpuplan"}
 
 
 def _upward_imports(fn: ast.AST) -> list[str]:
@@ -128,7 +145,7 @@ def _upward_imports(fn: ast.AST) -> list[str]:
 def test_low_modules_know_no_profiles():
     problems = []
     for f in sorted(SRC.glob("*.py")):
-        if f.stem in ("cli", "__init__") or f.stem in PROFILE_MODULES:
+        if f.stem in TOP_LAYER or f.stem == "__init__" or f.stem in PROFILE_MODULES:
             continue
         for fn in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -147,7 +164,7 @@ def test_the_profile_check_sees_a_violation():
     assert _upward_imports(fn) == ["tokstudy.params", "tokstudy.stages"]
 
 
-def test_cli_train_with_overrides_needs_out_and_leaves_the_pipeline_variant_alone(capsys):
+def test_cli_train_with_overrides_needs_out_and_leaves_the_pipeline_variant_alone(smoke, capsys):
     tok_dir = paths.tokenizer_dir("smoke", "gpt4-m")
     before = (tok_dir / "tokenizer.json").read_bytes() if (tok_dir / "tokenizer.json").is_file() else None
     assert cli.main(["train", "--variant", "gpt4-m", "--profile", "smoke", "--vocab-size", "300"]) == 2

@@ -1,4 +1,4 @@
-"""tokstudy.stages.models: one train step for notebook, CLI and torchrun; transfer_all; missing models are errors."""
+"""tokstudy.stages.train / .transfer: one train step for notebook, CLI and torchrun; transfer_all; missing models."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ import torch
 
 from tokstudy import cli, params, paths, results
 from tokstudy import transfer as transfer_mod
+from tokstudy.errors import MissingInput
 from tokstudy.model import load_model, tiny_model
-from tokstudy.stages import inputs, models
+from tokstudy.stages import inputs, tokenizers
+from tokstudy.stages import train as models
+from tokstudy.stages import transfer as transfer_step
 from tokstudy.stages.__main__ import _guarded
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,11 +27,9 @@ TIMING_METRICS = TIMING_ROWS | {"step_time_s", "peak_flops", "peak_source"}
 
 
 @pytest.fixture(scope="module")
-def smoke_inputs():
-    """The smoke corpus and the two tokenizers these tests use (made in the project's data/smoke if missing)."""
-    P = params.load("smoke")
-    inputs.corpus_split(P, "train")
-    return {name: inputs.tokenizer_path(P, name).parent for name in ("general-m", "gpt4-m")}
+def smoke_inputs(smoke):
+    """The two smoke tokenizers these tests use (the smoke corpus beside them: conftest's ``smoke``)."""
+    return {name: inputs.tokenizer_file(smoke, name).parent for name in ("general-m", "gpt4-m")}
 
 
 def make_root(root: Path, smoke_inputs, profile: str = "smoke", corpus: bool = True) -> Path:
@@ -97,17 +98,17 @@ def test_transfer_all_writes_one_record_per_method_with_unchanged_fvt_rows(smoke
     root = make_root(tmp_path / "root", smoke_inputs, corpus=False)
     use_root(monkeypatch, root)
     P = params.load("smoke")
-    old = inputs.tokenizer_variant(P, "general-m")
+    old = tokenizers.handle(P, "general-m")
     base_dir = tmp_path / "base"
     tiny_model(old.vocab_size, seed=3).save_pretrained(base_dir)
     old.to_hf().save_pretrained(base_dir)
 
     methods = ["random", "mean", "fvt", "merged"]  # fvt after two methods that alter a shared model in place
-    runs = models.transfer_all(P, "gpt4-m", methods, base_model=base_dir)
+    runs = transfer_step.transfer_all(P, "gpt4-m", methods, base_model=base_dir)
     assert [r.name for r in runs] == [f"transfer-gpt4-m-{m}.json" for m in methods]
     assert [{row["method"] for row in results.read_run(r)["rows"]} for r in runs] == [{m} for m in methods]
 
-    new = inputs.tokenizer_variant(P, "gpt4-m")
+    new = tokenizers.handle(P, "gpt4-m")
     alone, stats = transfer_mod.swap_tokenizer(load_model(base_dir), transfer_mod.base_tokenizer(base_dir), new, "fvt",
                                                pad_to_multiple_of=P.transfer.pad_to_multiple_of, seed=P.seed)
     saved = load_model(root / "data" / "smoke" / "models" / "gpt4-m-fvt-init")
@@ -119,20 +120,20 @@ def test_transfer_all_writes_one_record_per_method_with_unchanged_fvt_rows(smoke
         "data/smoke/tokenizers/gpt4-m/tokenizer.json")
 
 
-def test_a_missing_base_model_outside_smoke_names_the_stage_and_writes_nothing(smoke_inputs, tmp_path, monkeypatch,
+def test_a_missing_base_model_names_the_stage_and_writes_nothing(smoke_inputs, tmp_path, monkeypatch,
                                                                                 capsys):
     root = make_root(tmp_path / "root", smoke_inputs, profile="cpu", corpus=False)
     use_root(monkeypatch, root)
     before = sorted(p for p in root.rglob("*"))
-    missing_base = r"no base model in .*data/cpu/models/base .*`dvc repro pretrain@base`"
-    with pytest.raises(transfer_mod.TransferError, match=missing_base):
-        models.transfer_all(params.load("cpu"), "gpt4-m")
+    missing_base = r"no model 'base' for profile 'cpu' \(.*data/cpu/models/base\): run `dvc repro pretrain@base`"
+    with pytest.raises(MissingInput, match=missing_base):
+        transfer_step.transfer_all(params.load("cpu"), "gpt4-m")
     assert _guarded(["transfer", "gpt4-m", "--profile", "cpu", "--method", "fvt"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: no base model") and err.count("\n") == 1
+    assert err.startswith("error: no model 'base'") and err.count("\n") == 1
     # a fine-tune whose starting model is missing fails before packing anything
-    with pytest.raises(models.TrainError, match=r"gpt4-m-fvt-init .*`dvc repro transfer@gpt4-m`"):
+    with pytest.raises(MissingInput, match=r"gpt4-m-fvt-init.*`dvc repro transfer@gpt4-m`"):
         models.train(params.load("cpu"), "fvt-b1")
-    with pytest.raises(models.TrainError, match=r"data/cpu/models/base .*`dvc repro pretrain@base`"):
+    with pytest.raises(MissingInput, match=r"data/cpu/models/base\): run `dvc repro pretrain@base`"):
         models.train(params.load("cpu"), "keep-b1")
     assert sorted(p for p in root.rglob("*")) == before

@@ -1,11 +1,11 @@
-"""Table 1 (stages.reports.table1): per-domain NSL, Avg only over all three domains, paper values beside."""
+"""Table 1 (stages.figures.table1): per-domain NSL, Avg only over all three domains, paper values beside."""
 
 import math
 
 import pandas as pd
 
 from tokstudy import params, results
-from tokstudy.stages import reports
+from tokstudy.stages import figures as reports
 
 
 def _rows(run, profile, vocab_size, **domains):

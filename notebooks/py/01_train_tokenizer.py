@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 01 · Train a tokenizer
 #
-# Trains one tokenizer variant of `params.yaml` (`tokenizers:`; a variant of `truncations:` is instead cut from its trained variant, the same tokenizer as training at that size on the same text — docs/paper.md#tokenizer-training): a byte-level BPE with the variant's pre-tokenization regex (docs/paper.md#pre-tokenization-regexes), vocabulary size and code/English mix (docs/paper.md#tokenizer-training), in the authors' layout (6 special tokens, 256 byte symbols, merges up to exactly V) — `tokstudy.stages.train_tokenizer`, the same step as `tokstudy train --variant NAME`. Writes `data/<profile>/tokenizers/<variant>/` and `results/<profile>/runs/tokenizer_train-<variant>.json`, then measures its compression on the test split (`tokstudy.stages.compression`, `compression-<variant>.json`).
+# Trains one tokenizer variant of `params.yaml` (`tokenizers:`; a variant of `truncations:` is instead cut from its trained variant, the same tokenizer as training at that size on the same text — docs/paper.md#tokenizer-training): a byte-level BPE with the variant's pre-tokenization regex (docs/paper.md#pre-tokenization-regexes), vocabulary size and code/English mix (docs/paper.md#tokenizer-training), in the authors' layout (6 special tokens, 256 byte symbols, merges up to exactly V) — `tokstudy.stages.tokenizers.train_tokenizer`, the same step as `tokstudy train --variant NAME`. Writes `data/<profile>/tokenizers/<variant>/` and `results/<profile>/runs/tokenizer_train-<variant>.json`, then measures its compression on the test split (`tokstudy.stages.tokenizers.compression`, `compression-<variant>.json`).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -24,12 +24,12 @@ variant = "gpt4-m"
 # %%
 import pandas as pd
 
-from tokstudy import params, results, stages
-from tokstudy.stages import inputs
+from tokstudy import params, results
+from tokstudy.stages import tokenizers
 
 P = params.load(profile)
-train_run = stages.train_tokenizer(P, variant)
-tok = inputs.tokenizer_variant(P, variant)
+train_run = tokenizers.train_tokenizer(P, variant)
+tok = tokenizers.handle(P, variant)
 sample = "def f(x):\r\n\treturn x  # \x00 😀 日本語"
 assert tok.vocab_size == P.tokenizer(variant).vocab_size and tok.decode(tok.encode(sample)) == sample
 pd.DataFrame(results.read_run(train_run)["rows"])
@@ -38,7 +38,7 @@ pd.DataFrame(results.read_run(train_run)["rows"])
 # The tokenizer has exactly the variant's vocabulary size and round-trips any byte string (control characters, emoji, CJK) because all 256 byte symbols are in the vocabulary. `train_seconds` is the training time on this machine's share of the corpus (`train_bytes`).
 
 # %%
-compression_run = stages.compression(P, variant)
+compression_run = tokenizers.compression(P, variant)
 rows = pd.DataFrame(results.read_run(compression_run)["rows"])
 assert rows.loc[rows.metric == "nsl", "value"].between(0, 20).all()
 rows[rows.metric.isin(["bytes_per_token", "nsl", "renyi_efficiency"])].pivot_table(

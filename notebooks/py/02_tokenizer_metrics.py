@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 02 · Tokenizer compression metrics
 #
-# Encodes the test split of the corpus (first `metrics.max_docs` documents of every dataset) with each tokenizer and with the base tokenizer (Llama 2, counts cached per profile) and writes every compression metric of paper §2.1 / Table 1 as tidy rows (`tokstudy.stages.compression`, one `compression-<name>.json` per tokenizer): bytes and chars per token, NSL (ratio of sums per dataset, then the unweighted mean over a domain's datasets), Rényi efficiency (α = 2.5) and vocabulary utilisation. `tokenizers`: variants of `params.yaml` (trained by `01_train_tokenizer`) or reference names (`gpt2`, `cl100k`, `llama2`, and the code-LLM tokenizers `starcoder`, `deepseek-coder`, `llama3`, `qwen2` read from llama.cpp's GGUF files — the first use fetches the 76 MB `llama-cpp-python` sdist once).
+# Encodes the test split of the corpus (first `metrics.max_docs` documents of every dataset) with each tokenizer and with the base tokenizer (Llama 2, counts cached per profile) and writes every compression metric of paper §2.1 / Table 1 as tidy rows (`tokstudy.stages.tokenizers.compression`, one `compression-<name>.json` per tokenizer): bytes and chars per token, NSL (ratio of sums per dataset, then the unweighted mean over a domain's datasets), Rényi efficiency (α = 2.5) and vocabulary utilisation. `tokenizers`: variants of `params.yaml` (trained by `01_train_tokenizer`) or reference names (`gpt2`, `cl100k`, `llama2`, and the code-LLM tokenizers `starcoder`, `deepseek-coder`, `llama3`, `qwen2` read from llama.cpp's GGUF files — the first use fetches the 76 MB `llama-cpp-python` sdist once).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -24,10 +24,11 @@ tokenizers = ["gpt4-m"]
 # %%
 import pandas as pd
 
-from tokstudy import params, results, stages
+from tokstudy import params, results
+from tokstudy.stages import tokenizers as steps
 
 P = params.load(profile)
-runs = [stages.compression(P, name) for name in tokenizers]
+runs = [steps.compression(P, name) for name in tokenizers]
 rows = pd.concat(pd.DataFrame(results.read_run(run)["rows"]) for run in runs)
 assert len(runs) == len(tokenizers) and all(run.is_file() for run in runs)
 assert rows.loc[rows.metric == "nsl", "value"].between(0, 20).all()

@@ -20,7 +20,7 @@
 # initialised by each of `methods` (default: `transfer.methods` of `params.yaml`): `fvt` (Fast Vocabulary
 # Transfer: exact byte matches copied, other tokens = mean of the old tokenizer's pieces), `random`
 # (the no-FVT baseline), `mean`, or `merged` (old vocabulary extended with the new tokens).
-# One call, `stages.models.transfer_all`, loads the base model once and writes, per method,
+# One call, `stages.transfer.transfer_all`, loads the base model once and writes, per method,
 # `data/<profile>/models/<target>-<method>-init` and the run record `transfer-<target>-<method>.json`.
 #
 # `base_model` is a local HF model directory holding its tokenizer; by default the pipeline's base run
@@ -39,13 +39,13 @@ import logging
 import pandas as pd
 
 from tokstudy import params, results
-from tokstudy.stages import models
+from tokstudy.stages import transfer
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 # %%
 P = params.load(profile)
-runs = models.transfer_all(P, target, methods, base_model=base_model)
+runs = transfer.transfer_all(P, target, methods, base_model=base_model)
 assert [results.read_run(r)["rows"][0]["method"] for r in runs] == list(methods or P.transfer.methods)
 runs
 

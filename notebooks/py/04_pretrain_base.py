@@ -18,7 +18,7 @@
 # The stand-in for the paper's NL 1.5B (§3, `docs/paper.md`): a small `LlamaForCausalLM` trained from
 # scratch with the general-purpose tokenizer of the `base` run in `params.yaml` `models:` (`general-m`),
 # on the run's document mix. Size, sequence length, batch, learning rate, token budget and checkpoint
-# interval come from `train:` of the profile. `stages.models.train` packs the data, trains (resuming
+# interval come from `train:` of the profile. `stages.train.train` packs the data, trains (resuming
 # from the last checkpoint in `data/<profile>/train/base/` if one exists), saves the model and writes
 # the run record.
 #
@@ -37,19 +37,19 @@ import logging
 import pandas as pd
 
 from tokstudy import params, results
-from tokstudy.stages import models
+from tokstudy.stages import train
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 # %%
 P = params.load(profile)
-record = models.train(P, run)
+record = train.train(P, run)
 metrics = results.read_run(record)["extra"]["metrics"]
 assert metrics["steps"] == metrics["max_steps"] and metrics["final_loss"] < metrics["initial_loss"], metrics
 record
 
 # %%
-curve = pd.read_csv(models.run_dir(P, run) / "curve.csv")
+curve = pd.read_csv(train.run_dir(P, run) / "curve.csv")
 curve.plot(x="tokens", y="loss", title=f"{run}: training loss (nats per token)", legend=False);
 
 # %%

@@ -37,20 +37,20 @@ import logging
 import pandas as pd
 
 from tokstudy import params, results
-from tokstudy.stages import models
+from tokstudy.stages import train
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 # %%
 P = params.load(profile)
-record = models.train(P, run)
+record = train.train(P, run)
 metrics = results.read_run(record)["extra"]["metrics"]
 packed = results.read_run(record)["rows"][0]["tokens"]  # what the tokenizer made of the byte budget
 assert metrics["steps"] == metrics["max_steps"] and metrics["tokens"] >= packed > 0, metrics
 record
 
 # %%
-curve = pd.read_csv(models.run_dir(P, run) / "curve.csv")
+curve = pd.read_csv(train.run_dir(P, run) / "curve.csv")
 curve.plot(x="tokens", y="loss", title=f"{run}: training loss (nats per token)", legend=False);
 
 # %%

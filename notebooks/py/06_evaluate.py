@@ -32,9 +32,7 @@
 # * **generation speed** (`tokstudy.speed`): bytes and tokens generated per second, greedy, fixed prompts.
 #
 # `run` names a model of `params.yaml` `models:`; `model_dir` overrides its directory. A missing model is an error
-# naming the DVC stage that trains it, except in the **smoke** profile, where this notebook (and only it, via
-# `fallback=True`) evaluates a tiny random model instead so it runs top to bottom; the run record then says
-# `fallback: tiny random model`.
+# naming the DVC stage that trains it (in CI the smoke models come from `python -m tokstudy.stages all --profile smoke`).
 #
 
 # %% tags=["parameters"]
@@ -51,13 +49,12 @@ from tokstudy import params, results
 from tokstudy.stages import evaluation
 
 P = params.load(profile)
-out = evaluation.evaluate(P, run, model_dir=model_dir, mbpp_path=mbpp_path, humaneval_limit=humaneval_limit,
-                          fallback=True)
+out = evaluation.evaluate(P, run, model_dir=model_dir, mbpp_path=mbpp_path, humaneval_limit=humaneval_limit)
 record = results.read_run(out)
 assert {r["metric"] for r in record["rows"]} >= {"bits_per_byte", "solution_bits_per_byte", "humaneval_pass@1",
                                                 "gen_tokens_per_s"}
 assert all(r["value"] >= 0 for r in record["rows"]) and record["provenance"]["params"]["sandbox"] in ("bwrap", "guard")
-print(out, "| fallback:", record["provenance"]["params"]["fallback"])
+print(out)
 pd.DataFrame(record["rows"])[["metric", "dataset", "domain", "value"]].round(4)
 
 # %% [markdown]

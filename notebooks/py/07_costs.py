@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 07 · Inference costs and optimal vocabulary size
 #
-# From the compression runs of the vocabulary sweep (`costs.sweep` in `params.yaml`, written by `02_tokenizer_metrics`) `tokstudy.stages.costs` computes, for every model shape of `costs.shapes`: parameters, FLOPs per byte, effective context in bytes, KV-cache bytes per document and the predicted generation speed against the base tokenizer (`tokstudy.costs`, formulas and sources in its docstrings; docs/paper.md). It fits NSL(V) = a + b·(V/1000)^-c to the sweep, finds the compute- and memory-optimal vocabulary size per shape, and checks the speed prediction against random-weight models of the training shape generating the same prompts. Writes `results/<profile>/runs/costs-costs.json`; figures are drawn by `08_figures`.
+# From the compression runs of the vocabulary sweep (`costs.sweep` in `params.yaml`, written by `02_tokenizer_metrics`) `tokstudy.stages.costs.costs` computes, for every model shape of `costs.shapes`: parameters, FLOPs per byte, effective context in bytes, KV-cache bytes per document and the predicted generation speed against the base tokenizer (`tokstudy.costs`, formulas and sources in its docstrings; docs/paper.md). It fits NSL(V) = a + b·(V/1000)^-c to the sweep, finds the compute- and memory-optimal vocabulary size per shape, and checks the speed prediction against random-weight models of the training shape generating the same prompts. Writes `results/<profile>/runs/costs-costs.json`; figures are drawn by `08_figures`.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -23,10 +23,11 @@ profile = "smoke"
 # %%
 import pandas as pd
 
-from tokstudy import params, results, stages
+from tokstudy import params, results
+from tokstudy.stages import costs
 
 P = params.load(profile)
-run = stages.costs(P)
+run = costs.costs(P)
 rows = pd.DataFrame(results.read_run(run)["rows"])
 optimal = rows[rows.metric == "optimal_vocab_size"]
 assert optimal.value.between(P.costs.vocab_min, P.costs.vocab_max).all() and len(optimal) > 0

@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 08 · Figures
 #
-# `tokstudy.stages.figures` collects every run record of the profile into one tidy CSV (`results/<profile>/results.csv`, with the paper's numbers as `profile = "paper"` rows and the committed `gpu` runs beside any other profile) and writes Table 1 (NSL per domain, ours beside the paper's) as `results/<profile>/table1_nsl.{csv,md,tex}`, and draws every figure whose rows exist, with seaborn, as PNG + PDF (`figures/` for the cpu profile, `figures/<profile>/` otherwise). `tokstudy.plots` only draws columns of that CSV; it computes nothing.
+# `tokstudy.stages.figures.figures` collects every run record of the profile into one tidy CSV (`results/<profile>/results.csv`, with the paper's numbers as `profile = "paper"` rows and the committed `gpu` runs beside any other profile) and writes Table 1 (NSL per domain, ours beside the paper's) as `results/<profile>/table1_nsl.{csv,md,tex}`, and draws every figure whose rows exist, with seaborn, as PNG + PDF (`figures/` for the cpu profile, `figures/<profile>/` otherwise). `tokstudy.plots` only draws columns of that CSV; it computes nothing.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -24,10 +24,11 @@ profile = "smoke"
 import pandas as pd
 from IPython.display import Image, display
 
-from tokstudy import params, paths, stages
+from tokstudy import params, paths
+from tokstudy.stages import figures
 
 P = params.load(profile)
-drawn = stages.figures(P)
+drawn = figures.figures(P)
 assert drawn, "no figure could be drawn: run the upstream notebooks first"
 assert all(p.is_file() for out in drawn.values() for p in out)
 pd.read_csv(paths.results_csv(profile), low_memory=False).groupby(["profile", "kind"]).size()

@@ -26,10 +26,11 @@ profile = "smoke"
 # %%
 import pandas as pd
 
-from tokstudy import params, results, stages
+from tokstudy import params, results
+from tokstudy.stages import vocab
 
 P = params.load(profile)
-overlap_run, sweep_run = stages.vocab_analysis(P)
+overlap_run, sweep_run = vocab.vocab_analysis(P)
 overlap = pd.DataFrame(results.read_run(overlap_run)["rows"])
 jaccard = overlap[overlap.metric == "vocab_jaccard"]
 assert len(jaccard) == len(P.analysis.overlap) * (len(P.analysis.overlap) - 1) // 2

@@ -45,24 +45,13 @@ from pathlib import Path
 from typing import Any
 
 import tokstudy
-from tokstudy import paths, pretok
+from tokstudy import choices, paths, pretok
 from tokstudy.errors import TokenizerError
-
-# Compatibility names for callers not yet moved (transfer, metrics, evaluate, notebooks):
-# import them from tokstudy.tokenizer / tokstudy.reference instead.
-from tokstudy.reference import REFERENCES  # noqa: E402,F401
-from tokstudy.tokenizer import (
-    TokenizerHandle,  # noqa: F401 - re-exported
-    bytes_to_unicode,
-    load,  # noqa: F401 - re-exported (bpe.load)
-    merge_pairs,
-    ranks_to_merges,
-    tokenizer_json,
-)
+from tokstudy.tokenizer import bytes_to_unicode, merge_pairs, ranks_to_merges, tokenizer_json
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("hf", "bpeasy", "rustbpe")
+ENGINES = choices.ENGINES  # one training function each (train)
 
 __all__ = [
     "ENGINES",

@@ -26,7 +26,7 @@ import os
 import sys
 from pathlib import Path
 
-from tokstudy import tables
+from tokstudy import choices, tables
 from tokstudy.errors import CliError, TokstudyError
 
 log = logging.getLogger("tokstudy")
@@ -59,7 +59,7 @@ def _print_table(frame, a: argparse.Namespace, columns, title: str = "") -> None
 
 def _docs_from(spec: str, a: argparse.Namespace):
     """Documents from a folder, a JSONL file, or `PROFILE:SPLIT` of a built corpus (`a`: the compare flags)."""
-    from tokstudy.stages import tools
+    from tokstudy import commands as tools
 
     ds, report = tools.read_docs(spec, include=a.include, exclude=a.exclude, max_file_bytes=a.max_file_bytes,
                                  max_line_chars=a.max_line_chars, max_docs=a.max_docs)
@@ -73,27 +73,30 @@ def _legend(handles) -> str:
 
 
 def cmd_corpus(a: argparse.Namespace) -> int:
-    from tokstudy import params, results, stages
-    from tokstudy.stages import inputs
+    import json
+
+    from tokstudy import params, results
+    from tokstudy.stages import corpus, inputs
 
     P = params.load(a.profile)
-    run = stages.build_corpus(P)
-    manifest = inputs.corpus_manifest(P)
+    run = corpus.build_corpus(P)
+    manifest = json.loads(inputs.corpus_file(P, "manifest.json").read_text(encoding="utf-8"))
     print(f"corpus written: {sum(s['files'] for s in manifest['sources'].values())} files "
           f"({results.read_run(run)['extra']['sha256'][:12]}); run record {run}")
     return 0
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from tokstudy import params, results, stages
-    from tokstudy.stages import tools
+    from tokstudy import commands as tools
+    from tokstudy import params, results
+    from tokstudy.stages import tokenizers
 
     if not a.variant and not a.data:
         raise CliError("train: give --variant NAME (a tokenizer of params.yaml) or --data PATH (your own texts)")
     P = params.load(a.profile)
     custom = a.data or a.out or a.name or a.vocab_size or a.engine or a.regex is not None or a.regex_pattern is not None
     if not custom:  # a params.yaml variant as it is: the pipeline step (same files and run record as notebook 01)
-        run = stages.train_tokenizer(P, a.variant)
+        run = tokenizers.train_tokenizer(P, a.variant)
         rows = {r["metric"]: r["value"] for r in results.read_run(run)["rows"]}
         print(f"tokenizer {a.variant} trained (vocab {rows['vocab_size']}); run record {run}")
         return 0
@@ -107,7 +110,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
-    from tokstudy.stages import tools
+    from tokstudy import commands as tools
 
     handles = tools.load_tokenizers(a.tokenizers)  # before reading documents: a bad tokenizer fails fast
     if a.baseline:
@@ -126,7 +129,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 
 def cmd_overlap(a: argparse.Namespace) -> int:
-    from tokstudy.stages import tools
+    from tokstudy import commands as tools
 
     handles = tools.load_tokenizers(a.tokenizers)
     if a.baseline:
@@ -141,14 +144,15 @@ def cmd_overlap(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from tokstudy import params, results, stages
-    from tokstudy.stages import tools
+    from tokstudy import commands as tools
+    from tokstudy import params, results
+    from tokstudy.stages import vocab
 
     P = params.load(a.profile)
     if a.baseline:
         tables.check_baseline(a.baseline, a.sizes or P.vocab_sizes.values())
     compare = False if a.compare is None else (a.compare or True)  # --compare alone: every size
-    out = stages.sweep(P, a.variant, compare=compare, sizes=a.sizes or None)
+    out = vocab.sweep(P, a.variant, compare=compare, sizes=a.sizes or None)
     table = tools.sweep_table(results.read_run(out)["rows"])
     _print_table(table, a, [c for c in table.columns if table[c].notna().all()],
                  title=f"vocab-size sweep of {a.variant} from one training run:")
@@ -157,7 +161,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
 
 def cmd_transfer(a: argparse.Namespace) -> int:
-    from tokstudy.stages import tools
+    from tokstudy import commands as tools
 
     out, rows = tools.transfer_model(a.base_model, a.new_tokenizer, out=a.out, old_tokenizer=a.old_tokenizer,
                                      method=a.method, pad_to_multiple_of=a.pad_to_multiple_of)
@@ -170,8 +174,8 @@ def cmd_transfer(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     import pandas as pd
 
+    from tokstudy import commands as tools
     from tokstudy import params, results
-    from tokstudy.stages import tools
 
     P = params.load(a.profile)
     out = tools.evaluate_model_dir(P, a.model_dir, name=a.name, mbpp_path=a.mbpp, humaneval_limit=a.humaneval_limit,
@@ -184,7 +188,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from tokstudy.stages import tools
+    from tokstudy import commands as tools
 
     out, side = tools.export_tiktoken(a.tokenizer, a.tiktoken)
     print(f"wrote {out} and {side} (tiktoken.Encoding(pat_str, mergeable_ranks, special_tokens) from them: "
@@ -194,8 +198,6 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 def _add_tokenizer_verbs(sub) -> None:
     """corpus, train, compare, overlap, sweep."""
-    from tokstudy import pretok
-
     p = sub.add_parser("corpus", help="build the corpus of a profile from installed software")
     _profile_arg(p)
     p.set_defaults(fn=cmd_corpus)
@@ -205,10 +207,10 @@ def _add_tokenizer_verbs(sub) -> None:
     p.add_argument("--variant", help="a tokenizer variant of params.yaml (e.g. gpt4-m)")
     p.add_argument("--data", help="train on your own folder or JSONL file instead of the corpus")
     regex = p.add_mutually_exclusive_group()
-    regex.add_argument("--regex", help="pre-tokenizer name: " + ", ".join(sorted(pretok.PRETOKENIZERS)))
+    regex.add_argument("--regex", help="pre-tokenizer name: " + ", ".join(sorted(choices.REGEXES)))
     regex.add_argument("--regex-pattern", metavar="PATTERN", help="a raw pre-tokenization regex, recorded verbatim")
     p.add_argument("--vocab-size", type=int)
-    p.add_argument("--engine", choices=["hf", "bpeasy"], help="training engine (default: the variant's)")
+    p.add_argument("--engine", choices=choices.ENGINES, help="training engine (default: the variant's)")
     p.add_argument("--name", help="name recorded in meta.json")
     p.add_argument("--out", help="output directory; needed with --data or any override (without: the pipeline "
                    "step, data/<profile>/tokenizers/<variant> and its run record)")
@@ -256,7 +258,7 @@ def _add_model_verbs(sub) -> None:
     p.add_argument("base_model", help="a local HF model directory")
     p.add_argument("new_tokenizer", help="tokenizer.json, reference name or HF tokenizer dir")
     p.add_argument("--old-tokenizer", help="default: the base model directory's tokenizer")
-    p.add_argument("--method", default="fvt", choices=["fvt", "random", "mean", "merged"])
+    p.add_argument("--method", default="fvt", choices=choices.TRANSFER_METHODS)
     p.add_argument("--pad-to-multiple-of", type=int, default=None)
     p.add_argument("--out", required=True, help="output model directory")
     p.set_defaults(fn=cmd_transfer)
@@ -268,7 +270,7 @@ def _add_model_verbs(sub) -> None:
     p.add_argument("--mbpp", help="path to an MBPP JSONL file (task_id, text, code, test_list)")
     p.add_argument("--humaneval-limit", type=int, help="first N HumanEval problems (default: the profile's)")
     p.add_argument("--device", help="cpu / cuda (default: cuda if available)")
-    p.add_argument("--sandbox", choices=["bwrap", "guard"],
+    p.add_argument("--sandbox", choices=choices.SANDBOX_BACKENDS,
                    help="where generated code runs (default: evaluate.sandbox, bwrap); guard = no OS isolation")
     p.set_defaults(fn=cmd_evaluate)
 

@@ -84,7 +84,7 @@ from tqdm import tqdm
 
 from tokstudy import fetch, packages, paths
 from tokstudy.errors import CorpusError
-from tokstudy.params import DOMAINS, CorpusParams, Params, SourceSpec
+from tokstudy.params import DOMAINS, CorpusParams, SourceSpec
 from tokstudy.sources import SKIP_REASONS, Document, Limits, SourceReader, jsonl_records
 
 log = logging.getLogger(__name__)
@@ -196,15 +196,17 @@ def _hash_list(hashes: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
 
 
-def _as_specs(sources: Mapping[str, SourceSpec] | Sequence[SourceSpec] | None, params: Params) -> list[SourceSpec]:
-    if sources is None:
-        chosen = params.corpus.sources
-        unknown = sorted(set(chosen or ()) - set(params.sources))
-        if unknown:
-            raise CorpusError(f"corpus.sources names unknown source(s) {unknown}; params.yaml `sources` defines "
-                              f"{sorted(params.sources)}")
-        sources = [s for n, s in params.sources.items() if chosen is None or n in chosen]
-    specs = list(sources.values()) if isinstance(sources, Mapping) else list(sources)
+def select_sources(sources: Mapping[str, SourceSpec], chosen: Sequence[str] | None) -> list[SourceSpec]:
+    """The sources named by ``corpus.sources`` (``chosen``; None: all of ``sources``), in ``sources`` order."""
+    unknown = sorted(set(chosen or ()) - set(sources))
+    if unknown:
+        raise CorpusError(f"corpus.sources names unknown source(s) {unknown}; params.yaml `sources` defines "
+                          f"{sorted(sources)}")
+    return [s for n, s in sources.items() if chosen is None or n in chosen]
+
+
+def _check_specs(specs: Sequence[SourceSpec]) -> list[SourceSpec]:
+    specs = list(specs)
     if not specs:
         raise CorpusError("no corpus sources; add some under `sources:` in params.yaml")
     names = [s.name for s in specs]
@@ -306,27 +308,21 @@ def _split_manifest(docs: list[Document]) -> dict:
     }
 
 
-def build(
-    params: Params,
-    out_dir: str | os.PathLike | None = None,
-    sources: Mapping[str, SourceSpec] | Sequence[SourceSpec] | None = None,
-) -> dict:
-    """Build the corpus of ``params`` (or of ``sources``) and return its manifest.
+def build(specs: Sequence[SourceSpec], cp: CorpusParams, out_dir: str | os.PathLike, label: str) -> dict:
+    """Build the corpus of ``specs`` under settings ``cp`` and return its manifest (``label`` names it: the profile).
 
-    Writes ``{train,validation,test}.jsonl`` and ``manifest.json`` atomically
-    to ``out_dir`` (default ``data/<profile>/corpus``).
+    Writes ``{train,validation,test}.jsonl`` and ``manifest.json`` atomically to ``out_dir``.
     """
-    cp = params.corpus
     _check(cp)
-    specs = _as_specs(sources, params)
-    out_dir = Path(out_dir) if out_dir is not None else paths.corpus_dir(params.profile)
+    specs = _check_specs(specs)
+    out_dir = Path(out_dir)
     artifacts = fetch_artifacts(specs)
     readers = _read_sources(specs, cp, artifacts)
     splits = assign_splits([d for r in readers for d in r.kept], cp)
     split_manifest = {name: _split_manifest(docs) for name, docs in splits.items()}
     all_docs = [d for r in readers for d in r.kept]
     manifest = {
-        "profile": params.profile,
+        "profile": label,
         "documents": len(all_docs),
         "bytes": sum(r.bytes for r in readers),
         "sha256": _hash_list(d.sha256 for d in all_docs),
@@ -349,7 +345,7 @@ def build(
             fh.write(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     log.info(
         "corpus %s: %d documents, %d bytes -> %s (%s)",
-        params.profile, manifest["documents"], manifest["bytes"], out_dir,
+        label, manifest["documents"], manifest["bytes"], out_dir,
         ", ".join(f"{k} {v['documents']}" for k, v in split_manifest.items()),
     )
     return manifest

@@ -23,7 +23,7 @@ Definitions follow the authors' released evaluation code (``eval.py``,
   (:func:`pooled_nsl` exists only to show that).
 
 Counting is the only step that touches a tokenizer: :func:`token_counts` takes
-anything with ``.encode(text) -> list[int]`` (``tokstudy.bpe.TokenizerHandle``).
+anything with ``.encode(text) -> list[int]`` (``tokstudy.tokenizer.TokenizerHandle``).
 The base tokenizer's counts are cached (in a folder the caller names) by :func:`base_counts`.
 """
 

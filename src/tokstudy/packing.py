@@ -120,11 +120,11 @@ def _backend(tokenizer: Any):
         return tokenizers.Tokenizer.from_file(str(path))
     if hasattr(tokenizer, "backend_tokenizer"):  # transformers PreTrainedTokenizerFast
         return tokenizer.backend_tokenizer
-    if hasattr(tokenizer, "to_hf"):  # tokstudy.bpe.TokenizerHandle
+    if hasattr(tokenizer, "to_hf"):  # tokstudy.tokenizer.TokenizerHandle
         return tokenizer.to_hf().backend_tokenizer
     raise DataError(
         f"cannot use {type(tokenizer).__name__} as a tokenizer: pass a tokenizer.json path, a "
-        "tokenizers.Tokenizer, a PreTrainedTokenizerFast or a tokstudy.bpe.TokenizerHandle"
+        "tokenizers.Tokenizer, a PreTrainedTokenizerFast or a tokstudy.tokenizer.TokenizerHandle"
     )
 
 

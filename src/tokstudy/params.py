@@ -21,15 +21,12 @@ import pydantic
 from pydantic import Field
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 
-from tokstudy import paths
+from tokstudy import choices, paths
 from tokstudy.errors import ParamsError
 from tokstudy.paramfile import Loader, merge, origin, read_yaml
 
-DOMAINS = ("code", "english", "multilingual")  # the paper's Table 1 domains (docs/paper.md)
-STAGES = ("pretrain", "finetune")
-INIT_METHODS = ("keep", "fvt", "random")
-TRANSFER_METHODS = ("fvt", "random", "mean", "merged")  # = tokstudy.transfer.METHODS (a test checks)
-ENGINES = ("hf", "bpeasy", "rustbpe")  # = tokstudy.bpe.ENGINES (a test checks)
+DOMAINS = choices.DOMAINS  # the paper's Table 1 domains (docs/paper.md)
+STAGES = choices.TRAIN_STAGES
 # top-level sections a profile may override (dvc.yaml tracks profiles.<p>.<section> for each)
 PROFILE_SECTIONS = ("corpus", "vocab_sizes", "tokenizer", "metrics", "costs", "train", "evaluate", "analysis")
 # top-level keys of params.yaml; every one is read by load()
@@ -42,7 +39,7 @@ NonNeg = Annotated[int, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
-Domain = Literal[DOMAINS]
+Domain = choices.Domain
 
 
 def _dataclass(cls):
@@ -99,11 +96,11 @@ class TokenizerVariant:
     """A named tokenizer to train: the unit of the tokenizer ablations (``tokenizer`` + ``tokenizers.<name>``)."""
 
     name: str
-    regex: str | None  # a name of tokstudy.pretok.PRETOKENIZERS
+    regex: choices.Regex | None  # a pre-tokenizer name (tokstudy.pretok.PRETOKENIZERS)
     pattern: str | None  # or a raw pre-tokenizer regex (exactly one of the two)
     vocab_size: Pos
     mix: str
-    engine: Literal[ENGINES]
+    engine: choices.Engine
     train_bytes: Pos
     max_token_length: Pos
     chunk_bytes: Pos | None  # cut texts at line ends into pieces of at most this many bytes (None: whole texts)
@@ -164,7 +161,7 @@ class ModelSize:
 class TrainParams:
     """One training stage (``train`` + ``train.<stage>``, profile overrides merged in), resolved."""
 
-    stage: Literal[STAGES]
+    stage: choices.TrainStage
     size: ModelSize
     seq_len: Pos
     batch_size: Pos  # sequences per micro-batch per process
@@ -192,10 +189,10 @@ class ModelRun:
     """A named model-side experiment (``models``): what to start from, which tokenizer, how many tokens."""
 
     name: str
-    stage: Literal[STAGES]
+    stage: choices.TrainStage
     tokenizer: str  # a tokenizer variant name
     init: str  # the model directory it starts from: scratch | another run (keep) | <tokenizer>-<method>-init
-    method: Literal[INIT_METHODS]  # how the base model's embeddings reach `tokenizer`
+    method: choices.InitMethod  # how the base model's embeddings reach `tokenizer`
     mix: str  # training documents (a key of `mixes`)
     budget: str | None  # a key of train.budget_bytes; null: train.pretrain.tokens (pretrain runs)
     tokens: Pos | None  # pretrain runs: train.pretrain.tokens; fine-tunes: None (one pass over `bytes` of text)
@@ -217,7 +214,7 @@ class TransferParams:
 
     base_tokenizer: str  # the variant the base model was trained with
     targets: tuple[str, ...]  # variants it switches to
-    methods: tuple[Literal[TRANSFER_METHODS], ...]
+    methods: tuple[choices.TransferMethod, ...]
     pad_to_multiple_of: Pos
     noise_std: NonNegFloat | None  # `mean` noise; None: 1% of the old rows' std
 
@@ -289,7 +286,7 @@ class EvaluateParams:
     """Evaluation settings (``evaluate:``, :mod:`tokstudy.evaluate`)."""
 
     device: str  # auto | cpu | cuda[:N]
-    sandbox: Literal["bwrap", "guard"]  # how generated code is isolated
+    sandbox: choices.SandboxBackend  # how generated code is isolated
     bpb: BpbSettings
     solution_bpb: SolutionBpbSettings
     humaneval: HumanevalSettings
@@ -408,8 +405,6 @@ def _mixes(ld: Loader) -> dict[str, dict[str, float]]:
 
 
 def _tokenizers(ld: Loader, vocab_sizes: Mapping[str, int], mixes: Mapping) -> dict[str, TokenizerVariant]:
-    from tokstudy import pretok
-
     defaults, dlayers = ld.section("tokenizer")
     out = {}
     for name, spec in (ld.need(ld.raw, "tokenizers", "") or {}).items():
@@ -425,9 +420,9 @@ def _tokenizers(ld: Loader, vocab_sizes: Mapping[str, int], mixes: Mapping) -> d
             raise ld.fail(f"{where}.mix", f"unknown mix {data.get('mix')!r}; `mixes` defines {sorted(mixes)}")
         if (data.get("regex") is None) == (data.get("pattern") is None):
             raise ld.fail(where, "give exactly one of `regex` (a pre-tokenizer name) and `pattern` (a raw regex)")
-        if data.get("regex") is not None and data["regex"] not in pretok.PRETOKENIZERS:
+        if data.get("regex") is not None and data["regex"] not in choices.REGEXES:
             raise ld.fail(f"{where}.regex",
-                          f"unknown pre-tokenizer {data['regex']!r}; choose one of {sorted(pretok.PRETOKENIZERS)}")
+                          f"unknown pre-tokenizer {data['regex']!r}; choose one of {sorted(choices.REGEXES)}")
         size = vocab if isinstance(vocab, int) else vocab_sizes[vocab]
         out[name] = ld.build(TokenizerVariant, data, [(where, spec), *dlayers], name=name, vocab=vocab, vocab_size=size,
                              truncate_of=None)
@@ -527,9 +522,7 @@ def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, toke
 def _check_names(ld: Loader, tokenizers: Mapping, metrics: MetricsParams, costs: CostsParams,
                  transfer: TransferParams, analysis: AnalysisParams) -> None:
     """Names one section uses of another: variants, reference tokenizers."""
-    from tokstudy.bpe import REFERENCES
-
-    variants, refs = sorted(tokenizers), sorted(REFERENCES)
+    variants, refs = sorted(tokenizers), sorted(choices.REFERENCES)
     checks = [("metrics.base", [metrics.base], refs), ("metrics.references", metrics.references, refs),
               ("costs.sweep", costs.sweep, variants), ("transfer.base_tokenizer", [transfer.base_tokenizer], variants),
               ("transfer.targets", transfer.targets, variants),

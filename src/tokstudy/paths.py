@@ -62,6 +62,12 @@ RESULTS = ROOT / "results"
 FIGURES = ROOT / "figures"
 
 
+def relative(path: str | os.PathLike) -> str:
+    """``path`` relative to the project root when it lies under it (as run records name files), else absolute."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def cache_dir() -> Path:
     """The user cache: ``$TOKSTUDY_CACHE`` if set, else ``platformdirs.user_cache_dir("tokstudy")``; read per call."""
     return Path(os.environ.get("TOKSTUDY_CACHE") or platformdirs.user_cache_dir("tokstudy")).expanduser()

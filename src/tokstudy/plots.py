@@ -414,6 +414,38 @@ def speed_check(df: pd.DataFrame, local: str, out_dir: str | Path) -> list[Path]
     return save(fig, "speed_check", out_dir)
 
 
+ABLATION_PANELS = (("regex", "pre-tokenization regex (paper Table 2)"), ("vocab", "vocabulary size (paper Table 3)"),
+                   ("transfer", "embedding init (paper Table 4)"))
+
+
+def model_ablations(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """The ``model_ablations`` table (``tokstudy.stages.ablations``): one column per comparison; top row our
+    canonical-solution bits/byte (95% CI) and held-out code bits/byte per run, bottom row the paper's
+    HumanEval pass@1 for the matching condition (its own axis, never a second y-axis on ours)."""
+    fig, axes = plt.subplots(2, len(ABLATION_PANELS), figsize=(4.2 * len(ABLATION_PANELS), 6.4),
+                             gridspec_kw={"height_ratios": [3, 2]}, squeeze=False)
+    for col, (comparison, title) in enumerate(ABLATION_PANELS):
+        ours, paper = axes[0][col], axes[1][col]
+        t = table[table["comparison"] == comparison].reset_index(drop=True)
+        x = list(range(len(t)))
+        err = [t["solution_bpb"] - t["ci_low"], t["ci_high"] - t["solution_bpb"]]
+        ours.errorbar(x, t["solution_bpb"], yerr=err, fmt="o", capsize=4, label="HumanEval solution bits/byte (ours)")
+        ours.plot(x, t["code_bpb"], "s", color="tab:gray", label="held-out code bits/byte (ours)")
+        ours.set_xticks(x, t["label"], rotation=20)
+        ours.set(title=title, ylabel="bits per byte (lower is better)")
+        has = t["paper_pass1"].notna()
+        paper.bar([i for i, h in zip(x, has, strict=True) if h], t.loc[has, "paper_pass1"], color="tab:red",
+                  label="paper HumanEval pass@1 (1.5B)")
+        paper.set_xticks(x, t["label"], rotation=20)
+        paper.set_xlim(ours.get_xlim())
+        paper.set(ylabel="paper pass@1 (%)", ylim=(0, max(25.0, float(t["paper_pass1"].max(skipna=True) or 0) + 3)))
+    handles = [h for a in (axes[0][0], axes[1][0]) for h in a.get_legend_handles_labels()[0]]
+    fig.legend(handles, [h.get_label() for h in handles], loc="lower center", ncol=3, frameon=False,
+               bbox_to_anchor=(0.5, -0.04))
+    fig.tight_layout()
+    return save(fig, "model_ablations", out_dir)
+
+
 FIGURES: dict[str, Callable[[pd.DataFrame, str, Path], list[Path] | None]] = {
     "nsl_vs_vocab": nsl_vs_vocab,
     "regex_ablation": regex_ablation,

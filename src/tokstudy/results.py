@@ -99,8 +99,7 @@ def provenance(params: Any = None, seed: int | None = None, inputs: Iterable[str
     for p in inputs:
         p = Path(p)
         if p.exists():
-            key = str(p.relative_to(paths.ROOT)) if p.is_relative_to(paths.ROOT) else str(p)
-            hashes[key] = sha256_tree(p)
+            hashes[paths.relative(p)] = sha256_tree(p)
     return {
         **git_state(),
         "params": _jsonable(params),

@@ -12,7 +12,7 @@ role (a new ``<|begin_of_text|>`` to the old ``<s>``, an end-of-text token to
 the old eos, ...); a special with no counterpart (``<pad>``, FIM tokens when
 the old vocab has none) maps to nothing (``special_mean``).
 
-Tokenizers are used through the duck-typed ``tokstudy.bpe.TokenizerHandle``
+Tokenizers are used through the duck-typed ``tokstudy.tokenizer.TokenizerHandle``
 contract: ``.name``, ``.vocab_size``, ``.encode``, ``.decode``,
 ``.token_bytes(id)``, ``.encode_bytes(data)``, ``.special_ids``, ``.to_hf()``.
 """

@@ -8,7 +8,7 @@ What it does
     uninterrupted run; it writes ``curve.csv`` / ``evals.csv`` / ``metrics.json``
     (``dvc plots``-ready) and reports tokens/s and MFU. Models come from
     :mod:`tokstudy.model`. Running a ``models:`` run of params.yaml end to end
-    (packing, initial model, run record) is :func:`tokstudy.stages.models.train`.
+    (packing, initial model, run record) is :func:`tokstudy.stages.train.train`.
 
 What it does not do
     No tokenizer-invariant evaluation beyond a cheap validation bits/byte
@@ -18,8 +18,8 @@ What it does not do
 Devices and scale-out (only this module, ``distributed`` and ``evaluate`` touch CUDA)
     ``cuda`` if available, else ``cpu``. ``train.precision`` picks the autocast
     dtype over fp32 master weights (``auto``: bf16 on CUDA, fp32 on CPU) and
-    ``train.compile`` whether to ``torch.compile`` (``auto``: on CUDA only), see
-    :mod:`tokstudy.devices`; both can be forced on CPU, which is how the ``gpu``
+    ``train.compile`` whether to ``torch.compile`` (``auto``: on CUDA only): :func:`resolve_precision`,
+    :func:`resolve_compile`, :func:`autocast_for`; both can be forced on CPU, which is how the ``gpu``
     profile's code paths are tested without a GPU (``tests/test_gpu_paths.py``). Under ``torchrun --nproc_per_node N``
     :mod:`tokstudy.distributed` joins the process group and wraps the model in
     DDP, or FSDP2 with ``train.fsdp: true``; every rank reads its own shard of the
@@ -40,7 +40,7 @@ MFU
     ``flops/token = 6 * N + 12 * n_layers * d_model * seq_len`` (Kaplan et al.
     2020 / PaLM appendix B; N = parameters that do matmuls, i.e. all but the
     input-embedding table when untied), divided by the peak of
-    :data:`tokstudy.devices.PEAK_FLOPS` (dense bf16 datasheet numbers). CPUs have no useful
+    :data:`PEAK_FLOPS` (dense bf16 datasheet numbers). CPUs have no useful
     datasheet number: the peak is a measured fp32 matmul rate on this machine,
     so CPU MFU is approximate (``mfu_approximate: true``).
 """
@@ -67,7 +67,6 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from tokstudy import checkpoint, distributed, paths
-from tokstudy.devices import autocast_for, peak_flops, resolve_compile, resolve_precision
 from tokstudy.distributed import Dist
 from tokstudy.errors import DataError, TrainError
 from tokstudy.model import flops_per_token, param_counts
@@ -82,6 +81,65 @@ ROW_METRICS = (
     "final_loss", "initial_loss", "val_loss", "val_bits_per_byte", "tokens_per_s", "mfu", "params",
     "params_embedding", "params_lm_head", "params_body", "steps", "wall_s",
 )
+
+
+# --------------------------------------------------------------------------- devices
+
+# Dense peak FLOP/s per device from vendor datasheets (no sparsity): (name substring, dtype) -> FLOP/s.
+PEAK_FLOPS = {
+    ("H200", "bf16"): 989e12,
+    ("H100", "bf16"): 989e12,  # SXM; the PCIe card is 756e12
+    ("A100", "bf16"): 312e12,
+    ("L4", "bf16"): 121e12,
+    ("H100", "fp32"): 495e12,  # TF32 tensor cores
+    ("A100", "fp32"): 156e12,
+}
+
+
+def resolve_precision(cfg: TrainParams, device: torch.device) -> str:
+    """The autocast dtype of a run on ``device``: ``bf16`` or ``fp32`` (``auto``: bf16 on CUDA only)."""
+    if cfg.precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return cfg.precision
+
+
+def resolve_compile(cfg: TrainParams, device: torch.device) -> bool:
+    """Whether a run on ``device`` is ``torch.compile``-d (``auto``: on CUDA only)."""
+    return device.type == "cuda" if cfg.compile == "auto" else bool(cfg.compile)
+
+
+def autocast_for(device: torch.device, precision: str) -> Callable:
+    """A no-argument context-manager factory: bf16 autocast on ``device``, or nothing for fp32."""
+    if precision == "bf16":
+        return functools.partial(torch.autocast, device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+@functools.cache
+def _measured_cpu_flops(n: int = 1024, trials: int = 3, seconds: float = 0.15) -> float:
+    """Best of ``trials`` short fp32 matmul timings: the best is the least disturbed by other processes."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = 0.0
+    for _ in range(trials):
+        reps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            a @ b
+            reps += 1
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t0))
+    return best
+
+
+def peak_flops(device: torch.device, dtype: str) -> tuple[float, str, bool]:
+    """``(FLOP/s, source, approximate)`` of one device: datasheet for known GPUs, else measured."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for (key, dt), value in PEAK_FLOPS.items():
+            if key in name and dt == dtype:
+                return value, f"datasheet {key} {dtype}", False
+        log.warning("no datasheet peak for %r (%s); MFU uses a measured matmul rate", name, dtype)
+    flops = _measured_cpu_flops()
+    return flops, f"measured {device.type} fp32 1024^3 matmul, {torch.get_num_threads()} threads", True
 
 
 # --------------------------------------------------------------------------- schedule

@@ -35,14 +35,14 @@ from typing import Any
 
 import torch
 
-from tokstudy import bpe, paths
+from tokstudy import choices, paths, tokenizer
 from tokstudy import model as model_mod
 from tokstudy.errors import TransferError
 from tokstudy.tokenmap import TokenMap, extend_tokenizer, hf_tokenizer, map_added, map_tokens, special_ids_by_role
 
 log = logging.getLogger(__name__)
 
-METHODS = ("fvt", "mean", "random", "merged")
+METHODS = choices.TRANSFER_METHODS  # swap_tokenizer implements each
 
 
 # --------------------------------------------------------------------------- init
@@ -357,11 +357,11 @@ def base_tokenizer(model_dir: str | Path, old_tokenizer: str | Path | None = Non
     (guessing one would map every token wrongly).
     """
     if old_tokenizer is not None:
-        return bpe.load(old_tokenizer)
+        return tokenizer.load(old_tokenizer)
     model_dir = Path(model_dir)
     if not any((model_dir / f).is_file() for f in _TOKENIZER_FILES):
         raise TransferError(
             f"{model_dir} has no tokenizer ({' / '.join(_TOKENIZER_FILES)}): pass --old-tokenizer, "
             "the tokenizer the base model was trained with"
         )
-    return bpe.load(model_dir)
+    return tokenizer.load(model_dir)

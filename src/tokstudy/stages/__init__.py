@@ -1,33 +1,31 @@
-"""The pipeline steps: one function per step, called by the notebooks, the CLI and ``python -m``.
+"""The pipeline steps: the one layer that notebooks, CLI verbs and ``torchrun`` entry points call.
 
-Each step takes the resolved params ``P = params.load(profile)`` plus the step's
-item name, writes its run record (``results/<profile>/runs/<kind>-<name>.json``,
-with provenance) and returns that record's path. The profile-aware glue lives
-here and only here: outside the ``smoke`` profile a missing input is an error
-naming the DVC stage that makes it (:mod:`tokstudy.stages.inputs`).
+One module per DVC stage family; importing this package imports none of them, so a notebook
+(and the DVC stage that runs it) depends on the code of its own step only (dvc.yaml's code deps
+are generated from the import walk: ``tools/dvc_deps.py``). Each step takes the resolved params
+``P = params.load(profile)`` plus its item, resolves that item once, passes plain typed values
+down to the library, writes its run record (``results/<profile>/runs/<kind>-<name>.json``, with
+provenance) and returns its path. A step reads its inputs (:mod:`.inputs`) and never builds a
+missing one: that is a :class:`~tokstudy.errors.MissingInput` naming the stage that makes it.
 
-Steps (notebook -> function -> run record):
+=============================  ==========================================  =====================================
+notebook (dvc stage)           step                                        run record
+=============================  ==========================================  =====================================
+00_corpus (corpus)             :func:`.corpus.build_corpus`                ``corpus-corpus.json``
+01_train_tokenizer             :func:`.tokenizers.train_tokenizer`,        ``tokenizer_train-<variant>.json``,
+(train/truncate_tokenizer)     :func:`.tokenizers.compression`             ``compression-<variant>.json``
+02_tokenizer_metrics           :func:`.tokenizers.compression`             ``compression-<reference>.json``
+03_embedding_transfer          :func:`.transfer.transfer_all`              ``transfer-<target>-<method>.json``
+04_pretrain_base, 05_finetune  :func:`.train.train`                        ``train-<run>.json``
+06_evaluate                    :func:`.evaluation.evaluate`                ``evaluate-<run>.json``
+07_costs                       :func:`.costs.costs`                        ``costs-costs.json``
+08_figures                     :func:`.figures.figures`,                   ``results.csv``, Table 1, figures,
+                               :func:`.summary.summary`                    ``metrics/*.json``, ``plots/*.csv``
+09_vocab_analysis              :func:`.vocab.vocab_analysis`               ``overlap-vocab.json``, ``sweep-*.json``
+10_model_ablations             :func:`.ablations.model_ablations`          ``model_ablations.csv``
+=============================  ==========================================  =====================================
 
-- 00_corpus            :func:`build_corpus`     ``corpus-corpus.json`` (+ ``data/<p>/corpus/``)
-- 01_train_tokenizer   :func:`train_tokenizer`  ``tokenizer_train-<variant>.json``
-  (+ ``data/<p>/tokenizers/<variant>/``), then :func:`compression`
-- 02_tokenizer_metrics :func:`compression`      ``compression-<tokenizer>.json``
-- 07_costs             :func:`costs`            ``costs-costs.json``
-- 08_figures           :func:`figures`          ``results/<p>/results.csv`` + figures (no run record: returns
-  ``{figure: [png, pdf]}`` of the figures drawn)
-- 09_vocab_analysis    :func:`vocab_analysis`   ``overlap-vocab.json`` + ``sweep-<sweep_variant>.json``
-- (CLI ``tokstudy sweep``) :func:`sweep`        ``sweep-<variant>.json``
-- 03_embedding_transfer :func:`transfer_all` ``transfer-<target>-<method>.json`` per method
-- 04_pretrain_base, 05_finetune :func:`train` ``train-<run>.json``
-- 06_evaluate          :func:`evaluate`         ``evaluate-<run>.json``
-
-Model steps (03-06) are in :mod:`tokstudy.stages.models` and :mod:`tokstudy.stages.evaluation`.
+``python -m tokstudy.stages`` runs a step from the shell (:mod:`.__main__`), and ``python -m
+tokstudy.stages all --profile smoke`` every stage of dvc.yaml in one process (the smoke inputs
+that tests and nbval read).
 """
-
-from tokstudy.stages.evaluation import evaluate
-from tokstudy.stages.models import train, transfer, transfer_all
-from tokstudy.stages.reports import costs, figures
-from tokstudy.stages.tokenizers import build_corpus, compression, sweep, train_tokenizer, vocab_analysis
-
-__all__ = ["build_corpus", "compression", "costs", "evaluate", "figures", "sweep", "train", "train_tokenizer",
-           "transfer", "transfer_all", "vocab_analysis"]

@@ -1,7 +1,8 @@
 """``python -m tokstudy.stages STEP ITEM --profile P``: one model-side pipeline step from the shell.
 
-    python -m tokstudy.stages train RUN --profile P        stages.models.train (also under torchrun)
-    python -m tokstudy.stages transfer TARGET --profile P  stages.models.transfer_all (or --method M ...)
+    python -m tokstudy.stages train RUN --profile P        stages.train.train (also under torchrun)
+    python -m tokstudy.stages transfer TARGET --profile P  stages.transfer.transfer_all (or --method M ...)
+    python -m tokstudy.stages all --profile P              every dvc.yaml stage in one process (stages.pipeline)
 
 The torchrun entry point: name the run positionally,
 ``torchrun --standalone --nproc_per_node 2 -m tokstudy.stages train base --profile cpu``; every rank
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="pre-train / fine-tune a params.yaml `models:` run (also under torchrun)",
                        description="Pack the data of one params.yaml `models:` run, train it (resuming), save the "
                                    "model and write results/<profile>/runs/train-RUN.json "
-                                   "(tokstudy.stages.models.train).")
+                                   "(tokstudy.stages.train.train).")
     p.add_argument("run", metavar="RUN", help="a key of params.yaml `models:` (base, keep-b1, fvt-b2, ...)")
     p.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
     p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start over")
@@ -34,12 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transfer", help="give the base model a tokenizer variant (every transfer.methods)",
                        description="Swap the base model's tokenizer for variant TARGET with each method, writing "
                                    "data/<profile>/models/TARGET-METHOD-init and transfer-TARGET-METHOD.json "
-                                   "(tokstudy.stages.models.transfer_all).")
+                                   "(tokstudy.stages.transfer.transfer_all).")
     p.add_argument("target", metavar="TARGET", help="a tokenizer variant of params.yaml (e.g. gpt4-m)")
     p.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
     p.add_argument("--method", action="append", dest="methods", default=None,
                    help="fvt / random / mean / merged (repeatable; default: params.yaml transfer.methods)")
     p.add_argument("--base-model", default=None, help="a local HF model dir (default: data/<profile>/models/base)")
+
+    p = sub.add_parser("all", help="every dvc.yaml stage's step in one process, in DVC's order (smoke inputs)",
+                       description="Run the step of every dvc.yaml stage at PROFILE in one process, dependencies "
+                                   "first, rewriting every output (tokstudy.stages.pipeline): the smoke inputs that "
+                                   "the tests and nbval read. `dvc repro` is the pipeline itself.")
+    p.add_argument("--profile", required=True, help="params.yaml profile (smoke builds in about two minutes)")
     return ap
 
 
@@ -49,21 +56,28 @@ def main(argv: list[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    import torch.distributed
-
     from tokstudy import params
-    from tokstudy.stages import models
 
     P = params.load(args.profile)
-    if args.step == "train":
+    if args.step == "all":
+        from tokstudy.stages import pipeline
+
+        written = pipeline.run_all(P)
+    elif args.step == "train":
+        import torch.distributed
+
+        from tokstudy.stages import train
+
         try:
-            written = [models.train(P, args.run, resume=not args.no_resume, fsdp=args.fsdp,
+            written = [train.train(P, args.run, resume=not args.no_resume, fsdp=args.fsdp,
                                     max_steps=args.max_steps, stop_after=args.stop_after)]
         finally:
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.destroy_process_group()
     else:
-        written = models.transfer_all(P, args.target, args.methods, base_model=args.base_model)
+        from tokstudy.stages import transfer
+
+        written = transfer.transfer_all(P, args.target, args.methods, base_model=args.base_model)
     for path in written:
         if path is not None:
             print(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""Pipeline step ``model_ablations``: the regex / vocab-size / FVT fine-tunes side by side with the paper.
+"""Pipeline step ``model_ablations`` (notebook 10): the regex / vocab-size / FVT fine-tunes side by side with the paper.
 
 :func:`ablation_table` reads the ``evaluate-<run>.json`` records of the ``models:`` fine-tunes at the
 largest byte budget and groups them as the paper's Tables 2-4 do (docs/paper.md#model-side-study):
@@ -11,8 +11,8 @@ largest byte budget and groups them as the paper's Tables 2-4 do (docs/paper.md#
 Each row holds held-out code bits/byte, HumanEval canonical-solution bits/byte with its CI, the mean
 per-problem difference from the FVT run of the ``transfer`` group (``ref_run``, the gpt4-m FVT run
 that every group shares) with a paired bootstrap CI, and the paper's HumanEval pass@1 for the
-matching condition (``data/paper``). :func:`model_ablations` writes
-``results/<p>/model_ablations.csv`` and ``figures/<p>/model_ablations.{png,pdf}``.
+matching condition (``data/paper``). :func:`model_ablations` writes ``results/<p>/model_ablations.csv``;
+the figures step draws it (``figures/<p>/model_ablations.{png,pdf}``).
 """
 
 from __future__ import annotations
@@ -23,17 +23,16 @@ import pandas as pd
 
 from tokstudy import paths, results
 from tokstudy.bpb import bootstrap_ci
-from tokstudy.errors import EvaluateError
+from tokstudy.errors import EvaluateError, ParamsError
 from tokstudy.params import Params
+from tokstudy.stages import inputs
 
 PAPER_TRANSFER = {"fvt": "gpt4-32k fvt", "random": "gpt4-32k no-fvt"}
 
 
 def _scores(P: Params, run: str) -> dict:
     """Held-out code bits/byte and HumanEval solution bits/byte (+ CI) of one run's evaluate record."""
-    record = paths.runs_dir(P.profile) / f"evaluate-{run}.json"
-    if not record.is_file():
-        raise EvaluateError(f"no {record}: run `dvc repro evaluate_finetune@{run}` first")
+    record = inputs.run_record(P, "evaluate", run)
     run_record = results.read_run(record)
     rows = run_record["rows"]
     code = [r for r in rows if r["metric"] == "bits_per_byte" and r.get("dataset") == "mean:code"]
@@ -59,8 +58,11 @@ def _paired(P: Params, scores: dict, ref: dict) -> dict:
 def _groups(P: Params) -> list[tuple[str, str, str]]:
     """``(comparison, run, label)`` for every ablation run at the largest fine-tuning byte budget."""
     tunes = [s for s in P.models.values() if s.stage == "finetune"]
-    top = max(s.bytes for s in tunes)
+    top = max((s.bytes for s in tunes), default=None)
     fvt = [s for s in tunes if s.bytes == top and s.method == "fvt"]
+    if not fvt:
+        raise ParamsError("models.finetune: the model ablations need FVT fine-tunes at the largest byte budget; "
+                          "params.yaml has none")
     by_vocab: dict[int, list] = {}
     for s in fvt:
         by_vocab.setdefault(P.tokenizer(s.tokenizer).vocab_size, []).append(s)
@@ -95,7 +97,10 @@ def ablation_table(P: Params, paper_dir: str | Path | None = None) -> pd.DataFra
     """One row per ablation run: comparison, run, label, our bits/byte (code, solution + CI), paper pass@1."""
     paper_dir = Path(paper_dir) if paper_dir else paths.DATA / "paper"
     groups = _groups(P)
-    ref_run = next(run for comparison, run, label in groups if comparison == "transfer" and label == "fvt")
+    ref_run = next((run for comparison, run, label in groups if comparison == "transfer" and label == "fvt"), None)
+    if ref_run is None:
+        raise ParamsError("models.finetune: the model ablations compare against an FVT fine-tune of the tokenizer "
+                          "a `method: random` run also switches to, at the largest budget; params.yaml has none")
     ref = _scores(P, ref_run)
     rows, rank = [], {}
     for comparison, run, label in groups:
@@ -110,14 +115,10 @@ def ablation_table(P: Params, paper_dir: str | Path | None = None) -> pd.DataFra
 
 
 def model_ablations(P: Params) -> Path:
-    """Write ``results/<p>/model_ablations.csv`` and the figure ``model_ablations``; returns the CSV path."""
-    from tokstudy import modelplots
-
+    """Write ``results/<p>/model_ablations.csv`` (the figures step draws it); returns its path."""
     table = ablation_table(P)
-    out = paths.results_dir(P.profile) / "model_ablations.csv"
-    paths.atomic_write(out, table.to_csv(index=False, float_format="%.4f"))
-    modelplots.ablations(table, paths.figures_dir(P.profile))
-    return out
+    return paths.atomic_write(paths.results_dir(P.profile) / "model_ablations.csv",
+                              table.to_csv(index=False, float_format="%.4f"))
 
 
 __all__ = ["ablation_table", "model_ablations"]

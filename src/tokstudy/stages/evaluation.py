@@ -8,11 +8,8 @@ HumanEval / MBPP canonical solution given its prompt),
 :mod:`tokstudy.problems` (HumanEval pass@k, greedy or sampled, MBPP pass@1, judged in
 :mod:`tokstudy.sandbox`) and :mod:`tokstudy.speed` (generation speed).
 
-A missing model is an error naming the DVC stage (or ``tokstudy finetune``) that
-trains it, and no run record is written.  Only notebook 06 in the ``smoke``
-profile may opt in (``fallback=True``) to a tiny random model instead, so that
-notebook runs top to bottom on its own; the run record then says
-``fallback: tiny random model`` (in ``extra``, its params and every row).
+A missing model is a :class:`~tokstudy.errors.MissingInput` naming the DVC stage that
+trains it, and no run record is written; never a stand-in model.
 """
 
 from __future__ import annotations
@@ -22,26 +19,22 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tokstudy import lm, paths, problems, results, speed
+from tokstudy import corpus, lm, paths, problems, results, speed
 from tokstudy import sandbox as sandbox_mod
 from tokstudy.bpb import bpb_rows, solution_bits_per_byte, solution_rows
+from tokstudy.errors import EvaluateError
 from tokstudy.metrics import limit_texts
 from tokstudy.params import Params
 from tokstudy.stages import inputs
 
 log = logging.getLogger(__name__)
 
-SMOKE = "smoke"
-FALLBACK = "tiny random model"
-
-
 def heldout_datasets(P: Params) -> dict[str, tuple[str, list[str]]]:
     """``{dataset: (domain, [texts])}`` of the corpus test split, cut to ``evaluate.bpb.max_docs / max_bytes``."""
-    from tokstudy import corpus
-
     bpb = P.evaluate.bpb
+    docs = corpus.read_split(inputs.corpus_file(P, "test.jsonl"))
     return {name: (domain, limit_texts(texts, bpb.max_docs, bpb.max_bytes))
-            for name, (domain, texts) in sorted(corpus.datasets(inputs.corpus_split(P, "test")).items())}
+            for name, (domain, texts) in sorted(corpus.datasets(docs).items())}
 
 
 def run_labels(P: Params, run: str, tokenizer=None) -> dict[str, Any]:
@@ -64,41 +57,14 @@ def run_labels(P: Params, run: str, tokenizer=None) -> dict[str, Any]:
     return labels
 
 
-def train_hint(P: Params, run: str) -> str:
-    """How to make the model of ``run``: its DVC stage, or ``tokstudy finetune``."""
-    spec = P.models.get(run)
-    if spec is None:
-        return f"train one: `tokstudy finetune RUN --profile {P.profile}` (RUN: a key of params.yaml `models:`)"
-    stage = f"{spec.stage}@{run}"  # dvc.yaml's foreach stages: pretrain@base, finetune@fvt-b1
-    return f"train it first: `dvc repro {stage}` or `tokstudy finetune {run} --profile {P.profile}`"
-
-
-def _fallback_model(P: Params, run: str) -> Path:
-    """A tiny random model + byte-level BPE under ``data/smoke/eval_fallback/<run>`` (never the models dir)."""
-    out = paths.data_dir(P.profile) / "eval_fallback" / run
-    if not lm.is_model_dir(out):
-        model, tok = lm.tiny_model([p.prompt + p.reference for p in problems.humaneval_problems()], vocab_size=400)
-        with paths.atomic_dir(out) as tmp:
-            model.save_pretrained(tmp)
-            tok.save_pretrained(tmp)
-    return out
-
-
-def model_path(P: Params, run: str, model_dir: str | os.PathLike | None = None, *,
-               fallback: bool = False) -> tuple[Path, str | None]:
-    """``(directory, fallback note)`` of the model to evaluate: ``model_dir``, default ``data/<p>/models/<run>``.
-
-    A missing model is an :class:`~tokstudy.lm.EvaluateError` naming how to train it;
-    only with ``fallback`` and in the smoke profile is it replaced by a tiny random model.
-    """
-    path = Path(model_dir) if model_dir is not None else paths.model_dir(P.profile, run)
-    if lm.is_model_dir(path):
-        return path, None
-    if not (fallback and P.profile == SMOKE):
-        raise lm.EvaluateError(f"no model at {path} (config.json missing): {train_hint(P, run)}")
-    out = _fallback_model(P, run)
-    log.warning("no model at %s: smoke profile, evaluating a %s at %s instead", path, FALLBACK, out)
-    return out, FALLBACK
+def model_path(P: Params, run: str, model_dir: str | os.PathLike | None = None) -> Path:
+    """The model to evaluate: ``model_dir`` (must hold a model), default ``data/<p>/models/<run>`` (:mod:`.inputs`)."""
+    if model_dir is None:
+        return inputs.model_dir(P, run)
+    path = Path(model_dir)
+    if not lm.is_model_dir(path):
+        raise EvaluateError(f"no model at {path} (config.json missing): give a Hugging Face model directory")
+    return path
 
 
 def _humaneval_rows(model, tok, P: Params, limit, kw: dict, labels) -> tuple[list[dict], list[dict]]:
@@ -149,25 +115,24 @@ def _pass_rows(model, tok, P: Params, limit, mbpp_set, backend: str, labels) -> 
 
 def evaluate(P: Params, run: str, model_dir: str | os.PathLike | None = None,
              mbpp_path: str | os.PathLike | None = None, humaneval_limit: int | None = None,
-             device: str | None = None, sandbox: str | None = None, *, fallback: bool = False) -> Path:
+             device: str | None = None, sandbox: str | None = None) -> Path:
     """Evaluate the model of ``run`` and write ``evaluate-<run>.json``; returns its path.
 
     Bits per byte of the corpus test split (per dataset, domain mean, average), HumanEval
     pass@1 (first ``humaneval_limit`` problems, default ``evaluate.humaneval.limit``), MBPP
     pass@1 when ``mbpp_path`` (default ``evaluate.mbpp.path``) is set, and generation speed.
     ``device`` / ``sandbox`` override ``evaluate.device`` / ``evaluate.sandbox``.  Every input
-    (sandbox backend, MBPP file, model) is checked before anything runs; ``fallback``: see the
-    module doc.
+    (sandbox backend, MBPP file, model) is checked before anything runs.
     """
     cfg = P.evaluate
     backend = sandbox_mod.check_backend(sandbox or cfg.sandbox)
     mbpp_path = mbpp_path if mbpp_path is not None else cfg.mbpp.path
     mbpp_set = problems.mbpp_problems(mbpp_path, cfg.mbpp.limit) if mbpp_path is not None else None
     limit = humaneval_limit if humaneval_limit is not None else cfg.humaneval.limit
-    path, note = model_path(P, run, model_dir, fallback=fallback)
+    path = model_path(P, run, model_dir)
     datasets = heldout_datasets(P)
     model, tok = lm.load_model(path, device or cfg.device)
-    labels = {**run_labels(P, run, tok), **({"fallback": note} if note else {})}
+    labels = run_labels(P, run, tok)
     rows = bpb_rows(model, tok, datasets, cfg.bpb.seq_len, cfg.bpb.batch_size, context=cfg.bpb.context, extra=labels)
     sol_rows, sol_problems = _solution_rows(model, tok, P, mbpp_set, labels)
     rows += sol_rows
@@ -177,10 +142,10 @@ def evaluate(P: Params, run: str, model_dir: str | os.PathLike | None = None,
     rows += pass_rows + speed.speed_rows(measured, labels, rows)
     used = {"model_dir": str(path), "humaneval_limit": limit,
             "mbpp_path": None if mbpp_path is None else str(mbpp_path), "device": str(model.device),
-            "sandbox": backend, "fallback": note}
+            "sandbox": backend}
     return results.write_run(
         P.profile, "evaluate", run, rows, params={"evaluate": cfg, **used}, seed=P.seed,
         inputs=[path, paths.corpus_dir(P.profile) / "test.jsonl", *([mbpp_path] if mbpp_path is not None else [])],
-        extra={**per_problem, "solution_bpb": sol_problems, **({"fallback": note} if note else {})},
+        extra={**per_problem, "solution_bpb": sol_problems},
     )
 

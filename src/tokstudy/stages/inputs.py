@@ -1,79 +1,106 @@
-"""The inputs a pipeline step reads: corpus splits and trained tokenizers of a profile.
+"""What a pipeline step reads, where it lives, and which DVC stage makes it: the one table of hints.
 
-Every function takes the resolved params ``P`` (``params.load(profile)``).
-Only in the ``smoke`` profile is a missing input made on the spot (so a notebook
-opened on its own runs top to bottom); in every other profile a missing input is
-an error naming the DVC stage that makes it — never a quiet fallback.
+A step never builds a missing input (DVC does, from dvc.yaml). Each function here
+returns the path of one input of a profile and raises :class:`~tokstudy.errors.MissingInput`
+when it is not there; the message names the stage that makes it (:func:`maker`) and the
+command to run. Reading the file is the caller's business, so this module stays light
+(no tokenizer, model or corpus code in the closure of a step that only needs a path).
+
+The stages (dvc.yaml) and the notebooks that run them:
+
+==========================  ====================================  ==========================================
+input                       stage                                 notebook (``-p`` parameters)
+==========================  ====================================  ==========================================
+corpus split / manifest     ``corpus``                            ``00_corpus``
+tokenizer variant           ``train_tokenizer@V`` /               ``01_train_tokenizer -p variant V``
+                            ``truncate_tokenizer@V``
+compression record          the tokenizer's stage, or             ``02_tokenizer_metrics`` (references)
+                            ``reference_metrics``
+transfer output             ``transfer@T``                        ``03_embedding_transfer -p target T``
+model of a ``models:`` run  ``pretrain@R`` / ``finetune@R``       ``04_pretrain_base`` / ``05_finetune -p run R``
+evaluate record             ``evaluate_pretrain@R`` /             ``06_evaluate -p run R``
+                            ``evaluate_finetune@R``
+==========================  ====================================  ==========================================
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tokstudy import corpus, paths, tokenizer
-from tokstudy.errors import CorpusError, TokenizerError
+from tokstudy import paths
+from tokstudy.errors import MissingInput
 from tokstudy.params import Params
-from tokstudy.sources import Document
-from tokstudy.tokenizer import TokenizerHandle
 
-SMOKE = "smoke"
+CORPUS_FILES = ("train.jsonl", "validation.jsonl", "test.jsonl", "manifest.json")
+MODEL_MARKER = "config.json"  # a Hugging Face model directory holds it
 
 
-def _corpus_file(P: Params, name: str) -> Path:
+def maker(P: Params, kind: str, name: str) -> tuple[str, str]:
+    """``(dvc stage, notebook command)`` that makes input ``name`` of ``kind``.
+
+    ``kind``: ``corpus`` | ``tokenizer`` | ``compression`` | ``model`` | ``evaluate``.
+    An unknown variant or run is a :class:`~tokstudy.errors.ParamsError` (from ``P``).
+    """
+    p = f"-p profile {P.profile}"
+    if kind == "corpus":
+        return "corpus", f"notebooks/00_corpus.ipynb {p}"
+    if kind == "compression" and name not in P.tokenizers:
+        return "reference_metrics", f"notebooks/02_tokenizer_metrics.ipynb {p} -y 'tokenizers: [{name}]'"
+    if kind in ("tokenizer", "compression"):
+        stage = "truncate_tokenizer" if P.tokenizer(name).truncate_of else "train_tokenizer"
+        return f"{stage}@{name}", f"notebooks/01_train_tokenizer.ipynb {p} -p variant {name}"
+    if kind == "model" and name not in P.models and name.endswith("-init"):  # <target>-<method>-init
+        target = name.removesuffix("-init").rsplit("-", 1)[0]
+        return f"transfer@{target}", f"notebooks/03_embedding_transfer.ipynb {p} -p target {target}"
+    if kind == "model":
+        spec = P.model(name)
+        book = "04_pretrain_base" if spec.stage == "pretrain" else "05_finetune"
+        return f"{spec.stage}@{name}", f"notebooks/{book}.ipynb {p} -p run {name}"
+    if kind == "evaluate":
+        spec = P.model(name)
+        return f"evaluate_{spec.stage}@{name}", f"notebooks/06_evaluate.ipynb {p} -p run {name}"
+    raise ValueError(f"unknown input kind {kind!r}")
+
+
+def missing(P: Params, kind: str, name: str, path: Path) -> MissingInput:
+    """The one error for a missing input: what is missing, where, and the stage that makes it."""
+    stage, notebook = maker(P, kind, name)
+    return MissingInput(f"no {kind} {name!r} for profile {P.profile!r} ({path}): run `dvc repro {stage}` "
+                        f"(or papermill {notebook})")
+
+
+def corpus_file(P: Params, name: str) -> Path:
+    """``data/<profile>/corpus/<name>`` (a split's JSONL or ``manifest.json``)."""
+    if name not in CORPUS_FILES:
+        raise ValueError(f"unknown corpus file {name!r}; one of {CORPUS_FILES}")
     f = paths.corpus_dir(P.profile) / name
     if not f.is_file():
-        if P.profile != SMOKE:
-            raise CorpusError(f"no corpus for profile {P.profile!r} at {f}: run `dvc repro corpus` "
-                              f"(or notebooks/00_corpus.ipynb -p profile {P.profile})")
-        from tokstudy.stages.tokenizers import build_corpus
-
-        build_corpus(P)
+        raise missing(P, "corpus", "corpus", f)
     return f
 
 
-def corpus_split(P: Params, split: str) -> list[Document]:
-    """The documents of one split of ``data/<profile>/corpus`` (smoke: built first if missing)."""
-    if split not in corpus.SPLITS:
-        raise CorpusError(f"unknown corpus split {split!r}; use one of {corpus.SPLITS}")
-    return corpus.read_split(_corpus_file(P, f"{split}.jsonl"))
-
-
-def corpus_manifest(P: Params) -> dict:
-    """The ``manifest.json`` of the profile's corpus (smoke: built first if missing)."""
-    return json.loads(_corpus_file(P, "manifest.json").read_text(encoding="utf-8"))
-
-
-def train_texts(P: Params, variant: str) -> list[str]:
-    """The training texts of tokenizer ``variant``: its mix, sampled from the train split."""
-    v = P.tokenizer(variant)
-    return corpus.sample_mix(corpus_split(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
-
-
-def tokenizer_path(P: Params, name: str) -> Path:
-    """The ``tokenizer.json`` of trained variant ``name`` (smoke: trained first if missing)."""
-    stage = "truncate_tokenizer" if P.tokenizer(name).truncate_of else "train_tokenizer"  # unknown: ParamsError
+def tokenizer_file(P: Params, name: str) -> Path:
+    """The ``tokenizer.json`` of trained (or truncated) variant ``name``."""
     f = paths.tokenizer_dir(P.profile, name) / "tokenizer.json"
     if not f.is_file():
-        if P.profile != SMOKE:
-            raise TokenizerError(
-                f"tokenizer {name!r} of profile {P.profile!r} is not trained (no {f}): run "
-                f"`dvc repro {stage}@{name}` (or notebooks/01_train_tokenizer.ipynb "
-                f"-p profile {P.profile} -p variant {name})")
-        from tokstudy.stages.tokenizers import train_tokenizer
-
-        train_tokenizer(P, name)
+        raise missing(P, "tokenizer", name, f)
     return f
 
 
-def tokenizer_variant(P: Params, name: str) -> TokenizerHandle:
-    """The trained tokenizer variant ``name`` of ``params.yaml`` (smoke: trained first if missing)."""
-    return tokenizer.load(tokenizer_path(P, name).parent)
+def model_dir(P: Params, name: str) -> Path:
+    """``data/<profile>/models/<name>``: a ``models:`` run or a transfer output ``<target>-<method>-init``."""
+    d = paths.model_dir(P.profile, name)
+    if not (d / MODEL_MARKER).is_file():
+        raise missing(P, "model", name, d)
+    return d
 
 
-def named_tokenizer(P: Params, name: str) -> TokenizerHandle:
-    """A variant of ``params.yaml`` (:func:`tokenizer_variant`), else a reference name or a path."""
-    return tokenizer_variant(P, name) if name in P.tokenizers else tokenizer.load(name)
+def run_record(P: Params, kind: str, name: str) -> Path:
+    """``results/<profile>/runs/<kind>-<name>.json`` of a ``compression`` or ``evaluate`` step."""
+    f = paths.runs_dir(P.profile) / f"{kind}-{name}.json"
+    if not f.is_file():
+        raise missing(P, kind, name, f)
+    return f
 
 
-__all__ = ["corpus_manifest", "corpus_split", "named_tokenizer", "tokenizer_path", "tokenizer_variant", "train_texts"]
+__all__ = ["corpus_file", "maker", "missing", "model_dir", "run_record", "tokenizer_file"]

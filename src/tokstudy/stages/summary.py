@@ -2,21 +2,18 @@
 
 ``dvc metrics show/diff`` and ``dvc exp show`` read the JSON under ``results/<profile>/metrics/``;
 ``dvc plots show/diff`` read the CSVs under ``results/<profile>/plots/`` and ``results/<profile>/curves/``
-(dvc.yaml declares them). Everything here is derived from run records and ``curve.csv`` files
-that other steps wrote; nothing is measured here.
+(dvc.yaml declares them). Everything here is derived from run records that other steps wrote (the train step writes
+``curves/<run>.csv`` itself, :func:`tokstudy.stages.train.write_curve`); nothing is measured here.
 
 - :func:`summary` (notebook 08, after :func:`tokstudy.stages.figures`): from ``results/<p>/results.csv``
   writes ``metrics/tokenizers.json`` (NSL per domain per tokenizer), ``metrics/models.json``
   (bits/byte per domain and pass@k per model run), ``plots/nsl_vs_vocab.csv`` (the sweep variant's
   regex and mix over vocabulary sizes) and ``plots/bpb_vs_budget.csv`` (fine-tuned bits/byte on code
   per method over fine-tuning byte budgets).
-- :func:`write_curve` (the train step): ``curves/<run>.csv``, the run's training loss curve,
-  thinned to at most ``MAX_CURVE_ROWS`` rows.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -24,8 +21,6 @@ from tokstudy import paths
 from tokstudy.errors import SummaryError
 from tokstudy.params import Params
 
-MAX_CURVE_ROWS = 100
-CURVE_COLUMNS = ("step", "tokens", "loss")
 DOMAINS = ("code", "english")
 DIGITS = 6  # rounding of the metric files: enough for a diff, no float noise
 
@@ -36,38 +31,6 @@ def metrics_dir(profile: str) -> Path:
 
 def plots_dir(profile: str) -> Path:
     return paths.results_dir(profile) / "plots"
-
-
-def curves_dir(profile: str) -> Path:
-    return paths.results_dir(profile) / "curves"
-
-
-def thin(rows: list[dict], limit: int = MAX_CURVE_ROWS) -> list[dict]:
-    """At most ``limit`` rows, evenly spaced, always keeping the first and the last.
-
-    >>> [r["step"] for r in thin([{"step": i} for i in range(10)], 4)]
-    [0, 3, 6, 9]
-    """
-    if len(rows) <= limit:
-        return list(rows)
-    picks = sorted({round(i * (len(rows) - 1) / (limit - 1)) for i in range(limit)})
-    return [rows[i] for i in picks]
-
-
-def write_curve(profile: str, run: str, curve_csv: str | Path) -> Path:
-    """Copy a run's ``curve.csv`` (step, tokens, loss) thinned to ``results/<profile>/curves/<run>.csv``."""
-    curve_csv = Path(curve_csv)
-    if not curve_csv.is_file():
-        raise SummaryError(f"{curve_csv}: no training curve; train the run first (dvc repro pretrain / finetune)")
-    with open(curve_csv, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or not set(CURVE_COLUMNS) <= set(rows[0]):
-        raise SummaryError(f"{curve_csv}: expected a header with {', '.join(CURVE_COLUMNS)} and at least one row; "
-                           "retrain the run (dvc repro --force the stage that trains it)")
-    out = curves_dir(profile) / f"{run}.csv"
-    lines = [",".join(CURVE_COLUMNS)] + [",".join(r[c] for c in CURVE_COLUMNS) for r in thin(rows)]
-    paths.atomic_write(out, "\n".join(lines) + "\n")
-    return out
 
 
 def _round(x: float) -> float:
@@ -164,5 +127,4 @@ def summary(P: Params) -> dict[str, Path]:
     return written
 
 
-__all__ = ["SummaryError", "bpb_vs_budget", "model_metrics", "nsl_vs_vocab", "summary", "thin", "tokenizer_metrics",
-           "write_curve"]
+__all__ = ["bpb_vs_budget", "model_metrics", "nsl_vs_vocab", "summary", "tokenizer_metrics"]

@@ -19,7 +19,6 @@ from tqdm.auto import tqdm
 from tokstudy import metrics, results
 from tokstudy.errors import TokstudyError, ToolError
 from tokstudy.params import Params
-from tokstudy.stages import inputs
 
 #: the compression metrics ``compare`` tabulates, in table order
 COMPARE_METRICS = ("bytes_per_token", "nsl", "renyi_efficiency")
@@ -72,7 +71,11 @@ def read_docs(spec: str, *, include=(), exclude=(), max_file_bytes: int = 1_000_
         raise ToolError(f"compare CORPUS {spec!r} is neither a folder, a JSONL file nor PROFILE:SPLIT (e.g. cpu:test)")
     prof, split = spec.split(":", 1)
     try:
-        docs = inputs.corpus_split(params.load(prof), split)
+        from tokstudy.stages import inputs
+
+        if split not in corpus.SPLITS:
+            raise ToolError(f"unknown split {split!r}; use one of {corpus.SPLITS}")
+        docs = corpus.read_split(inputs.corpus_file(params.load(prof), f"{split}.jsonl"))
     except TokstudyError as exc:
         raise ToolError(f"compare CORPUS {spec!r}: {exc}") from None
     ds = corpus.datasets(docs)
@@ -201,7 +204,9 @@ def train_custom(P: Params, *, variant: str | None = None, data: str | None = No
         if Path(data).is_file():
             source.update(data_sha256=results.sha256_file(data), data_sha256_of="the file")
     else:
-        texts = inputs.train_texts(P, variant)
+        from tokstudy.stages import tokenizers
+
+        texts = tokenizers.train_texts(P, P.tokenizer(variant))
         source = {"data": f"corpus {P.profile}:train, mix {v.mix}, {v.train_bytes} bytes, seed {P.seed}"}
     info: dict = {}
     tok = bpe.train(texts, v, seed=P.seed, info=info)
@@ -232,12 +237,12 @@ def export_tiktoken(spec: str, out: str) -> tuple[Path, Path]:
 
 
 def evaluate_model_dir(P: Params, model_dir: str, *, name: str | None = None, **options) -> Path:
-    """``stages.evaluate`` of a model directory the user names (never a fallback model); returns the run record."""
+    """``stages.evaluation.evaluate`` of a model directory the user names; returns the run record."""
     from tokstudy import lm
     from tokstudy.stages import evaluation
 
     name = name or Path(model_dir).name
-    if not lm.is_model_dir(model_dir):  # never a fallback model here, and no run record
-        raise lm.EvaluateError(f"tokstudy evaluate {model_dir}: no model there (config.json missing); give MODEL_DIR "
-                               f"a trained model directory, or {evaluation.train_hint(P, name)}")
+    if not lm.is_model_dir(model_dir):  # no run record
+        raise ToolError(f"tokstudy evaluate {model_dir}: no model there (config.json missing); give MODEL_DIR a "
+                        f"trained Hugging Face model directory (`tokstudy finetune RUN` trains a params.yaml run)")
     return evaluation.evaluate(P, name, model_dir=model_dir, **options)

@@ -6,7 +6,7 @@ tokens x 3 x forward FLOPs/token (:func:`tokstudy.costs.flops_per_token` at half
 bits/byte windows at the same rate plus HumanEval decoding (steps x seconds per decode step,
 one batch per problem since n <= batch_size) plus sandbox judging. The assumptions are
 :data:`ASSUMPTIONS`; ``make gpu`` measures the real tokens/s and MFU (benchmarks/bench_train.py)
-so they can be checked. ``python -m tokstudy.stages.gpuplan`` prints the table of README "GPU".
+so they can be checked. ``python -m tokstudy.gpuplan`` prints the table of README "GPU".
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tokstudy import params
 
-    ap = argparse.ArgumentParser(prog="python -m tokstudy.stages.gpuplan", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m tokstudy.gpuplan", description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="gpu")
     rows = stage_estimates(params.load(ap.parse_args(argv).profile))
     print("| stage | tokens | estimated min | <= 10 min |\n|---|---|---|---|")
