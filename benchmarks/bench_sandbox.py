@@ -67,7 +67,8 @@ def main(argv=None) -> dict:
     rows = {name: {"seconds": sec, "problems_per_s": len(problems) / sec, "passed": passed[name],
                    "time_ratio_vs_old_guard": sec / best["old_guard"]}
             for name, sec in best.items()}
-    bwrap_version = subprocess.run(["bwrap", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    bwrap_version = subprocess.run([sandbox.tool_path("bwrap"), "--version"], capture_output=True, text=True,
+                                   check=True).stdout.strip()
     report = {
         "benchmark": "sandbox",
         "problems": len(problems),

@@ -1,5 +1,6 @@
 """tokstudy.sandbox: planted hostile completions cannot forge a pass, damage, leak, or outlive the evaluation."""
 
+import errno
 import json
 import os
 import shutil
@@ -357,27 +358,36 @@ def test_only_the_allow_list_is_visible(uid_mode):
     assert v.status == "failed" and v.detail.startswith("AssertionError"), v.detail  # only check()'s assert failed
 
 
-def test_a_non_root_evaluator_can_run_the_sandbox():
-    """The evaluator itself as uid 65534: the sandbox must then work through a user namespace."""
+def run_as_nobody(program: str) -> subprocess.CompletedProcess:
+    """``program`` (dedented) run by this interpreter as uid 65534, so its sandboxes use a user namespace."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root (to become uid 65534) and setpriv")
     drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    env = {**os.environ, "PYTHONPATH": str(Path(S.__file__).parents[1])}
     probe = subprocess.run(drop + [sys.executable, "-c", "import tokstudy.sandbox"], capture_output=True,
-                           text=True, env={**os.environ, "PYTHONPATH": str(Path(S.__file__).parents[1])}, check=False)
+                           text=True, env=env, check=False)
     if probe.returncode != 0:
         pytest.skip(f"uid 65534 cannot run this interpreter/package here ({probe.stderr.strip()[-200:]}); "
                     "e.g. it lives under /root (0700)")
     work = Path(tempfile.mkdtemp(prefix="tokstudy-nonroot-"))  # pytest's tmp_path is 0700
     work.chmod(0o755)
     script = work / "evaluator.py"
-    script.write_text("from tokstudy import sandbox as S\nassert not S.real_uid_mode()\n"
-                      "print(S.run_program('import os\\nassert os.getuid() == 65534').status)\n")
+    script.write_text(textwrap.dedent(program))
     script.chmod(0o644)
     try:
-        r = subprocess.run(drop + [sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                           env={**os.environ, "PYTHONPATH": str(Path(S.__file__).parents[1])}, check=False)
+        return subprocess.run(drop + [sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                              env=env, check=False)
     finally:
         shutil.rmtree(work)
+
+
+def test_a_non_root_evaluator_can_run_the_sandbox():
+    """The evaluator itself as uid 65534: the sandbox must then work through a user namespace."""
+    r = run_as_nobody("""
+        from tokstudy import sandbox as S
+        assert not S.real_uid_mode()
+        print(S.run_program('import os\\nassert os.getuid() == 65534').status)
+    """)
     assert r.returncode == 0 and r.stdout.strip() == "passed", r.stderr[-2000:]
 
 
@@ -423,12 +433,16 @@ def test_in_place_changes_of_arguments_are_seen_by_the_tests():
 
 
 def test_the_work_dir_is_a_private_tmpfs_and_the_process_is_unprivileged():
-    code = body("""
+    ids = S.IDS if S.real_uid_mode() else range(S.NOBODY, S.NOBODY + 1)
+    lim = S.Limits()
+    code = body(f"""
                    import os
                    assert os.getcwd() == os.environ['HOME'] == '/tmp' and os.listdir('.') == []
                    open('a', 'w').write('hi')
                    assert open('a').read() == 'hi'
-                   assert os.getuid() == 65534 and os.getgid() == 65534
+                   st = os.statvfs('/tmp')
+                   assert (st.f_files, st.f_blocks * st.f_frsize) == ({lim.files}, {lim.disk_mb << 20}), st
+                   assert os.getuid() == os.getgid() and os.getuid() in {ids!r}, os.getuid()
                    caps = [l for l in open('/proc/self/status') if l.startswith('CapEff')]
                    assert caps == ['CapEff:\\t0000000000000000\\n'], caps
                    assert sorted(int(p) for p in os.listdir('/proc') if p.isdigit())[:1] == [1]
@@ -438,16 +452,193 @@ def test_the_work_dir_is_a_private_tmpfs_and_the_process_is_unprivileged():
     assert v.status == "failed" and v.detail.startswith("AssertionError"), v.detail  # only check()'s assert failed
 
 
+# --------------------------------------------------------------------------- bounds on what one completion costs
+
+
+def sandbox_call(program: str, **limits):
+    """``f()`` of ``program`` (dedented) in a fresh sandbox: what the attack achieved, as ``f`` reports it."""
+    with S.Session(S.Limits(**{"timeout_s": 20.0, **limits})) as session:
+        session.load(textwrap.dedent(program))
+        return session.call("f")
+
+
+def test_a_huge_result_fails_fast_and_costs_the_evaluator_no_memory(tmp_path):
+    """8 MB reprs are never read, let alone parsed (a 9 MB list cost the old evaluator 3 GB, 20 s of a 5 s budget)."""
+    task = S.Task(prompt="def f():\n    'x'\n", tests="def check(c):\n    assert c() == 1\n", entry_point="f")
+    completions = ["    return 1\n", "    return 'x' * (8 << 20)\n", "    return [0] * (3 << 20)\n"]
+    script = tmp_path / "evaluator.py"
+    script.write_text(textwrap.dedent("""
+        import json, resource, sys, time
+        from tokstudy import sandbox as S
+        task = S.Task(**json.loads(sys.argv[1]))
+        out = []
+        for c in json.loads(sys.argv[2]):  # the honest one first: imports and the seccomp filter are in `before`
+            before, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()
+            v = S.judge(task, c, S.Limits(timeout_s=5.0))
+            grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) >> 10
+            out.append([v.status, v.detail[:300], time.monotonic() - t0, grown_mb])
+        print(json.dumps(out))
+    """))
+    r = subprocess.run([sys.executable, str(script), json.dumps(task.__dict__), json.dumps(completions)],
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    honest, *attacks = json.loads(r.stdout.strip().splitlines()[-1])
+    assert honest[0] == "passed", honest
+    for status, detail, seconds, grown_mb in attacks:
+        assert status == "failed" and f"over the {S.MAX_REPLY} byte limit" in detail, detail
+        assert seconds < 5 and grown_mb < 64, (seconds, grown_mb)
+
+
+def test_a_large_result_under_the_reply_cap_still_comes_back():
+    task = S.Task(prompt="def f():\n    'x'\n", tests="def check(c):\n    assert c() == 'x' * 200000\n",
+                  entry_point="f")
+    assert len(json.dumps({"ok": True, "value": repr("x" * 200000), "args": "()"})) < S.MAX_REPLY
+    assert judge("    return 'x' * 200000\n", task).passed
+
+
+FILL_THE_WORK_DIR = """
+    import posix
+    def f():
+        n = 0
+        try:
+            while n < 200000:
+                posix.close(posix.open('f%d' % n, posix.O_CREAT | posix.O_WRONLY, 0o600))
+                n += 1
+        except OSError as exc:
+            return n, str(exc)
+        return n, ''
+"""
+
+
+def test_the_work_dir_caps_inodes_not_only_bytes(uid_mode):
+    """Empty files take no space but an inode each (the old tmpfs took 200,000 in 1.6 s, and a million)."""
+    n, error = sandbox_call(FILL_THE_WORK_DIR)
+    files = S.Limits().files
+    assert files - 16 <= n < files and "No space left on device" in error, (n, error)
+    assert sandbox_call(FILL_THE_WORK_DIR, files=100)[0] < 100
+
+
+THREADS = """
+    import sys
+    for m in ('ctypes', '_ctypes'):
+        sys.modules.pop(m, None)
+    import ctypes
+    def f():  # raw threads: small stacks, no Python state, so the address space does not stop them
+        libc = ctypes.CDLL(None, use_errno=True)
+        attr = ctypes.create_string_buffer(64)
+        libc.pthread_attr_init(attr)
+        libc.pthread_attr_setstacksize(attr, ctypes.c_size_t(16384))
+        tid = ctypes.c_ulong()
+        for n in range(5000):
+            if libc.pthread_create(ctypes.byref(tid), attr, libc.pause, None):
+                return n
+        return 5000
+"""
+
+
+def test_threads_are_capped_per_sandbox():
+    """Raw pthread_create made 5,000 threads in 0.5 s; now RLIMIT_NPROC under a uid of the sandbox's own."""
+    if not S.real_uid_mode():
+        pytest.skip("the real-uid mode needs root with CAP_SYS_ADMIN (the user-namespace mode: the next test)")
+    tasks = S.Limits().tasks
+    with S.Session(S.Limits(timeout_s=20.0)) as first:  # holds its threads while a second sandbox tries
+        first.load(textwrap.dedent(THREADS))
+        n = first.call("f")
+        assert tasks - 4 <= n < tasks, n
+        assert tasks - 4 <= sandbox_call(THREADS) < tasks  # a budget of its own, not what the first left over
+
+
+def test_threads_are_capped_for_a_non_root_evaluator():
+    """The user-namespace mode: RLIMIT_NPROC counts the sandbox's uid 65534 in its own namespace."""
+    r = run_as_nobody(f"""
+        import textwrap
+        from tokstudy import sandbox as S
+        with S.Session(S.Limits(timeout_s=20.0)) as session:
+            session.load(textwrap.dedent({THREADS!r}))
+            print(session.call("f"))
+    """)
+    assert r.returncode == 0, r.stderr[-2000:]
+    tasks = S.Limits().tasks
+    assert tasks - 4 <= int(r.stdout.strip().splitlines()[-1]) < tasks, r.stdout
+
+
+def test_io_uring_is_blocked():
+    """io_uring would run file and socket operations in kernel workers the seccomp filter never sees."""
+    code = """
+        import sys
+        for m in ('ctypes', '_ctypes'):
+            sys.modules.pop(m, None)
+        import ctypes
+        def f():
+            libc = ctypes.CDLL(None, use_errno=True)
+            params = ctypes.create_string_buffer(120)
+            out = []
+            for nr, args in ((425, (8, params)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, None, 0))):
+                ctypes.set_errno(0)  # io_uring_setup, io_uring_enter, io_uring_register
+                out.append((libc.syscall(nr, *args), ctypes.get_errno()))
+            return out
+    """
+    assert sandbox_call(code) == [(-1, errno.EPERM)] * 3
+
+
+def test_a_sandbox_that_fails_to_start_fails_its_problem_and_the_run_goes_on(monkeypatch):
+    S.check_backend("bwrap")  # the run's own check passed; then the machine runs out of pids
+    popen, starts = subprocess.Popen, []
+
+    def no_pid_for_the_second(*args, **kwargs):
+        starts.append(args)
+        if len(starts) == 2:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")  # fork() with no pid left
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(S.subprocess, "Popen", no_pid_for_the_second)
+    fds = len(os.listdir("/proc/self/fd"))
+    verdicts = S.judge_all([TASK0] * 3, [HE0.reference] * 3, S.Limits(timeout_s=5.0), workers=1)
+    assert [v.status for v in verdicts] == ["passed", "failed", "passed"]
+    assert "could not start" in verdicts[1].detail and "Resource temporarily unavailable" in verdicts[1].detail
+    assert len(os.listdir("/proc/self/fd")) == fds  # the failed start left no pipe or file open
+
+
 # --------------------------------------------------------------------------- backends
 
 
 def test_without_bwrap_evaluation_refuses_and_names_the_install_command(monkeypatch):
     monkeypatch.setattr(S, "_CHECKED", {})
-    monkeypatch.setattr(S.shutil, "which", lambda name: None)
+    monkeypatch.setattr(S, "_TOOLS", {})
+    monkeypatch.setattr(S.shutil, "which", lambda name, **kw: None)
     with pytest.raises(S.SandboxError, match="apt-get install bubblewrap"):
         E.check([HE0], [HE0.reference])
     with pytest.raises(S.SandboxError, match="unknown sandbox backend"):
         S.check_backend("docker")
+
+
+def fake_bwrap(tmp_path, monkeypatch, content: str) -> Path:
+    """An executable ``bwrap`` with ``content``, first on the caller's PATH (not in /usr/bin:/bin), resolved afresh."""
+    exe = tmp_path / "bin" / "bwrap"
+    exe.parent.mkdir()
+    exe.write_text(content)
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{exe.parent}:{os.environ['PATH']}")
+    monkeypatch.setattr(S, "_TOOLS", {})
+    monkeypatch.setattr(S, "_CHECKED", {})
+    return exe
+
+
+def test_bwrap_is_resolved_once_to_an_absolute_path_and_used_everywhere(tmp_path, monkeypatch):
+    calls, real = tmp_path / "calls", S.tool_path("bwrap")
+    exe = fake_bwrap(tmp_path, monkeypatch, f'#!/bin/sh\necho "$1" >> {calls}\nexec {real} "$@"\n')
+    assert S.check_backend("bwrap") == "bwrap" and S.tool_path("bwrap") == str(exe)
+    assert S.run_program("x = 1").passed
+    assert calls.read_text().split() == ["--version", "--tmpfs", "--tmpfs"]  # the check, the probe, the program
+
+
+@pytest.mark.parametrize("content", ["\x7fELF not really\n", "#!/bin/sh\necho 'bwrap: broken' >&2\nexit 1\n"])
+def test_a_bwrap_that_cannot_run_is_a_one_line_error_naming_it(tmp_path, monkeypatch, content):
+    exe = fake_bwrap(tmp_path, monkeypatch, content)
+    with pytest.raises(S.SandboxError) as err:
+        E.check([HE0], [HE0.reference])
+    msg = str(err.value)
+    assert str(exe) in msg and "apt-get install bubblewrap" in msg and "\n" not in msg, msg
 
 
 def test_guard_is_an_explicit_opt_in_with_a_recorded_warning(caplog):

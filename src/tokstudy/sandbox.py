@@ -24,36 +24,64 @@ outlive the evaluation.  These rules hold whatever it does:
   child needs the standard library only, and its source comes on the command
   line, so no file of this repo is visible).  ``/root``, ``/home``, ``/work``,
   ``/var``, ``/opt``, ``/srv``, ``/mnt``, ``/run`` and the host ``/tmp`` do
-  not exist inside; a fresh size-limited tmpfs is ``/tmp`` = cwd = HOME (the
-  disk quota); fresh ``/dev`` and ``/proc``.  New pid, net, ipc, uts (and
-  cgroup) namespaces, ``--die-with-parent``, ``--new-session``,
-  ``--clearenv``; a seccomp filter (libseccomp via ``pyseccomp``) makes
-  creating processes (fork, vfork, clone without CLONE_THREAD, clone3),
-  ptrace, setns, unshare, mount and a few kernel interfaces fail; rlimits for
-  address space, CPU seconds, file size and no core files.  Threads are
-  bounded by the address space.  The whole process group and with it the pid
+  not exist inside; a fresh tmpfs is ``/tmp`` = cwd = HOME, the only writable
+  place; fresh ``/dev`` and ``/proc``.  New pid, net, ipc, uts (and cgroup)
+  namespaces, ``--die-with-parent``, ``--new-session``, ``--clearenv``; a
+  seccomp filter (libseccomp via ``pyseccomp``) makes creating processes
+  (fork, vfork, clone without CLONE_THREAD, clone3), ptrace, setns, unshare,
+  mount, io_uring (a second syscall path that seccomp cannot see into) and a
+  few kernel interfaces fail.  The whole process group and with it the pid
   namespace is killed after the total wall-clock budget, when a call exceeds
   its own budget, and after every problem.  stdout/stderr go to a file of this
   process capped by the file-size limit; the last ``output_kb`` KB are kept in
   the verdict.
+* **What one completion may cost** (:class:`Limits`; each bound has a test
+  that runs the attack).  Time: the wall-clock budget, and RLIMIT_CPU.
+  Memory: RLIMIT_AS.  A file: RLIMIT_FSIZE, no core files.  Disk: the work
+  dir's tmpfs has ``size`` *and* ``nr_inodes`` = ``files`` (without an inode
+  count a 64 MB tmpfs took 200,000 empty files in 1.6 s, 1 KB of kernel
+  memory each, and showed 0% used).  bwrap's ``--tmpfs`` takes no inode count,
+  so ``unshare`` gives bwrap a private mount namespace in which ``mount`` puts
+  that tmpfs on an empty host dir (nothing is mounted on the host) that bwrap
+  binds as ``/tmp``.  Tasks: RLIMIT_NPROC = ``tasks`` (fork is blocked, so
+  these are threads; raw ``pthread_create`` with small stacks made 5,000 of
+  them in 0.5 s under the address-space limit alone, now ``tasks - 1``
+  besides the main thread).  The kernel counts RLIMIT_NPROC per uid *and user
+  namespace*, so it bounds one sandbox only if no other task shares its uid
+  there: in the user-namespace mode every sandbox has a namespace of its own;
+  in the real-uid mode every sandbox gets a fresh uid/gid from :data:`IDS`
+  (systemd's "unused" range; two sandboxes that drew the same id would only
+  share one budget).  The kernel exempts root's uid, so as root without
+  CAP_SYS_ADMIN (a user namespace mapped to root) threads stay bounded by the
+  address space only, and :func:`check_backend` warns.  A pids cgroup would
+  need a writable cgroupfs, which containers usually lack; seccomp cannot
+  count.  Replies: the trusted side reads at most :data:`MAX_REPLY` bytes per
+  reply, inside the time budget, before parsing anything, and fails the
+  problem over it (a 9 MB repr cost the evaluator 3 GB and 20 s of a 5 s
+  budget in ``literal_eval``; HumanEval's largest canonical reply is 486 bytes).
 * **Whose files it could read**: when the evaluator is root (CI, containers)
   a user namespace would map the sandbox's uid to host root, so root-only
   files among the visible ones would be readable.  As root with
   CAP_SYS_ADMIN (:func:`real_uid_mode`), bubblewrap therefore runs without a
-  user namespace and ``setpriv`` switches the child to the host's real uid/gid
-  65534 with no groups, capabilities or bounding set before the interpreter
-  starts: it can read only world-readable files and write nothing but its
-  tmpfs.  Otherwise (an ordinary user; root without CAP_SYS_ADMIN) it runs in
-  a user namespace as uid 65534 mapped to the caller, with every capability
-  dropped: it reads what the caller may read *of the allow-list above*.
-  Either way the allow-list is what keeps secrets out of reach.
+  user namespace and ``setpriv`` switches the child to a fresh host uid/gid
+  from :data:`IDS` with no groups, capabilities or bounding set before the
+  interpreter starts: it can read only world-readable files and write nothing
+  but its tmpfs.  Otherwise (an ordinary user; root without CAP_SYS_ADMIN) it
+  runs in a user namespace as uid 65534 mapped to the caller, with every
+  capability dropped: it reads what the caller may read *of the allow-list
+  above*.  Either way the allow-list is what keeps secrets out of reach.
+* **A sandbox that fails to start** (no pid, fd or memory left) fails its
+  problem, with the reason in the verdict; the run goes on.  A sandbox that
+  cannot run at all is found before the run by :func:`check_backend`.
 
 Backend ``guard`` (explicit opt-in only) runs the same child with the same
-rlimits and the old Python-level guard but no OS isolation: an adversary can
-escape it.  It logs a loud warning and every verdict says ``backend="guard"``.
-The guard also runs inside bubblewrap as an inner layer against accidents.
+rlimits (but RLIMIT_NPROC: it runs as the caller) and the old Python-level
+guard but no OS isolation: an adversary can escape it.  It logs a loud
+warning and every verdict says ``backend="guard"``.  The guard also runs
+inside bubblewrap as an inner layer against accidents.
 
-Only :func:`check_backend` knows how to find bubblewrap; the README says how to install it.
+:func:`tool_path` finds bubblewrap (on the caller's PATH) and the helpers once, as absolute paths used
+everywhere; the README says how to install them.
 """
 
 from __future__ import annotations
@@ -63,6 +91,7 @@ import errno
 import json
 import logging
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -78,17 +107,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tokstudy import choices
 from tokstudy.errors import CandidateError, SandboxError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("bwrap", "guard")
+BACKENDS = choices.SANDBOX_BACKENDS  # bwrap: the OS sandbox; guard: Python-level only (opt-in)
 CHILD = Path(__file__).with_name("sandbox_child.py")
 INSTALL = "apt-get install bubblewrap (as root; see README 'Environment')"
 GUARD_WARNING = ("sandbox backend 'guard': generated code ran WITHOUT OS isolation (Python-level guard only); "
                  "a hostile completion could escape it and forge results")
-MAX_MESSAGE = 32 << 20
-NOBODY = 65534
+MAX_REPLY = 256 << 10  # bytes of one message from the sandbox; HumanEval's largest canonical reply is 486
+NOBODY = 65534  # the sandbox's uid/gid in the user-namespace mode
+IDS = range(0x70000000, 0x71000000)  # real-uid mode: a fresh uid/gid per sandbox, in systemd's "unused" range
+SYSTEM_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 # modules an MBPP completion may import for its assert lines to use (pure computation, no side effects)
 TEST_MODULES = frozenset({"math", "cmath", "re", "collections", "itertools", "functools", "heapq", "bisect",
                           "operator", "string", "statistics", "fractions", "decimal", "datetime"})
@@ -101,13 +133,16 @@ class SandboxTimeout(BaseException):
 @dataclass(frozen=True)
 class Limits:
     """Per-problem limits: ``timeout_s`` wall time in all (from the sandbox's start), ``call_timeout_s`` per
-    call (default: no limit of its own), address space, file size, tmpfs work dir, output tail kept."""
+    call (default: no limit of its own), address space, file size, the tmpfs work dir's size and inodes
+    (``files``), tasks (threads; bwrap only), output tail kept."""
 
     timeout_s: float = 5.0
     call_timeout_s: float | None = None
     memory_mb: int = 1024
     fsize_mb: int = 16
     disk_mb: int = 64
+    files: int = 4096
+    tasks: int = 32
     output_kb: int = 4
 
 
@@ -144,7 +179,44 @@ class Verdict:
 
 
 _CHECKED: dict[str, bool] = {}
-_LOCK = threading.Lock()
+_TOOLS: dict[str, str] = {}
+_LOCK = threading.RLock()
+_PACKAGE = {"setpriv": "util-linux", "unshare": "util-linux", "mount": "mount", "sh": "dash"}
+
+
+def tool_path(name: str) -> str:
+    """Absolute path of ``bwrap`` or a helper (``setpriv unshare mount sh``), found once and then used everywhere.
+
+    bwrap is looked up on the caller's PATH and must run (``bwrap --version``); the helpers under
+    :data:`SYSTEM_PATH` (setpriv runs inside the sandbox, which sees only /usr and /bin).  Else a one-line
+    :class:`SandboxError` naming the path and the fix.
+    """
+    with _LOCK:
+        if name not in _TOOLS:
+            found = shutil.which(name, path=None if name == "bwrap" else SYSTEM_PATH)
+            if found is None and name == "bwrap":
+                raise SandboxError(f"bubblewrap (bwrap) not found, refusing to run generated code; install it: "
+                                   f"{INSTALL}, or opt in to the weak guard with --sandbox guard")
+            if found is None:
+                raise SandboxError(f"{name} not found in {SYSTEM_PATH}; the bwrap sandbox needs it: "
+                                   f"apt-get install {_PACKAGE[name]}")
+            path = os.path.abspath(found)
+            if name == "bwrap":
+                _check_runs(path)
+            _TOOLS[name] = path
+        return _TOOLS[name]
+
+
+def _check_runs(bwrap: str) -> None:
+    """A one-line :class:`SandboxError` naming ``bwrap`` and the fix unless ``bwrap --version`` runs."""
+    try:
+        r = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=30, check=False)
+        why = r.returncode and f"exit status {r.returncode}: {r.stderr}"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        why = str(exc)
+    if why:
+        raise SandboxError(f"bubblewrap at {bwrap} cannot be executed ({' '.join(why.split())[:300]}); "
+                           f"reinstall it: {INSTALL}, or put a working bwrap first on PATH")
 
 
 def check_backend(backend: str) -> str:
@@ -157,24 +229,28 @@ def check_backend(backend: str) -> str:
         return backend
     with _LOCK:
         if "bwrap" not in _CHECKED:
-            if shutil.which("bwrap") is None:
-                raise SandboxError(f"bubblewrap (bwrap) not found, refusing to run generated code; install it: "
-                                   f"{INSTALL}, or opt in to the weak guard with --sandbox guard")
+            tool_path("bwrap")
             with Session(Limits(timeout_s=10.0), backend="bwrap") as probe:
                 probe.load("x = 1\n")
             _CHECKED["bwrap"] = True
+            if os.geteuid() == 0 and not real_uid_mode():
+                log.warning("sandbox: root without CAP_SYS_ADMIN: the sandbox's uid maps to root, which the kernel "
+                            "exempts from RLIMIT_NPROC, so its threads are bounded by the address space only; "
+                            "run the evaluation as an ordinary user or with CAP_SYS_ADMIN")
     return backend
 
 
 def _seccomp_filter() -> bytes:
-    """BPF of the seccomp filter: no new processes, no ptrace / namespaces / mounts / kernel keyrings."""
+    """BPF of the seccomp filter: no new processes, no ptrace / namespaces / mounts / keyrings / io_uring."""
     import pyseccomp as sc
 
     clone_thread = 0x00010000
     f = sc.SyscallFilter(sc.ALLOW)
+    # io_uring runs open/connect/... in the kernel's own workers, out of this filter's sight
     for name in ("fork", "vfork", "ptrace", "setns", "unshare", "mount", "umount2", "pivot_root", "chroot",
                  "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
-                 "process_vm_readv", "process_vm_writev", "kexec_load", "init_module", "finit_module"):
+                 "process_vm_readv", "process_vm_writev", "kexec_load", "init_module", "finit_module",
+                 "io_uring_setup", "io_uring_enter", "io_uring_register"):
         f.add_rule(sc.ERRNO(errno.EPERM), name)
     f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, clone_thread, 0))
     f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags live in memory: glibc then falls back to clone
@@ -241,26 +317,32 @@ def _layout() -> list[str]:
     return argv
 
 
-def _bwrap_argv(limits: Limits, seccomp_fd: int) -> list[str]:
+# run by sh in the mount namespace unshare(1) made private: mount(8) the work dir's tmpfs, then exec bwrap
+MOUNT_THEN_EXEC = '"$1" -n -t tmpfs -o "$2" tokstudy-work "$3" && shift 3 && exec "$@"'
+
+
+def _bwrap_argv(limits: Limits, seccomp_fd: int, workdir: str) -> list[str]:
+    """unshare + mount (the tmpfs with size and nr_inodes, bound as /tmp) + bwrap (+ setpriv to a fresh id)."""
+    real_uid = real_uid_mode()
     env = {"HOME": "/tmp", "TMPDIR": "/tmp", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
            "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
-    argv = ["bwrap", *_layout(), "--dev", "/dev", "--proc", "/proc",
-            "--perms", "1777", "--size", str(limits.disk_mb << 20), "--tmpfs", "/tmp",
+    tmpfs = f"size={limits.disk_mb << 20},nr_inodes={limits.files},mode=1777,nosuid,nodev"
+    argv = [tool_path("unshare"), "--mount", "--propagation", "private",
+            *([] if real_uid else ["--user", "--map-root-user"]), "--",
+            tool_path("sh"), "-c", MOUNT_THEN_EXEC, "sh", tool_path("mount"), tmpfs, workdir,
+            tool_path("bwrap"), *_layout(), "--dev", "/dev", "--proc", "/proc", "--bind", workdir, "/tmp",
             "--remount-ro", "/dev", "--remount-ro", "/",
             "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv", "--chdir", "/tmp",
             "--seccomp", str(seccomp_fd)]
     for k, v in env.items():
         argv += ["--setenv", k, v]
-    if not real_uid_mode():
+    if not real_uid:
         return argv + ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL", "--"]
-    setpriv = shutil.which("setpriv")
-    if setpriv is None or not setpriv.startswith(("/usr/", "/bin/", "/sbin/")):
-        raise SandboxError("setpriv (util-linux) not found under /usr or /bin; as root the sandbox needs it to run "
-                           "generated code as uid 65534: apt-get install util-linux")
+    ident = IDS.start + secrets.randbelow(len(IDS))  # a uid of its own: RLIMIT_NPROC counts this sandbox only
     return argv + ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-                   "--cap-add", "CAP_SETPCAP", "--", setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                   "--cap-add", "CAP_SETPCAP", "--", tool_path("setpriv"), f"--reuid={ident}", f"--regid={ident}",
                    "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]
 
 
@@ -273,35 +355,19 @@ class Session:
     def __init__(self, limits: Limits = Limits(), *, backend: str = "bwrap"):
         self.limits, self.backend = limits, backend
         self.deadline = time.monotonic() + limits.timeout_s
-        self.output = tempfile.TemporaryFile(prefix="tokstudy-sandbox-")
-        to_child_r, self._to_child = os.pipe()
-        self._from_child, from_child_w = os.pipe()
-        child = [sys.executable, "-I", str(CHILD), str(to_child_r), str(from_child_w)]
-        keep = [to_child_r, from_child_w]
-        seccomp_fd = -1
-        if backend == "bwrap":
-            if not _FILTER:
-                _FILTER.append(_seccomp_filter())
-            seccomp_fd = os.memfd_create("tokstudy-seccomp", 0)
-            os.write(seccomp_fd, _FILTER[0])
-            os.lseek(seccomp_fd, 0, os.SEEK_SET)
-            keep.append(seccomp_fd)
-            # the child's source goes on the command line: no path of this repo is visible inside
-            child = _bwrap_argv(limits, seccomp_fd) + [_python(), "-I", "-c", CHILD.read_text(), *child[3:]]
-            cwd = "/"
-        else:
-            self._tmp = tempfile.TemporaryDirectory(prefix="tokstudy-exec-", ignore_cleanup_errors=True)
-            cwd = self._tmp.name
-        env = {"HOME": cwd, "TMPDIR": cwd, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
-        try:
-            self.proc = subprocess.Popen(child, stdin=subprocess.DEVNULL, stdout=self.output, stderr=subprocess.STDOUT,
-                                         cwd=cwd, env=env, pass_fds=keep, start_new_session=True)
-        finally:
-            for fd in keep:
-                os.close(fd)
-        os.set_blocking(self._to_child, False)
         self.names: list[str] = []
         self.modules: dict[str, str] = {}
+        self.proc: subprocess.Popen | None = None
+        self.output: Any = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._to_child = self._from_child = -1
+        try:
+            self._start()
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, OSError):  # no pid, fd, memory or disk left (the caller fails one problem)
+                raise SandboxError(f"the {backend} sandbox could not start: {exc}") from None
+            raise
         try:
             hello = self._receive(max(self.limits.timeout_s, 10.0))
         except (CandidateError, SandboxTimeout):
@@ -312,11 +378,42 @@ class Session:
                                f"check that `bwrap --ro-bind / / --unshare-all true` works, or {INSTALL}")
         self.deadline = time.monotonic() + limits.timeout_s  # a slow start (a busy machine) costs no budget
 
+    def _start(self) -> None:
+        """Spawn the child on two private pipes, its work dir a fresh host dir (bwrap: the tmpfs's mount point)."""
+        self.output = tempfile.TemporaryFile(prefix="tokstudy-sandbox-")
+        self._tmp = tempfile.TemporaryDirectory(prefix="tokstudy-work-", ignore_cleanup_errors=True)
+        to_child_r, self._to_child = os.pipe()
+        self._from_child, from_child_w = os.pipe()
+        keep = [to_child_r, from_child_w]
+        try:
+            child = [sys.executable, "-I", str(CHILD), str(to_child_r), str(from_child_w)]
+            cwd = self._tmp.name
+            if self.backend == "bwrap":
+                if not _FILTER:
+                    _FILTER.append(_seccomp_filter())
+                seccomp_fd = os.memfd_create("tokstudy-seccomp", 0)
+                keep.append(seccomp_fd)
+                os.write(seccomp_fd, _FILTER[0])
+                os.lseek(seccomp_fd, 0, os.SEEK_SET)
+                # the child's source goes on the command line: no path of this repo is visible inside
+                child = _bwrap_argv(self.limits, seccomp_fd, cwd) + [_python(), "-I", "-c", CHILD.read_text(),
+                                                                     *child[3:]]
+                cwd = "/"
+            env = {"HOME": cwd, "TMPDIR": cwd, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+            self.proc = subprocess.Popen(child, stdin=subprocess.DEVNULL, stdout=self.output, stderr=subprocess.STDOUT,
+                                         cwd=cwd, env=env, pass_fds=keep, start_new_session=True)
+        finally:
+            for fd in keep:
+                os.close(fd)
+        os.set_blocking(self._to_child, False)
+
     def load(self, program: str) -> None:
         """Run ``program`` in the sandbox; :class:`CandidateError` if it raises, then its functions are callable."""
         lim = self.limits
+        # RLIMIT_NPROC counts per uid: the guard's child runs as the caller, whose other tasks count too
         self._send({"program": program, "memory_mb": lim.memory_mb, "fsize_mb": lim.fsize_mb,
-                    "cpu_s": int(lim.timeout_s) + 1, "guard": True})
+                    "cpu_s": int(lim.timeout_s) + 1, "tasks": lim.tasks if self.backend == "bwrap" else None,
+                    "guard": True})
         ready = self._receive()
         if not isinstance(ready, dict) or ready.get("ok") is not True:
             raise CandidateError(f"program failed: {_error_of(ready)}")
@@ -363,8 +460,8 @@ class Session:
         if budget is not None:
             until = time.monotonic() + budget
         (n,) = struct.unpack(">I", self._read(4, until))
-        if n > MAX_MESSAGE:
-            raise CandidateError(f"reply of {n} bytes is over the {MAX_MESSAGE} byte limit")
+        if n > MAX_REPLY:  # read no further: parsing a large literal costs this process GBs and many seconds
+            raise CandidateError(f"reply of {n} bytes is over the {MAX_REPLY} byte limit")
         try:
             return json.loads(self._read(n, until).decode("utf-8"))
         except (ValueError, RecursionError) as exc:
@@ -391,21 +488,20 @@ class Session:
             if fd >= 0:
                 os.close(fd)
         self._to_child = self._from_child = -1
-        proc = getattr(self, "proc", None)
-        if proc is not None:
+        if self.proc is not None:
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
+                os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            proc.wait()
+            self.proc.wait()
             self.proc = None
         tail = b""
-        if not self.output.closed:
+        if self.output is not None and not self.output.closed:
             size = self.output.seek(0, os.SEEK_END)
             self.output.seek(max(0, size - (self.limits.output_kb << 10)))
             tail = self.output.read()
             self.output.close()
-        if getattr(self, "_tmp", None) is not None:
+        if self._tmp is not None:  # bwrap: the tmpfs was mounted only in the sandbox's namespace
             self._tmp.cleanup()
             self._tmp = None
         return tail.decode("utf-8", errors="replace")
@@ -491,8 +587,11 @@ def judge(task: Task, completion: str, limits: Limits = Limits(), *, backend: st
     ``setup + prompt`` (HumanEval's helpers) run in a fresh namespace of this process.
     """
     t0 = time.monotonic()
+    try:
+        session = Session(limits, backend=backend)
+    except SandboxError as exc:  # e.g. no pid left: this problem fails, the run goes on (judge_all checked the backend)
+        return Verdict("failed", str(exc)[:2000], time.monotonic() - t0, backend)
     status, reason = "failed", ""
-    session = Session(limits, backend=backend)
     try:
         session.load(f"{task.setup}\n{task.prompt}{completion}\n")
         ns: dict[str, Any] = {"__name__": "__tests__"}

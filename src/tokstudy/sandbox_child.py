@@ -5,8 +5,8 @@ private pipe fds are 4-byte big-endian lengths followed by UTF-8 JSON (stdout
 and stderr are only a log).  The protocol:
 
 1. it sends ``{"hello": true}`` (the trusted side can tell a broken sandbox from a failing program);
-2. it reads ``{"program", "memory_mb", "cpu_s", "fsize_mb", "guard"}``, lowers its
-   rlimits, installs the Python-level guard when asked, runs the program and
+2. it reads ``{"program", "memory_mb", "cpu_s", "fsize_mb", "tasks", "guard"}``, lowers its
+   rlimits (``tasks``: RLIMIT_NPROC, unless null), installs the Python-level guard when asked, runs the program and
    answers ``{"ok": true, "names": [top-level callables], "modules": {alias: name}}`` or ``{"ok": false, "error"}``;
 3. it answers each ``{"call": name, "args": repr, "kwargs": repr}`` with
    ``{"ok": true, "value": repr(result), "args": repr(args after the call)}``
@@ -66,9 +66,11 @@ def _sender(fd):
 
 def _limits(cfg):
     mb = 1 << 20
-    for lim, value in ((resource.RLIMIT_AS, cfg["memory_mb"] * mb), (resource.RLIMIT_CPU, cfg["cpu_s"]),
-                       (resource.RLIMIT_FSIZE, cfg["fsize_mb"] * mb), (resource.RLIMIT_CORE, 0),
-                       (resource.RLIMIT_NOFILE, 256)):
+    limits = [(resource.RLIMIT_AS, cfg["memory_mb"] * mb), (resource.RLIMIT_CPU, cfg["cpu_s"]),
+              (resource.RLIMIT_FSIZE, cfg["fsize_mb"] * mb), (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, 256)]
+    if cfg["tasks"] is not None:  # threads (fork is blocked); counted per uid and user namespace
+        limits.append((resource.RLIMIT_NPROC, cfg["tasks"]))
+    for lim, value in limits:
         resource.setrlimit(lim, (value, value))
 
 
