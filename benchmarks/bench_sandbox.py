@@ -26,7 +26,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tokstudy import paths, sandbox
+from tokstudy import passk, paths, sandbox
 from tokstudy.problems import humaneval_problems
 
 
@@ -47,7 +47,7 @@ def main(argv=None) -> dict:
 
     problems = humaneval_problems(args.limit)
     limits = sandbox.Limits(timeout_s=10.0)
-    tasks, refs = [p.task() for p in problems], [p.reference for p in problems]
+    tasks, refs = [passk.task(p) for p in problems], [p.reference for p in problems]
     methods = {
         "old_guard": lambda: _old_guard(problems, args.workers, limits),
         "guard": lambda: [v.passed for v in sandbox.judge_all(tasks, refs, limits, backend="guard",

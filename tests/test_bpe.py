@@ -351,7 +351,7 @@ def test_rustbpe_trains_round_trips_and_equals_bpeasy(texts, tmp_path):
     compression within 0.1% of HF's on held-out text (they may order ties differently)."""
     tok = bpe.train(texts, variant(), engine="rustbpe")
     assert tok.get_vocab_size(with_added_tokens=True) == 512
-    h = bpe.load(bpe.save(tok, tmp_path / "r", {"engine": "rustbpe"}))
+    h = tokenizer.load(bpe.save(tok, tmp_path / "r", {"engine": "rustbpe"}))
     sample = "def f(x):\r\n\treturn x  # \x00 😀 日本語"
     assert h.decode(h.encode(sample)) == sample
     assert tok.to_str() == bpe.train(texts, variant(), engine="bpeasy").to_str()

@@ -18,6 +18,12 @@ from tokstudy.errors import CorpusError
 from tokstudy.params import CorpusParams, SourceSpec
 
 
+def _build(P, out_dir, sources=None):
+    """``corpus.build`` of ``sources`` (default: the profile's ``corpus.sources``) under ``P.corpus``."""
+    specs = sources if sources is not None else corpus.select_sources(P.sources, P.corpus.sources)
+    return corpus.build(specs, P.corpus, out_dir, label=P.profile)
+
+
 def _params(**corpus_kw) -> params.Params:
     base = dict(budget_bytes=10_000_000, max_file_bytes=2_000, max_line_chars=200, min_file_bytes=20,
                 val_fraction=0.1, test_fraction=0.1, min_test_docs=0, max_files_per_source=1_000)
@@ -105,7 +111,7 @@ def test_filters_skip_and_count(tmp_path):
     _write(src, "blob.py", b"\x00\x01\x02" * 20)
     os.symlink(src / "good.py", src / "link.py")
     out = tmp_path / "out"
-    m = corpus.build(_params(), out_dir=out, sources=[_dir_source("py", src, include=("**/*.py",))])
+    m = _build(_params(), out_dir=out, sources=[_dir_source("py", src, include=("**/*.py",))])
     s = m["sources"]["py"]
     assert s["skipped"] == {
         "symlink": 1, "unreadable": 0, "non_utf8": 1, "binary": 1, "too_large": 1,
@@ -125,7 +131,7 @@ def test_dedup_across_sources(tmp_path):
     _write(a, "y.py", _code(2))
     _write(b, "copy_of_x.py", _code(1))
     _write(b, "z.py", _code(3))
-    m = corpus.build(_params(), out_dir=tmp_path / "out", sources=[_dir_source("a", a), _dir_source("b", b)])
+    m = _build(_params(), out_dir=tmp_path / "out", sources=[_dir_source("a", a), _dir_source("b", b)])
     assert m["sources"]["a"]["files"] == 2
     assert m["sources"]["b"]["files"] == 1
     assert m["sources"]["b"]["skipped"]["duplicate"] == 1
@@ -138,7 +144,7 @@ def test_split_is_stable_and_disjoint(tmp_path):
     for i in range(300):
         _write(src, f"f{i:03d}.py", _code(i))
     P = _params(val_fraction=0.1, test_fraction=0.2)
-    m1 = corpus.build(P, out_dir=tmp_path / "o1", sources=[_dir_source("py", src)])
+    m1 = _build(P, out_dir=tmp_path / "o1", sources=[_dir_source("py", src)])
     where1 = {d["sha256"]: s for s, ds in _all_docs(tmp_path / "o1").items() for d in ds}
     assert len(where1) == 300 == m1["documents"]  # each document in exactly one split
     counts = {s: m1["splits"][s]["documents"] for s in corpus.SPLITS}
@@ -150,7 +156,7 @@ def test_split_is_stable_and_disjoint(tmp_path):
         _write(src, f"f{i:03d}.py", _code(i))
     other = tmp_path / "other"
     _write(other, "o.js", "function other() { return 'a new source' }\n")
-    corpus.build(P, out_dir=tmp_path / "o2", sources=[_dir_source("py", src), _dir_source("js", other, "javascript")])
+    _build(P, out_dir=tmp_path / "o2", sources=[_dir_source("py", src), _dir_source("js", other, "javascript")])
     where2 = {d["sha256"]: s for s, ds in _all_docs(tmp_path / "o2").items() for d in ds}
     assert len(where2) == 341
     assert all(where2[h] == s for h, s in where1.items())
@@ -163,8 +169,8 @@ def test_rebuild_is_byte_identical(tmp_path):
         _write(eng, f"doc{i}.txt", f"This is English paragraph number {i}.\nIt explains thing {i * 3}.\n")
     sources = [_dir_source("py", src), _dir_source("en", eng, "english", "english")]
     P = _params(budget_bytes=3_000)
-    corpus.build(P, out_dir=tmp_path / "o1", sources=sources)
-    corpus.build(P, out_dir=tmp_path / "o2", sources=sources)
+    _build(P, out_dir=tmp_path / "o1", sources=sources)
+    _build(P, out_dir=tmp_path / "o2", sources=sources)
     names = sorted(p.name for p in (tmp_path / "o1").iterdir())
     assert names == ["manifest.json", "test.jsonl", "train.jsonl", "validation.jsonl"]
     for name in names:
@@ -180,7 +186,7 @@ def test_budget_is_respected_and_shared(tmp_path):
         _write(small_c, f"f{i}.h", f"/* header {i} */\nint c_function_{i}(void);\n")
     c_bytes = sum(p.stat().st_size for p in small_c.iterdir())
     budget = 8_000
-    m = corpus.build(
+    m = _build(
         _params(budget_bytes=budget), out_dir=tmp_path / "out",
         sources=[_dir_source("py", big_py), _dir_source("c", small_c, "c"),
                  _dir_source("en", eng, "english", "english")],
@@ -201,7 +207,7 @@ def test_max_files_per_source_is_deterministic(tmp_path):
     for i in range(50):
         _write(src, f"f{i}.py", _code(i))
     P = _params(max_files_per_source=7)
-    m = corpus.build(P, out_dir=tmp_path / "o", sources=[_dir_source("py", src)])
+    m = _build(P, out_dir=tmp_path / "o", sources=[_dir_source("py", src)])
     assert m["sources"]["py"]["files"] == 7
     kept = sorted(d["path"] for ds in _all_docs(tmp_path / "o").values() for d in ds)
     # chosen by the hash of the relative path, not by name or filesystem order
@@ -215,7 +221,7 @@ def test_manifest_versions_and_languages(tmp_path):
     spec = _dir_source("py", src, package=("no-such-package-tokstudy", "pyyaml"))
     stdlib = _spec(name="std", kind="python-stdlib", language="python", domain="code",
                         include=("json/*.py",))
-    m = corpus.build(_params(max_file_bytes=100_000, max_line_chars=1000), out_dir=tmp_path / "o",
+    m = _build(_params(max_file_bytes=100_000, max_line_chars=1000), out_dir=tmp_path / "o",
                      sources=[spec, stdlib])
     v = m["sources"]["py"]["versions"]
     assert v["no-such-package-tokstudy"] is None
@@ -247,7 +253,7 @@ def test_zip_and_manpage_sources(tmp_path):
         _spec(name="man", kind="manpages", language="english-man", domain="english", root=str(man),
                    include=("man1/*",)),
     ]
-    m = corpus.build(_params(), out_dir=tmp_path / "o", sources=sources)
+    m = _build(_params(), out_dir=tmp_path / "o", sources=sources)
     docs = {d["source"]: d for ds in _all_docs(tmp_path / "o").values() for d in ds}
     assert docs["java"]["path"] == "java.base/java/lang/Foo.java"
     assert m["sources"]["java"]["candidates"] == 1
@@ -261,15 +267,15 @@ def test_empty_and_missing_sources_raise_with_fix(tmp_path):
     src = tmp_path / "src"
     _write(src, "a.txt", "hello " * 10)
     with pytest.raises(CorpusError, match=r"check sources\.py\.root/include in params\.yaml"):
-        corpus.build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", src, include=("**/*.py",))])
+        _build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", src, include=("**/*.py",))])
     _write(src, "bad.py", b"\xff\xfe not utf-8 at all, nope" * 3)
     with pytest.raises(CorpusError, match=r"no usable files under .*non_utf8.*check sources\.py\.root/include"):
-        corpus.build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", src, include=("**/*.py",))])
+        _build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", src, include=("**/*.py",))])
     with pytest.raises(CorpusError, match=r"sources\.py\.root in params\.yaml"):
-        corpus.build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", tmp_path / "nope")])
+        _build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", tmp_path / "nope")])
     spec = _spec(name="j", kind="zip", language="java", domain="code", path=str(tmp_path / "no.zip"))
     with pytest.raises(CorpusError, match=r"sources\.j\.path"):
-        corpus.build(_params(), out_dir=tmp_path / "o", sources=[spec])
+        _build(_params(), out_dir=tmp_path / "o", sources=[spec])
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
@@ -280,7 +286,7 @@ def test_read_split_round_trip(tmp_path):
     src = tmp_path / "src"
     for i in range(30):
         _write(src, f"f{i}.py", _code(i))
-    corpus.build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", src)])
+    _build(_params(), out_dir=tmp_path / "o", sources=[_dir_source("py", src)])
     docs = [d for s in corpus.SPLITS for d in corpus.read_split(tmp_path / "o" / f"{s}.jsonl")]
     assert len(docs) == 30 and all(isinstance(d, Document) for d in docs)
     by_path = {d.path: d for d in docs}
@@ -504,10 +510,10 @@ def test_bad_jsonl_source_fails_the_build_and_writes_nothing(tmp_path):
                  encoding="utf-8")
     spec = _spec(name="user", kind="jsonl", language="prose", domain="english", path=str(f))
     with pytest.raises(CorpusError, match=r"user\.jsonl:2: needs a string field 'text', got null"):
-        corpus.build(_params(), out_dir=tmp_path / "o", sources=[spec])
+        _build(_params(), out_dir=tmp_path / "o", sources=[spec])
     f.write_text(json.dumps({"text": "a fine document", "domain": "code"}) + "\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"user\.jsonl:1: domain 'code' differs from sources\.user\.domain"):
-        corpus.build(_params(), out_dir=tmp_path / "o", sources=[spec])
+        _build(_params(), out_dir=tmp_path / "o", sources=[spec])
     assert not (tmp_path / "o").exists()
 
 
@@ -516,7 +522,7 @@ def test_jsonl_source_in_build(tmp_path):
     f.write_text("".join(json.dumps({"text": f"user document number {i} with some words"}) + "\n" for i in range(20)),
                  encoding="utf-8")
     spec = _spec(name="user", kind="jsonl", language="prose", domain="english", path=str(f))
-    m = corpus.build(_params(), out_dir=tmp_path / "o", sources=[spec])
+    m = _build(_params(), out_dir=tmp_path / "o", sources=[spec])
     assert m["sources"]["user"]["files"] == 20
     assert m["sources"]["user"]["path"] == str(f)
 
@@ -525,7 +531,7 @@ def test_jsonl_source_in_build(tmp_path):
 def test_smoke_profile_build_from_fetched_artifacts(tmp_path):
     """The smoke corpus (its pinned artifacts from the user cache, fetched once): three domains, two datasets each."""
     P = params.load("smoke")
-    m = corpus.build(P, out_dir=tmp_path / "corpus")
+    m = _build(P, out_dir=tmp_path / "corpus")
     assert m["bytes"] <= P.corpus.budget_bytes
     assert set(m["sources"]) == set(P.corpus.sources)
     for domain in params.DOMAINS:

@@ -13,7 +13,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from conftest import tiny_bpe
-from tokstudy import bpb, generation, lm, metrics, params, problems, speed
+from tokstudy import bpb, generation, lm, metrics, params, passk, problems, speed
 
 needs_bwrap = pytest.mark.skipif(
     shutil.which("bwrap") is None and os.geteuid() != 0,
@@ -162,14 +162,14 @@ def test_generation_speed_counts_exactly_max_new_tokens(tok, model):
 
 
 def test_pass_at_k_estimator():
-    assert problems.pass_at_k(10, 3, 1) == pytest.approx(0.3)
-    assert problems.pass_at_k(5, 2, 2) == pytest.approx(1 - math.comb(3, 2) / math.comb(5, 2))  # 0.7
-    assert problems.pass_at_k(200, 0, 100) == 0.0
-    assert problems.pass_at_k(10, 6, 5) == 1.0  # fewer than k wrong samples: some draw of k always passes
-    assert problems.pass_at_k(200, 37, 100) == pytest.approx(1 - math.comb(163, 100) / math.comb(200, 100))
-    assert problems.mean_pass_at_k([(2, 1), (2, 2)], 1) == pytest.approx(0.75)
+    assert passk.pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert passk.pass_at_k(5, 2, 2) == pytest.approx(1 - math.comb(3, 2) / math.comb(5, 2))  # 0.7
+    assert passk.pass_at_k(200, 0, 100) == 0.0
+    assert passk.pass_at_k(10, 6, 5) == 1.0  # fewer than k wrong samples: some draw of k always passes
+    assert passk.pass_at_k(200, 37, 100) == pytest.approx(1 - math.comb(163, 100) / math.comb(200, 100))
+    assert passk.mean_pass_at_k([(2, 1), (2, 2)], 1) == pytest.approx(0.75)
     with pytest.raises(problems.ProblemError):
-        problems.pass_at_k(3, 4, 1)
+        passk.pass_at_k(3, 4, 1)
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -178,7 +178,7 @@ def test_pass_at_k_estimator():
 @needs_bwrap
 def test_wrong_completion_fails():
     p = problems.humaneval_problems(1)[0]
-    res = problems.check([p, p], ["    return None\n", p.reference])
+    res = passk.check([p, p], ["    return None\n", p.reference])
     assert [r.status for r in res.results] == ["failed", "passed"] and res.pass_at_1 == 0.5
     assert res.backend == "bwrap" and [r.backend for r in res.results] == ["bwrap", "bwrap"]
 
@@ -211,10 +211,10 @@ def test_mbpp_canonical_code_passes_and_prompt_has_the_first_test(mbpp_file):
     probs = problems.mbpp_problems(mbpp_file)
     assert [p.task_id for p in probs] == ["1", "2", "3"]
     assert probs[0].prompt == '"""\nWrite a function to return the square of a number.\nassert square(3) == 9\n"""\n'
-    res = problems.check(probs, [p.reference for p in probs])
+    res = passk.check(probs, [p.reference for p in probs])
     assert res.pass_at_1 == 1.0
-    assert problems.check(probs[2:], ["def add_k(xs):\n    return xs"]).pass_at_1 == 0.0
-    assert problems.check(probs[:1], ["import math\ndef square(x):\n    return math.prod([x, x])"]).pass_at_1 == 1.0
+    assert passk.check(probs[2:], ["def add_k(xs):\n    return xs"]).pass_at_1 == 0.0
+    assert passk.check(probs[:1], ["import math\ndef square(x):\n    return math.prod([x, x])"]).pass_at_1 == 1.0
 
 
 def test_mbpp_errors_name_the_fix(tmp_path, mbpp_file):

@@ -1,5 +1,6 @@
 """The model-side study's glue: byte budgets for fine-tunes."""
 
+import pandas as pd
 import pytest
 
 from tokstudy import packing
@@ -79,14 +80,18 @@ def test_ablation_table_groups_runs_as_the_papers_tables(tmp_path, monkeypatch):
     assert (row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx((min(d, 3 * d), max(d, 3 * d)))
     assert t[t["run"] == "fvt-b2"]["diff_vs_ref"].eq(0).all()
     out = ablations.model_ablations(P)
-    assert out.read_text().startswith("comparison,run,label")
-    assert (tmp_path / "figures" / "cpu" / "model_ablations.png").is_file()
+    assert out.read_text().startswith("comparison,run,label") and not (tmp_path / "figures").exists()
+    from tokstudy import plots  # the figures step draws the table
+
+    drawn = plots.model_ablations(pd.read_csv(out), tmp_path / "figures" / "cpu")
+    assert [p.name for p in drawn] == ["model_ablations.png", "model_ablations.pdf"]
 
 
 def test_ablation_table_names_the_missing_evaluate_stage(tmp_path, monkeypatch):
-    from tokstudy import lm, params, paths
+    from tokstudy import params, paths
+    from tokstudy.errors import MissingInput
     from tokstudy.stages import ablations
 
     monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
-    with pytest.raises(lm.EvaluateError, match=r"dvc repro evaluate_finetune@"):
+    with pytest.raises(MissingInput, match=r"dvc repro evaluate_finetune@"):
         ablations.ablation_table(params.load("cpu"))

@@ -6,6 +6,8 @@ import yaml
 
 from tokstudy import params, paths
 
+ROOT = paths.ROOT
+
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
     target = tmp_path / "a" / "b.json"
@@ -114,12 +116,6 @@ def test_every_params_dataclass_field_has_no_default():
             assert f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING, (cls, f.name)
 
 
-def test_names_shared_with_other_modules_agree():
-    from tokstudy import bpe, transfer
-
-    assert set(params.TRANSFER_METHODS) == set(transfer.METHODS)
-    assert set(params.ENGINES) == set(bpe.ENGINES)
-
 
 @pytest.mark.parametrize(
     "change, profile, ypath, problem",
@@ -163,7 +159,7 @@ def test_names_shared_with_other_modules_agree():
         (_set("mixes.code70", {"code": 0.7, "english": 0.4}), "cpu", "mixes.code70", "sum to 1"),
         (_set("transfer.targets", ["gpt4-m", "gpt9"]), "cpu", "transfer.targets", "['gpt9']"),
         (_set("transfer.base_tokenizer", "nope"), "cpu", "transfer.base_tokenizer", "unknown name"),
-        (_set("transfer.methods", ["fvt", "magic"]), "cpu", "transfer.methods", "'fvt', 'random', 'mean' or 'merged'"),
+        (_set("transfer.methods", ["fvt", "magic"]), "cpu", "transfer.methods", "'fvt', 'mean', 'random' or 'merged'"),
         (_set("analysis.sweep_variant", "nope"), "cpu", "analysis.sweep_variant", "unknown name"),
         (_set("profiles.smoke.analysis.overlap", ["gpt4-m", "gpt7"]), "smoke", "profiles.smoke.analysis.overlap",
          "['gpt7']"),
@@ -237,3 +233,12 @@ def test_source_path_candidates_pick_the_first_that_exists(tmp_path):
     none = params.SourceSpec(name="j", kind="zip", language="java", domain="code", path=["/nope/a.zip", "/nope/b.zip"],
                              **rest)
     assert none.path == "/nope/a.zip"  # the corpus build then names the missing file
+
+
+def test_a_sandbox_limit_under_which_correct_code_fails_is_refused_at_load(tmp_path):
+    text = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    assert "memory_mb: 1024" in text
+    bad = tmp_path / "params.yaml"
+    bad.write_text(text.replace("memory_mb: 1024", "memory_mb: 10", 1), encoding="utf-8")
+    with pytest.raises(params.ParamsError, match=r"evaluate\.humaneval.*memory_mb 10 is under 64: .*read 0"):
+        params.load("cpu", path=bad)

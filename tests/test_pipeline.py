@@ -160,4 +160,4 @@ def test_editing_a_module_changes_the_code_dep_of_the_stages_that_run_it_and_byt
     assert {p for _, p in changed} == {"src/tokstudy/bpe.py"}
     runs_bpe = {a for a, s in resolved("cpu").items() if "src/tokstudy/bpe.py" in s["deps"]}
     assert {a for a, _ in changed} == runs_bpe and runs_bpe, "only the stages that run bpe.py see the edit"
-    assert not any(a.startswith(("pretrain", "finetune", "transfer", "evaluate")) for a in runs_bpe)
+    assert not any(a.startswith(("pretrain", "finetune", "evaluate", "figures")) for a in runs_bpe)

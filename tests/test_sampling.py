@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from conftest import tiny_bpe  # noqa: F401  (conftest puts src first)
-from tokstudy import generation, lm, paramfile, params, problems, sandbox
+from tokstudy import generation, lm, paramfile, params, passk, problems, sandbox
 
 PROBS = problems.humaneval_problems(3)
 
@@ -40,9 +40,9 @@ def test_sampling_leaves_the_global_rng_alone(tiny):
 
 
 def test_problem_seed_depends_on_task_id_not_order():
-    assert problems.problem_seed(5, "HumanEval/0") == problems.problem_seed(5, "HumanEval/0")
-    assert problems.problem_seed(5, "HumanEval/0") != problems.problem_seed(5, "HumanEval/1")
-    assert problems.problem_seed(6, "HumanEval/0") == problems.problem_seed(5, "HumanEval/0") + 1
+    assert passk.problem_seed(5, "HumanEval/0") == passk.problem_seed(5, "HumanEval/0")
+    assert passk.problem_seed(5, "HumanEval/0") != passk.problem_seed(5, "HumanEval/1")
+    assert passk.problem_seed(6, "HumanEval/0") == passk.problem_seed(5, "HumanEval/0") + 1
 
 
 def test_n1_temperature0_equals_greedy(tiny):
@@ -50,7 +50,7 @@ def test_n1_temperature0_equals_greedy(tiny):
     model, tok = tiny
     greedy = generation.generate(model, tok, [p.prompt for p in PROBS], 16, stop=problems.HUMANEVAL_STOP,
                                  batch_size=1)
-    res = problems.solve(model, tok, PROBS, max_new_tokens=16, batch_size=2, sandbox_backend="guard")
+    res = passk.solve(model, tok, PROBS, max_new_tokens=16, batch_size=2, sandbox_backend="guard")
     assert res.completions == [t for t, _ in greedy]
     with pytest.raises(ValueError, match="temperature 0 is greedy"):
         generation.sample(model, tok, "x", 1, 4, temperature=0.0, top_p=1.0, seed=0)
@@ -64,19 +64,19 @@ def test_solve_sampled_counts_and_estimates(tiny, monkeypatch):
         return [sandbox.Verdict("passed" if len(c) % 2 == 0 else "failed", "", 0.0, backend) for c in completions]
 
     monkeypatch.setattr(sandbox, "judge_all", fake_judge_all)
-    res = problems.solve_sampled(model, tok, PROBS, n=4, ks=[1, 2], temperature=1.0, top_p=0.9, seed=11,
+    res = passk.solve_sampled(model, tok, PROBS, n=4, ks=[1, 2], temperature=1.0, top_p=0.9, seed=11,
                                  max_new_tokens=8, batch_size=4, sandbox_backend="guard")
     want_c = [sum(len(t) % 2 == 0 for t in s) for s in res.samples]
     assert res.correct == want_c and all(len(s) == 4 for s in res.samples)
     assert res.pass_at[1] == pytest.approx(sum(c / 4 for c in want_c) / 3)
-    assert res.pass_at[2] == pytest.approx(sum(problems.pass_at_k(4, c, 2) for c in want_c) / 3)
-    again = problems.solve_sampled(model, tok, PROBS, n=4, ks=[1, 2], temperature=1.0, top_p=0.9, seed=11,
+    assert res.pass_at[2] == pytest.approx(sum(passk.pass_at_k(4, c, 2) for c in want_c) / 3)
+    again = passk.solve_sampled(model, tok, PROBS, n=4, ks=[1, 2], temperature=1.0, top_p=0.9, seed=11,
                                    max_new_tokens=8, batch_size=4, sandbox_backend="guard")
     assert again.samples == res.samples
-    rows = problems.sampled_rows(res, extra={"model": "t"})
+    rows = passk.sampled_rows(res, extra={"model": "t"})
     assert [r["metric"] for r in rows] == ["humaneval_pass@1", "humaneval_pass@2"] and rows[0]["samples"] == 4
     with pytest.raises(problems.ProblemError, match="k <= n"):
-        problems.solve_sampled(model, tok, PROBS, n=2, ks=[1, 10], temperature=1.0, top_p=0.9, seed=0)
+        passk.solve_sampled(model, tok, PROBS, n=2, ks=[1, 10], temperature=1.0, top_p=0.9, seed=0)
 
 
 def _with(raw, **humaneval):

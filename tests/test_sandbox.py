@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tokstudy import passk
 from tokstudy import problems as E
 from tokstudy import sandbox as S
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 HE0 = E.humaneval_problems(1)[0]  # has_close_elements(numbers, threshold) -> bool
-TASK0 = HE0.task()
+TASK0 = passk.task(HE0)
 WRONG = "    return None\n"
 
 
@@ -607,7 +608,7 @@ def test_without_bwrap_evaluation_refuses_and_names_the_install_command(monkeypa
     monkeypatch.setattr(S, "_TOOLS", {})
     monkeypatch.setattr(S.shutil, "which", lambda name, **kw: None)
     with pytest.raises(S.SandboxError, match="apt-get install bubblewrap"):
-        E.check([HE0], [HE0.reference])
+        passk.check([HE0], [HE0.reference])
     with pytest.raises(S.SandboxError, match="unknown sandbox backend"):
         S.check_backend("docker")
 
@@ -636,19 +637,19 @@ def test_bwrap_is_resolved_once_to_an_absolute_path_and_used_everywhere(tmp_path
 def test_a_bwrap_that_cannot_run_is_a_one_line_error_naming_it(tmp_path, monkeypatch, content):
     exe = fake_bwrap(tmp_path, monkeypatch, content)
     with pytest.raises(S.SandboxError) as err:
-        E.check([HE0], [HE0.reference])
+        passk.check([HE0], [HE0.reference])
     msg = str(err.value)
     assert str(exe) in msg and "apt-get install bubblewrap" in msg and "\n" not in msg, msg
 
 
 def test_guard_is_an_explicit_opt_in_with_a_recorded_warning(caplog):
-    res = E.check([HE0, HE0], [HE0.reference, WRONG], sandbox_backend="guard")
+    res = passk.check([HE0, HE0], [HE0.reference, WRONG], sandbox_backend="guard")
     assert [r.status for r in res.results] == ["passed", "failed"]
     assert "WITHOUT OS isolation" in caplog.text
-    [row] = E.pass_rows(res)
+    [row] = passk.pass_rows(res)
     assert row["sandbox"] == "guard" and "WITHOUT OS isolation" in row["sandbox_warning"]
     assert [p["sandbox"] for p in res.per_problem()] == ["guard", "guard"]
-    assert "sandbox_warning" not in E.pass_rows(E.check([HE0], [HE0.reference]))[0]
+    assert "sandbox_warning" not in passk.pass_rows(passk.check([HE0], [HE0.reference]))[0]
 
 
 def test_the_sandbox_setting_is_validated(tmp_path):
@@ -669,6 +670,18 @@ def test_the_sandbox_setting_is_validated(tmp_path):
 def test_all_164_canonical_humaneval_solutions_pass_in_bwrap():
     problems = E.humaneval_problems()
     assert len(problems) == 164
-    res = E.check(problems, [p.reference for p in problems], workers=2, timeout=10.0)
+    res = passk.check(problems, [p.reference for p in problems], workers=2, timeout=10.0)
     assert [t for t, r in zip(res.task_ids, res.results, strict=True) if not r.passed] == []
     assert res.pass_at_1 == 1.0 and res.backend == "bwrap"
+
+
+@pytest.mark.slow
+def test_the_params_memory_floor_runs_every_canonical_solution_and_less_does_not():
+    """params.SANDBOX_MIN_MEMORY_MB is a measured floor: every canonical HumanEval solution passes there."""
+    from tokstudy import params, passk, problems
+
+    probs = problems.humaneval_problems()
+    at_floor = passk.check(probs, [p.reference for p in probs], memory_mb=params.SANDBOX_MIN_MEMORY_MB)
+    assert at_floor.pass_at_1 == 1.0
+    starved = passk.check(probs[:3], [p.reference for p in probs[:3]], memory_mb=10)
+    assert starved.pass_at_1 == 0.0

@@ -7,7 +7,8 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from conftest import tiny_bpe
-from tokstudy import bpb, problems
+from tokstudy import bootstrap, bpb, problems
+from tokstudy.errors import StatsError
 
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>"]
 TEXTS = ["def add(a, b):\n    return a + b\n" * 4, "for i in range(10):\n    print(i * i)\n" * 4]
@@ -70,13 +71,13 @@ def test_ci_contains_the_mean_and_is_seeded(tok):
 
 
 def test_bootstrap_ci_hand_checked_and_bad_settings():
-    assert bpb.bootstrap_ci([2.0, 2.0, 2.0], 50, 0.95, 0) == (2.0, 2.0)
-    lo, hi = bpb.bootstrap_ci([0.0, 1.0], 4000, 0.9, 1)
+    assert bootstrap.bootstrap_ci([2.0, 2.0, 2.0], 50, 0.95, 0) == (2.0, 2.0)
+    lo, hi = bootstrap.bootstrap_ci([0.0, 1.0], 4000, 0.9, 1)
     assert (lo, hi) == (0.0, 1.0)  # resampled means of two values: 0, 0.5, 1 (each end has mass 1/4)
-    with pytest.raises(bpb.BpbError, match="evaluate.solution_bpb"):
-        bpb.bootstrap_ci([1.0], 10, 1.5, 0)
-    with pytest.raises(bpb.BpbError, match="no values"):
-        bpb.bootstrap_ci([], 10, 0.9, 0)
+    with pytest.raises(StatsError, match="evaluate.solution_bpb"):
+        bootstrap.bootstrap_ci([1.0], 10, 1.5, 0)
+    with pytest.raises(StatsError, match="no values"):
+        bootstrap.bootstrap_ci([], 10, 0.9, 0)
 
 
 def test_solution_rows_carry_the_interval(tok):

@@ -12,6 +12,7 @@ import pytest
 
 import tokstudy
 from tokstudy import cli, lm, params, paths, results
+from tokstudy.errors import EvaluateError, MissingInput
 from tokstudy.stages import evaluation
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
@@ -59,40 +60,32 @@ def test_cli_never_falls_back_exits_2_and_writes_nothing(root, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert err.startswith(f"error: tokstudy evaluate {root / 'no_such_dir'}: no model there") and "MODEL_DIR" in err
-    assert "tokstudy finetune RUN --profile smoke" in err
-    assert _files(root) == before  # no run record, no fallback model
+    assert "tokstudy finetune RUN" in err
+    assert _files(root) == before  # no run record, no stand-in model
 
 
-@pytest.mark.parametrize("run, fix", [("base", "dvc repro pretrain@base"), ("fvt-b1", "dvc repro finetune@fvt-b1")])
-def test_a_missing_model_outside_smoke_names_its_stage_even_with_fallback(root, run, fix):
-    fix = f"data/cpu/models/{run} .*`{fix}` or `tokstudy finetune {run} --profile cpu`"
-    with pytest.raises(lm.EvaluateError, match=fix):
-        evaluation.evaluate(params.load("cpu"), run, fallback=True)
-    assert not paths.runs_dir("cpu").exists()
-
-
-def test_smoke_without_fallback_is_an_error_too(root):
-    with pytest.raises(lm.EvaluateError, match="dvc repro pretrain@base"):
-        evaluation.evaluate(params.load("smoke"), "base", sandbox="guard")
-    assert not paths.runs_dir("smoke").exists()
+@pytest.mark.parametrize("profile", ["cpu", "smoke"])  # no profile evaluates a stand-in model
+@pytest.mark.parametrize("run, stage", [("base", "pretrain@base"), ("fvt-b1", "finetune@fvt-b1")])
+def test_a_missing_model_names_its_stage_and_writes_nothing(root, profile, run, stage):
+    fix = rf"no model '{run}' for profile '{profile}' \(.*data/{profile}/models/{run}\): run `dvc repro {stage}`"
+    with pytest.raises(MissingInput, match=fix):
+        evaluation.evaluate(params.load(profile), run, sandbox="guard")
+    assert not paths.runs_dir(profile).exists()
 
 
 def test_a_bad_mbpp_file_fails_before_the_model_loads(root):
     with pytest.raises(Exception, match="--mbpp PATH") as exc:
-        evaluation.evaluate(params.load("smoke"), "base", mbpp_path=root / "none.jsonl", fallback=True)
-    assert isinstance(exc.value, lm.EvaluateError)
-    assert not (root / "data" / "smoke" / "eval_fallback").exists() and not paths.runs_dir("smoke").exists()
+        evaluation.evaluate(params.load("smoke"), "base", mbpp_path=root / "none.jsonl")
+    assert isinstance(exc.value, EvaluateError)
+    assert not paths.runs_dir("smoke").exists()
 
 
 @needs_bwrap
-def test_smoke_fallback_evaluates_a_tiny_random_model_and_says_so(root):
-    out = evaluation.evaluate(params.load("smoke"), "base", humaneval_limit=1, fallback=True)
+def test_evaluating_a_model_dir_writes_every_metric(root, tiny_dir):
+    out = evaluation.evaluate(params.load("smoke"), "tiny", model_dir=tiny_dir, humaneval_limit=1)
     rec = results.read_run(out)
-    assert out == paths.runs_dir("smoke") / "evaluate-base.json"
-    assert rec["extra"]["fallback"] == "tiny random model" == rec["provenance"]["params"]["fallback"]
-    assert all(r["fallback"] == "tiny random model" for r in rec["rows"])
-    assert rec["provenance"]["params"]["model_dir"] == str(root / "data" / "smoke" / "eval_fallback" / "base")
-    assert not (root / "data" / "smoke" / "models").exists()  # never where a pipeline stage looks for models
+    assert out == paths.runs_dir("smoke") / "evaluate-tiny.json"
+    assert rec["provenance"]["params"]["model_dir"] == str(tiny_dir) and "fallback" not in rec["extra"]
     by = {(r["metric"], r["dataset"]): r for r in rec["rows"]}
     assert {"python", "english", "mean:code", "average"} <= {d for m, d in by if m == "bits_per_byte"}
     assert by[("humaneval_pass@1", "humaneval")]["problems"] == 1 and len(rec["extra"]["humaneval"]) == 1
@@ -128,7 +121,6 @@ def test_cli_and_notebook_write_identical_run_records(tmp_path, tiny_dir):
                          "-p", "humaneval_limit", "1"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert nb.returncode == 0, nb.stderr[-3000:]
     from_nb = json.loads(record.read_text())
-    assert from_cli["provenance"]["params"]["fallback"] is None
     assert _comparable(from_cli) == _comparable(from_nb)
 
 

@@ -1,4 +1,4 @@
-"""tokstudy.stages.summary: the metric files, plot tables and curves DVC shows, on hand-made run rows."""
+"""What DVC shows: stages.summary (metric files, plot tables) and the train step's curves, on hand-made rows."""
 
 import json
 
@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from tokstudy import params, paths
-from tokstudy.stages import summary
+from tokstudy.errors import SummaryError
+from tokstudy.stages import summary, train
 
 
 def _rows(profile: str, regex: str, mix: str) -> pd.DataFrame:
@@ -60,7 +61,7 @@ def test_plot_tables_are_wide_with_one_column_per_series():
 def test_bpb_vs_budget_refuses_two_runs_in_one_cell():
     df = _rows("x", "gpt4", "code70")
     extra = df[df["run"] == "fvt-b2"].assign(run="fvt-b2-again", model="fvt-b2-again")
-    with pytest.raises(summary.SummaryError, match=r"fvt-b2-again.*params.yaml `models`"):
+    with pytest.raises(SummaryError, match=r"fvt-b2-again.*params.yaml `models`"):
         summary.bpb_vs_budget(pd.concat([df[df["profile"] == "x"], extra[extra["profile"] == "x"]]))
 
 
@@ -84,7 +85,7 @@ def test_summary_writes_the_files_dvc_reads(tmp_path, monkeypatch):
 
 def test_summary_without_results_csv_names_the_step_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "RESULTS", tmp_path)
-    with pytest.raises(summary.SummaryError, match=r"results\.csv: missing; run tokstudy\.stages\.figures"):
+    with pytest.raises(SummaryError, match=r"results\.csv: missing; run tokstudy\.stages\.figures"):
         summary.summary(params.load("smoke"))
     assert list(tmp_path.rglob("*")) == []
 
@@ -94,20 +95,20 @@ def test_write_curve_thins_and_keeps_first_and_last(tmp_path, monkeypatch):
     src = tmp_path / "curve.csv"
     src.write_text("step,tokens,loss,lr,tokens_per_s\n" + "".join(f"{i},{i * 8},{9 - i / 100},0.1,5\n"
                                                                      for i in range(1, 251)))
-    out = summary.write_curve("p", "run", src)
+    out = train.write_curve("p", "run", src)
     lines = out.read_text().splitlines()
     assert out == tmp_path / "results/p/curves/run.csv"
-    assert lines[0] == "step,tokens,loss" and len(lines) == 1 + summary.MAX_CURVE_ROWS
+    assert lines[0] == "step,tokens,loss" and len(lines) == 1 + train.MAX_CURVE_ROWS
     assert lines[1] == "1,8,8.99" and lines[-1] == "250,2000,6.5"
 
 
 def test_write_curve_of_a_missing_or_empty_curve_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
-    with pytest.raises(summary.SummaryError, match="no training curve"):
-        summary.write_curve("p", "run", tmp_path / "nope.csv")
+    with pytest.raises(SummaryError, match="no training curve"):
+        train.write_curve("p", "run", tmp_path / "nope.csv")
     (tmp_path / "curve.csv").write_text("step,tokens,loss\n")
-    with pytest.raises(summary.SummaryError, match="at least one row"):
-        summary.write_curve("p", "run", tmp_path / "curve.csv")
+    with pytest.raises(SummaryError, match="at least one row"):
+        train.write_curve("p", "run", tmp_path / "curve.csv")
     assert not (tmp_path / "results").exists()
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from tokstudy.bootstrap import bootstrap_ci
 from tokstudy.errors import BpbError
 from tokstudy.lm import bos_id, pad_id
 
@@ -148,23 +149,6 @@ class SolutionBpb:
     per_problem: tuple[float, ...]
     n_bytes: int  # solution bytes summed over problems
     n_tokens: int
-
-
-def bootstrap_ci(values: Sequence[float], n_boot: int, confidence: float, seed: int) -> tuple[float, float]:
-    """Percentile-bootstrap ``confidence`` interval of the mean of ``values`` (``n_boot`` resamples, seeded)."""
-    import numpy as np
-
-    if not values:
-        raise BpbError("bootstrap_ci over no values")
-    if not 0 < confidence < 1 or n_boot < 1:
-        raise BpbError(f"bootstrap needs 0 < confidence < 1 and n_boot >= 1, got {confidence}, {n_boot} "
-                       "(evaluate.solution_bpb in params.yaml)")
-    x = np.asarray(values, dtype=np.float64)
-    idx = np.random.default_rng(seed).integers(0, len(x), size=(n_boot, len(x)))
-    means = x[idx].mean(axis=1)
-    tail = (1.0 - confidence) / 2 * 100
-    lo, hi = np.percentile(means, [tail, 100 - tail])
-    return float(lo), float(hi)
 
 
 def _solution_windows(prefix: list[int], sol: list[int], scored: list[bool], bos: int, seq_len: int):

@@ -81,6 +81,10 @@ class SpeedError(EvaluateError):
     """A speed cannot be measured: no prompts, no tokenizers, or bad round counts."""
 
 
+class StatsError(TokstudyError, ValueError):
+    """A statistic cannot be computed: no values, or settings out of range (a bootstrap's confidence, resamples)."""
+
+
 class SummaryError(TokstudyError, ValueError):
     """A summary input is missing or unreadable."""
 

@@ -96,7 +96,7 @@ class TokenizerVariant:
     """A named tokenizer to train: the unit of the tokenizer ablations (``tokenizer`` + ``tokenizers.<name>``)."""
 
     name: str
-    regex: choices.Regex | None  # a pre-tokenizer name (tokstudy.pretok.PRETOKENIZERS)
+    regex: str | None  # a name of choices.Regex (checked when the section loads, and by bpe.check_variant)
     pattern: str | None  # or a raw pre-tokenizer regex (exactly one of the two)
     vocab_size: Pos
     mix: str
@@ -238,6 +238,13 @@ class BpbSettings:
     max_bytes: Pos
 
 
+# The least a sandboxed completion may get (evaluate.humaneval): under these a correct completion fails and
+# pass@k reads 0. Measured with bwrap on the 164 HumanEval canonical solutions: 14 MB of address space fails
+# all, 16 MB passes 162, 20 MB all 164 (tests/test_sandbox.py checks the floor passes them); x3 for margin.
+SANDBOX_MIN_MEMORY_MB = 64
+SANDBOX_MIN_TIMEOUT_S = 1.0
+
+
 @_dataclass
 class HumanevalSettings:
     limit: Pos | None  # None: all problems
@@ -252,6 +259,14 @@ class HumanevalSettings:
     k: tuple[Pos, ...]  # pass@k reported for each k (each <= n)
 
     def __post_init__(self):
+        if self.memory_mb < SANDBOX_MIN_MEMORY_MB:
+            raise ValueError(f"memory_mb {self.memory_mb} is under {SANDBOX_MIN_MEMORY_MB}: the sandboxed Python needs "
+                             f"~20 MB of address space to run a correct solution at all (every canonical HumanEval "
+                             f"solution fails at 14 MB), so pass@k would read 0; give >= {SANDBOX_MIN_MEMORY_MB}")
+        if self.timeout_s < SANDBOX_MIN_TIMEOUT_S:
+            raise ValueError(f"timeout_s {self.timeout_s} is under {SANDBOX_MIN_TIMEOUT_S}: starting the sandbox "
+                             f"alone takes ~0.1-0.3 s, so correct solutions would time out; give >= "
+                             f"{SANDBOX_MIN_TIMEOUT_S}")
         if not self.k or max(self.k) > self.n:
             raise ValueError(f"every k of {list(self.k)} must be <= n = {self.n} (pass@k needs n >= k samples)")
         if self.temperature == 0 and self.n != 1:

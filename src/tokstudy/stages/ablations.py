@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from tokstudy import paths, results
-from tokstudy.bpb import bootstrap_ci
+from tokstudy.bootstrap import bootstrap_ci
 from tokstudy.errors import EvaluateError, ParamsError
 from tokstudy.params import Params
 from tokstudy.stages import inputs

@@ -5,8 +5,8 @@ evaluate`` and ``python -m`` call it, and it writes
 ``results/<profile>/runs/evaluate-<run>.json``.  The metrics live in
 :mod:`tokstudy.bpb` (bits per byte of the corpus test split and of each
 HumanEval / MBPP canonical solution given its prompt),
-:mod:`tokstudy.problems` (HumanEval pass@k, greedy or sampled, MBPP pass@1, judged in
-:mod:`tokstudy.sandbox`) and :mod:`tokstudy.speed` (generation speed).
+:mod:`tokstudy.passk` (HumanEval pass@k, greedy or sampled, MBPP pass@1 on the problems of
+:mod:`tokstudy.problems`, judged in :mod:`tokstudy.sandbox`) and :mod:`tokstudy.speed` (generation speed).
 
 A missing model is a :class:`~tokstudy.errors.MissingInput` naming the DVC stage that
 trains it, and no run record is written; never a stand-in model.
@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tokstudy import corpus, lm, paths, problems, results, speed
+from tokstudy import corpus, lm, passk, paths, problems, results, speed
 from tokstudy import sandbox as sandbox_mod
 from tokstudy.bpb import bpb_rows, solution_bits_per_byte, solution_rows
 from tokstudy.errors import EvaluateError
@@ -71,13 +71,13 @@ def _humaneval_rows(model, tok, P: Params, limit, kw: dict, labels) -> tuple[lis
     """HumanEval pass@k rows and per-problem outcomes: greedy pass@1 at temperature 0, else sampled pass@k."""
     he = P.evaluate.humaneval
     if he.temperature == 0:  # params guarantee n == 1, k == [1]
-        res = problems.humaneval(model, tok, limit, max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, **kw)
-        return problems.pass_rows(res, extra={**labels, "samples": 1, "temperature": 0.0}), res.per_problem()
-    res = problems.solve_sampled(model, tok, problems.humaneval_problems(limit), n=he.n, ks=he.k,
+        res = passk.humaneval(model, tok, limit, max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, **kw)
+        return passk.pass_rows(res, extra={**labels, "samples": 1, "temperature": 0.0}), res.per_problem()
+    res = passk.solve_sampled(model, tok, problems.humaneval_problems(limit), n=he.n, ks=he.k,
                                  temperature=he.temperature, top_p=he.top_p, seed=P.seed,
                                  max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, desc="humaneval", **kw)
     extra = {**labels, "temperature": he.temperature, "top_p": he.top_p}
-    return problems.sampled_rows(res, "humaneval", extra), res.per_problem()
+    return passk.sampled_rows(res, "humaneval", extra), res.per_problem()
 
 
 def _solution_rows(model, tok, P: Params, mbpp_set, labels) -> tuple[list[dict], dict]:
@@ -106,9 +106,9 @@ def _pass_rows(model, tok, P: Params, limit, mbpp_set, backend: str, labels) -> 
     rows, per_problem = _humaneval_rows(model, tok, P, limit, kw, labels)
     extra = {"humaneval": per_problem}
     if mbpp_set is not None:
-        res = problems.solve(model, tok, mbpp_set, max_new_tokens=mb.max_new_tokens, batch_size=mb.batch_size,
+        res = passk.solve(model, tok, mbpp_set, max_new_tokens=mb.max_new_tokens, batch_size=mb.batch_size,
                              desc="mbpp", **kw)
-        rows += problems.pass_rows(res, "mbpp_pass@1", "mbpp", labels)
+        rows += passk.pass_rows(res, "mbpp_pass@1", "mbpp", labels)
         extra["mbpp"] = res.per_problem()
     return rows, extra
 
