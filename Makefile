@@ -34,6 +34,7 @@ setup: $(BIN)/.tokstudy-installed
 repro: setup
 	$(BIN)/dvc config core.analytics false --local || true
 	$(BIN)/dvc repro
+	$(BIN)/python tools/prune_lock.py
 
 # ruff first (pyproject [tool.ruff]); the smoke inputs (every dvc.yaml stage at profile smoke, in one process:
 # steps never build their own inputs); then tests/ (notebook/script pairs in sync included) and the doctests of

@@ -112,6 +112,14 @@ def test_dvc_status_after_an_edit_names_only_the_stages_that_run_the_edited_file
         assert reporting == expected, f"{name}: dvc status marks {sorted(reporting)}, expected {sorted(expected)}"
 
 
+def test_dvc_lock_holds_no_stage_that_dvc_yaml_no_longer_defines():
+    import prune_lock
+
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    assert prune_lock.stale(lock, {a for a, *_ in stages()}) == []
+    assert prune_lock.stale({"stages": {"a": {}, "gone": {}}}, {"a"}) == ["gone"]
+
+
 def test_every_figure_is_a_declared_output():
     from tokstudy import paths, plots
 
@@ -131,11 +139,12 @@ def test_every_figure_is_a_declared_output():
 
 def test_entry_points_reads_papermill_module_and_console_verbs():
     files, modules = entry_points(
-        "mkdir -p runs/x && papermill -k python3 notebooks/00_corpus.ipynb runs/x/out.ipynb -p profile cpu"
-        " && python -m tokstudy.finetune base --profile cpu; OMP_NUM_THREADS=1 tokstudy metrics --profile cpu"
+        "mkdir -p runs/x && papermill --engine tokstudy -k python3 notebooks/00_corpus.ipynb runs/x/out.ipynb "
+        "-p profile cpu && python -m tokstudy.finetune base --profile cpu; "
+        "OMP_NUM_THREADS=1 tokstudy metrics --profile cpu"
     )
     assert files == [ROOT / "notebooks/00_corpus.ipynb"]  # the papermill output notebook is not an input
-    assert modules == ["tokstudy.finetune", dvc_deps.console_scripts()["tokstudy"]]
+    assert modules == ["tokstudy.kernel", "tokstudy.finetune", dvc_deps.console_scripts()["tokstudy"]]
 
 
 def test_imported_modules_sees_function_level_relative_importlib_and_by_path():

@@ -110,10 +110,14 @@ def test_names_dvc_cannot_interpolate_match_params(profile):
             f"results/{profile}/runs/transfer-{target}-{m}.json" for m in P.transfer.methods
         ]
     assert set(_group(stages, "train_tokenizer")) == {n for n, v in P.tokenizers.items() if not v.truncate_of}
-    truncated = _group(stages, "truncate_tokenizer")
-    assert set(truncated) == {n for n, v in P.tokenizers.items() if v.truncate_of}
-    for name, stage in truncated.items():
-        assert f"data/{profile}/tokenizers/{P.tokenizer(name).truncate_of}" in stage["deps"]
+    cut = [n for n, v in P.tokenizers.items() if v.truncate_of]
+    truncate = stages["truncate_tokenizers"]
+    assert f'-y "variants: [{", ".join(cut)}]"' in " ".join(truncate["cmd"].split())
+    assert truncate["outs"] == [f for n in cut for f in (f"data/{profile}/tokenizers/{n}",
+                                                          f"results/{profile}/runs/tokenizer_train-{n}.json",
+                                                          f"results/{profile}/runs/compression-{n}.json")]
+    parents = {f"data/{profile}/tokenizers/{P.tokenizer(n).truncate_of}" for n in cut}
+    assert parents == {d for d in truncate["deps"] if d.startswith(f"data/{profile}/tokenizers/")}
 
 
 def test_transfer_covers_every_model_side_tokenizer_variant_but_the_base_ones():
@@ -125,9 +129,11 @@ def test_transfer_covers_every_model_side_tokenizer_variant_but_the_base_ones():
 
 
 def test_fewer_stages_than_items():
-    """One kernel per tokenizer variant, per transfer target and per model run; references in one."""
+    """One kernel per trained tokenizer variant, per transfer target and per model run; the truncations in one,
+    the references in one; corpus, costs, vocab analysis, model ablations and figures."""
     P, stages = params.load("cpu"), resolved("cpu")
-    assert len(stages) == 1 + len(P.tokenizers) + 1 + 1 + len(P.transfer.targets) + 2 * len(P.models) + 3
+    trained = [n for n, v in P.tokenizers.items() if not v.truncate_of]
+    assert len(stages) == len(trained) + 1 + 1 + len(P.transfer.targets) + 2 * len(P.models) + 5
 
 
 def test_editing_a_module_changes_the_code_dep_of_the_stages_that_run_it_and_bytecode_changes_nothing(tmp_path):

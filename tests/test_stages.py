@@ -44,7 +44,7 @@ def test_cli_train_and_notebook_01_write_identical_run_records(smoke):
     assert cli.main(["train", "--variant", "gpt4-m", "--profile", "smoke"]) == 0
     from_cli, cli_tokenizer = results.read_run(record_path), tok_file.read_bytes()
     record_path.unlink()
-    _run_notebook_code("01_train_tokenizer.ipynb", profile="smoke", variant="gpt4-m")
+    _run_notebook_code("01_train_tokenizer.ipynb", profile="smoke", variants=["gpt4-m"])
     from_notebook = results.read_run(record_path)
     assert _comparable(from_cli) == _comparable(from_notebook)
     assert {r["metric"] for r in from_cli["rows"]} == {"train_seconds", "train_bytes", "train_pieces", "vocab_size"}
@@ -71,8 +71,8 @@ def test_missing_inputs_name_the_stage_that_makes_them_and_write_nothing(scratch
         (lambda: tok_stages.train_tokenizer(P, "gpt4-m"), r"no corpus .*`dvc repro corpus`"),
         (lambda: inputs.tokenizer_file(P, "gpt4-m"),
          r"no tokenizer 'gpt4-m' .*`dvc repro train_tokenizer@gpt4-m` "
-         rf"\(or papermill .*01_train_tokenizer\.ipynb {p} -p variant gpt4-m"),
-        (lambda: inputs.tokenizer_file(P, "gpt4-32k"), r"`dvc repro truncate_tokenizer@gpt4-32k`"),
+         rf"\(or papermill .*01_train_tokenizer\.ipynb {p} -y 'variants: \[gpt4-m\]'"),
+        (lambda: inputs.tokenizer_file(P, "gpt4-32k"), r"`dvc repro truncate_tokenizers`"),
         (lambda: inputs.run_record(P, "compression", "gpt4-m"), r"`dvc repro train_tokenizer@gpt4-m`"),
         (lambda: inputs.run_record(P, "compression", "llama2"), r"`dvc repro reference_metrics`"),
         (lambda: inputs.model_dir(P, "base"), r"no model 'base' .*`dvc repro pretrain@base`"),

@@ -7,7 +7,8 @@ nor too broad (a rerun that an edit did not call for).
 
 The walk starts from what a stage's ``cmd`` runs (the papermill input notebook, ``python -m
 tokstudy.X``, a ``tokstudy`` console verb, a ``.py`` script) and follows ``tokstudy`` imports
-transitively with ``ast``: module-level and function-level imports, relative imports,
+transitively with ``ast`` (and a ``papermill --engine`` of ours, by its pyproject entry point):
+module-level and function-level imports, relative imports,
 ``importlib.import_module("tokstudy.x")``, and package files run by path (a string constant
 ``"name.py"`` naming a file of the package, as ``sandbox.py`` runs ``sandbox_child.py``).
 Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py`` too, so those are included.
@@ -54,6 +55,12 @@ def console_scripts(root: Path = ROOT) -> dict[str, str]:
     return {name: target.split(":")[0] for name, target in scripts.items()}
 
 
+def papermill_engines(root: Path = ROOT) -> dict[str, str]:
+    """``[project.entry-points."papermill.engine"]`` of pyproject.toml: engine name -> module it runs."""
+    points = tomllib.loads((root / "pyproject.toml").read_text())["project"].get("entry-points", {})
+    return {name: target.split(":")[0] for name, target in points.get("papermill.engine", {}).items()}
+
+
 def entry_points(cmd: str, root: Path = ROOT) -> tuple[list[Path], list[str]]:
     """What a stage command runs: (notebooks and .py files, ``tokstudy`` modules)."""
     files, modules = [], []
@@ -73,6 +80,9 @@ def entry_points(cmd: str, root: Path = ROOT) -> tuple[list[Path], list[str]]:
         notebooks = [w for w in words if w.endswith(".ipynb")]
         if "papermill" in Path(words[0]).name or "papermill" in words[:3]:
             files += [root / n for n in notebooks[:1]]  # papermill INPUT OUTPUT: only the input runs
+            engines = papermill_engines(root)  # `--engine NAME`: our engine's module runs the notebook
+            modules += [engines[words[i + 1]] for i, w in enumerate(words[:-1])
+                        if w == "--engine" and words[i + 1] in engines]
         else:
             files += [root / n for n in notebooks if (root / n).is_file()]
         files += [root / w for w in words if w.endswith(".py") and (root / w).is_file()]
@@ -133,7 +143,7 @@ def notebook_tree(path: Path) -> ast.Module:
 
 
 def closure(files: list[Path], modules: list[str], src: Path = SRC, root: Path = ROOT) -> tuple[set[str], set[str]]:
-    """Files (relative to ``root``) of every ``tokstudy`` module reachable from the entry points, and unresolved names."""
+    """Files (relative to ``root``) of every ``tokstudy`` module the entry points reach, and unresolved names."""
     todo = set(modules)
     for f in files:
         tree = notebook_tree(f) if f.suffix == ".ipynb" else ast.parse(f.read_text(), filename=str(f))

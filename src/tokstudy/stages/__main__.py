@@ -16,6 +16,17 @@ import logging
 import sys
 
 
+def _steps(text: str) -> int:
+    """An argparse ``type``: a number of optimizer steps, a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m tokstudy.stages", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
     p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start over")
     p.add_argument("--fsdp", action="store_true", help="shard with FSDP2 instead of DDP (under torchrun)")
-    p.add_argument("--max-steps", type=int, default=None, help="override the run length in optimizer steps")
-    p.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (simulate pre-emption)")
+    p.add_argument("--max-steps", type=_steps, default=None, help="override the run length in optimizer steps")
+    p.add_argument("--stop-after", type=_steps, default=None,
+                   help="stop after this many steps (simulate pre-emption)")
 
     p = sub.add_parser("transfer", help="give the base model a tokenizer variant (every transfer.methods)",
                        description="Swap the base model's tokenizer for variant TARGET with each method, writing "

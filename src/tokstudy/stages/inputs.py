@@ -12,8 +12,8 @@ The stages (dvc.yaml) and the notebooks that run them:
 input                       stage                                 notebook (``-p`` parameters)
 ==========================  ====================================  ==========================================
 corpus split / manifest     ``corpus``                            ``00_corpus``
-tokenizer variant           ``train_tokenizer@V`` /               ``01_train_tokenizer -p variant V``
-                            ``truncate_tokenizer@V``
+tokenizer variant           ``train_tokenizer@V`` /               ``01_train_tokenizer -y 'variants: [V]'``
+                            ``truncate_tokenizers``
 compression record          the tokenizer's stage, or             ``02_tokenizer_metrics`` (references)
                             ``reference_metrics``
 transfer output             ``transfer@T``                        ``03_embedding_transfer -p target T``
@@ -47,8 +47,8 @@ def maker(P: Params, kind: str, name: str) -> tuple[str, str]:
     if kind == "compression" and name not in P.tokenizers:
         return "reference_metrics", f"notebooks/02_tokenizer_metrics.ipynb {p} -y 'tokenizers: [{name}]'"
     if kind in ("tokenizer", "compression"):
-        stage = "truncate_tokenizer" if P.tokenizer(name).truncate_of else "train_tokenizer"
-        return f"{stage}@{name}", f"notebooks/01_train_tokenizer.ipynb {p} -p variant {name}"
+        stage = "truncate_tokenizers" if P.tokenizer(name).truncate_of else f"train_tokenizer@{name}"
+        return stage, f"notebooks/01_train_tokenizer.ipynb {p} -y 'variants: [{name}]'"
     if kind == "model" and name not in P.models and name.endswith("-init"):  # <target>-<method>-init
         target = name.removesuffix("-init").rsplit("-", 1)[0]
         return f"transfer@{target}", f"notebooks/03_embedding_transfer.ipynb {p} -p target {target}"

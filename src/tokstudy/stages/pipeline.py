@@ -31,7 +31,7 @@ def _corpus(P, p):
 
 def _tokenizer(P, p):
     from tokstudy.stages import tokenizers
-    return [tokenizers.train_tokenizer(P, p["variant"]), tokenizers.compression(P, p["variant"])]
+    return [f for v in p["variants"] for f in (tokenizers.train_tokenizer(P, v), tokenizers.compression(P, v))]
 
 
 def _metrics(P, p):
