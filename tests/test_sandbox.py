@@ -643,7 +643,7 @@ def test_a_bwrap_that_cannot_run_is_a_one_line_error_naming_it(tmp_path, monkeyp
 
 
 def test_guard_is_an_explicit_opt_in_with_a_recorded_warning(caplog):
-    res = passk.check([HE0, HE0], [HE0.reference, WRONG], sandbox_backend="guard")
+    res = passk.check([HE0, HE0], [HE0.reference, WRONG], passk.Judge(backend="guard"))
     assert [r.status for r in res.results] == ["passed", "failed"]
     assert "WITHOUT OS isolation" in caplog.text
     [row] = passk.pass_rows(res)
@@ -670,7 +670,7 @@ def test_the_sandbox_setting_is_validated(tmp_path):
 def test_all_164_canonical_humaneval_solutions_pass_in_bwrap():
     problems = E.humaneval_problems()
     assert len(problems) == 164
-    res = passk.check(problems, [p.reference for p in problems], workers=2, timeout=10.0)
+    res = passk.check(problems, [p.reference for p in problems], passk.Judge(S.Limits(timeout_s=10.0), workers=2))
     assert [t for t, r in zip(res.task_ids, res.results, strict=True) if not r.passed] == []
     assert res.pass_at_1 == 1.0 and res.backend == "bwrap"
 
@@ -678,10 +678,11 @@ def test_all_164_canonical_humaneval_solutions_pass_in_bwrap():
 @pytest.mark.slow
 def test_the_params_memory_floor_runs_every_canonical_solution_and_less_does_not():
     """params.SANDBOX_MIN_MEMORY_MB is a measured floor: every canonical HumanEval solution passes there."""
-    from tokstudy import params, passk, problems
+    from tokstudy import params, passk, problems, sandbox
 
     probs = problems.humaneval_problems()
-    at_floor = passk.check(probs, [p.reference for p in probs], memory_mb=params.SANDBOX_MIN_MEMORY_MB)
+    at_floor = passk.check(probs, [p.reference for p in probs],
+                           passk.Judge(sandbox.Limits(memory_mb=params.SANDBOX_MIN_MEMORY_MB)))
     assert at_floor.pass_at_1 == 1.0
-    starved = passk.check(probs[:3], [p.reference for p in probs[:3]], memory_mb=10)
+    starved = passk.check(probs[:3], [p.reference for p in probs[:3]], passk.Judge(sandbox.Limits(memory_mb=10)))
     assert starved.pass_at_1 == 0.0

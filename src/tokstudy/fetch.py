@@ -12,10 +12,14 @@ needs root), checks its sha256 against the pin (a mismatch is a
 :class:`FetchError`), unpacks it once into ``paths.cache_dir()/artifacts/<sha256>/tree``
 and returns an :class:`Artifact`. A cached artifact is reused without calling
 any client. PyPI and npm versions are immutable; the Debian archive keeps only
-the current point release, so when a pinned ``.deb`` version has left it the
-build logs a warning, uses the archive's current candidate (checked against the
-sha256 of apt's index) and the :class:`Artifact` records the version and sha256
-actually used.
+the current point release, so a pinned ``.deb`` version can leave it. That is a
+:class:`FetchError` naming the pin and the archive's current version and sha256
+(the fix: update the pin), unless the caller opts in to the move with
+``get(pin, allow_moved=True)`` or the environment variable
+``TOKSTUDY_ALLOW_MOVED_PINS=1``: then the build logs a warning, uses the current
+candidate (checked against the sha256 of apt's index), and the :class:`Artifact`
+records the move: its ``record()["moved"]`` names the pin, the pinned sha256 and
+the version and sha256 used.
 
 apt reads its package lists from the system (``apt-get update`` as root), or,
 when ``paths.cache_dir()/apt/lists`` exists, from there: lists a user fetched
@@ -49,6 +53,8 @@ REGISTRIES = ("deb", "pypi", "npm")
 _PIN = {"deb": re.compile(r"deb:([a-z0-9][a-z0-9+.-]+)=(\S+)"),
         "pypi": re.compile(r"pypi:([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)"),
         "npm": re.compile(r"npm:((?:@[a-z0-9._-]+/)?[a-z0-9._-]+)@(\S+)")}
+#: set to 1 to accept a Debian pin that left the archive (its current version is used and recorded)
+ALLOW_MOVED_ENV = "TOKSTUDY_ALLOW_MOVED_PINS"
 #: the client each registry needs, as argv prefixes (tests swap in fakes)
 CLIENTS = {"deb": ("apt-get",), "deb-index": ("apt-cache",), "deb-unpack": ("dpkg-deb",),
            "pypi": (sys.executable, "-m", "pip"), "npm": ("npm",)}
@@ -87,20 +93,27 @@ class Artifact:
 
     pin: str
     pinned_version: str
-    version: str  # used (differs from the pin's only when a Debian version left the archive)
+    version: str  # used (differs from the pin's only when a Debian version left the archive, opted in)
     sha256: str  # of the file used
     file: str
     tree: str  # the unpacked files
+    pinned_sha256: str = ""  # the pin's (differs from sha256 only with the version)
 
     @property
     def moved(self) -> bool:
         return self.version != self.pinned_version
 
     def record(self) -> dict:
-        """What the manifest records (no cache path: it is the same on every machine)."""
+        """What the manifest records (no cache path: it is the same on every machine).
+
+        ``moved`` is False, or for a pin that left the archive what moved where:
+        ``{"pin", "pinned_sha256", "version", "sha256"}`` (the pin and its sha256, the version and sha256 used).
+        """
         rec = asdict(self)
         del rec["tree"]
-        return {**rec, "moved": self.moved}
+        moved = {"pin": self.pin, "pinned_sha256": self.pinned_sha256, "version": self.version,
+                 "sha256": self.sha256} if self.moved else False
+        return {**rec, "moved": moved}
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -121,7 +134,7 @@ def _cached(sha256: str, pin: Pin) -> Artifact | None:
     if not meta.is_file():
         return None
     rec = json.loads(meta.read_text(encoding="utf-8"))
-    return Artifact(str(pin), pin.version, rec["version"], sha256, rec["file"], str(meta.parent / "tree"))
+    return Artifact(str(pin), pin.version, rec["version"], sha256, rec["file"], str(meta.parent / "tree"), pin.sha256)
 
 
 def _client(key: str, pin: Pin) -> list[str]:
@@ -174,7 +187,7 @@ def _no_lists(pin: Pin) -> bool:
 
 
 def _deb_record(pin: Pin) -> dict:
-    """The record to download: the pinned version, else (with a warning) the current candidate."""
+    """The index record of the pinned version, else of the archive's current candidate."""
     rec = _apt_record(pin, f"{pin.name}={pin.version}")
     if rec is not None:
         return rec
@@ -188,10 +201,11 @@ def _deb_record(pin: Pin) -> dict:
                 f"-o Dir::Cache={lists}/cache update")
         raise FetchError(f"{pin.where}.fetch: Debian has no package {pin.name!r}; fix the name in params.yaml "
                          f"(`apt-cache search {pin.name}`)")
-    log.warning("%s: %s has left the Debian archive; using the current %s=%s (sha256 %s) and recording it; "
-                "update %s.fetch/sha256 in params.yaml", pin.where, pin, pin.name, current.get("Version"),
-                current.get("SHA256"), pin.where)
     return current
+
+
+def _moved_allowed(allow_moved: bool) -> bool:
+    return allow_moved or os.environ.get(ALLOW_MOVED_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def _apt_download(pin: Pin, version: str, tmp: str) -> tuple[subprocess.CompletedProcess, list[str]]:
@@ -199,8 +213,9 @@ def _apt_download(pin: Pin, version: str, tmp: str) -> tuple[subprocess.Complete
     return proc, [f for f in os.listdir(tmp) if f.endswith(".deb")]
 
 
-def _fetch_deb(pin: Pin, tmp: str) -> tuple[str, str, str]:
-    """Download the .deb into ``tmp``: (file, version used, sha256 it must have); the pinned version first."""
+def _fetch_deb(pin: Pin, tmp: str, allow_moved: bool = False) -> tuple[str, str, str]:
+    """Download the .deb into ``tmp``: (file, version used, sha256 it must have); the pinned version, else
+    (opted in) the archive's current one."""
     proc, debs = _apt_download(pin, pin.version, tmp)
     if proc.returncode == 0 and len(debs) == 1:
         return debs[0], pin.version, pin.sha256
@@ -209,6 +224,14 @@ def _fetch_deb(pin: Pin, tmp: str) -> tuple[str, str, str]:
     if version == pin.version:
         raise FetchError(f"{pin.where}: `apt-get download {pin.name}={pin.version}` failed ({_tail(proc)}); "
                          "check the network")
+    if not _moved_allowed(allow_moved):
+        raise FetchError(f"{pin.where}.fetch: {pin} has left the Debian archive, whose current version is "
+                         f"{pin.name}={version} (sha256 {expected}); after checking it, set {pin.where}.fetch to "
+                         f"deb:{pin.name}={version} and {pin.where}.sha256 to {expected} in params.yaml, or set "
+                         f"{ALLOW_MOVED_ENV}=1 to build with it (the manifest records the move)")
+    log.warning("%s: %s has left the Debian archive; using the current %s=%s (sha256 %s) as opted in, and "
+                "recording the move; update %s.fetch/sha256 in params.yaml", pin.where, pin, pin.name, version,
+                expected, pin.where)
     if _cached(expected, pin) is not None:
         return "", version, expected
     proc, debs = _apt_download(pin, version, tmp)
@@ -265,15 +288,27 @@ def _unpack(pin: Pin, file: Path, tree: Path) -> None:
             tf.extractall(tree, filter="data")
 
 
-def get(pin: Pin) -> Artifact:
-    """The unpacked, verified artifact of ``pin``, fetched into the cache once (see the module docstring)."""
+def get(pin: Pin, allow_moved: bool = False) -> Artifact:
+    """The unpacked, verified artifact of ``pin``, fetched into the cache once (see the module docstring).
+
+    A Debian pin that left the archive is a :class:`FetchError` unless ``allow_moved`` (or the environment
+    variable ``TOKSTUDY_ALLOW_MOVED_PINS=1``) accepts the archive's current version; the artifact then
+    records the move (:meth:`Artifact.record`).
+    """
     hit = _cached(pin.sha256, pin)
     if hit is not None:
+        if hit.moved and not _moved_allowed(allow_moved):  # the pin's sha256 is a file of another version
+            raise FetchError(f"{pin.where}.fetch: the file with {pin.where}.sha256 is {pin.name}={hit.version} "
+                             f"({hit.file}), not the pinned {pin}; set {pin.where}.fetch to its version, or set "
+                             f"{ALLOW_MOVED_ENV}=1 to build with it")
         return hit
     root = artifacts_dir()
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as tmp:
-        name, version, expected = {"deb": _fetch_deb, "pypi": _fetch_pypi, "npm": _fetch_npm}[pin.registry](pin, tmp)
+        if pin.registry == "deb":
+            name, version, expected = _fetch_deb(pin, tmp, allow_moved)
+        else:
+            name, version, expected = {"pypi": _fetch_pypi, "npm": _fetch_npm}[pin.registry](pin, tmp)
         if not name:  # a moved Debian version whose current file is cached
             return _cached(expected, pin)
         got = sha256_file(Path(tmp) / name)
@@ -293,5 +328,5 @@ def get(pin: Pin) -> Artifact:
     return _cached(got, pin)
 
 
-__all__ = ["CLIENTS", "REGISTRIES", "Artifact", "FetchError", "Pin", "apt_options", "artifacts_dir", "get",
-           "sha256_file"]
+__all__ = ["ALLOW_MOVED_ENV", "CLIENTS", "REGISTRIES", "Artifact", "FetchError", "Pin", "apt_options",
+           "artifacts_dir", "get", "sha256_file"]

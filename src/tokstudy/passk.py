@@ -1,36 +1,50 @@
 """pass@k: solve code-generation problems with a model and judge each completion in the sandbox.
 
-* **HumanEval pass@1** (:func:`humaneval`): greedy decoding, stop strings applied
+* **pass@1** (:func:`solve`): greedy decoding, stop strings applied
   to the *decoded* text, the completion run in an OS sandbox and the problem's
   tests judged outside it (:mod:`tokstudy.sandbox`, see its threat model).
-* **MBPP pass@1** (:func:`mbpp`) from a user-supplied ``mbpp.jsonl``, with the
-  bigcode-evaluation-harness prompt (description + first test inside a docstring).
+  The same for MBPP problems from a user-supplied ``mbpp.jsonl``.
 * **Sampled pass@k** (:func:`solve_sampled`), as the paper does it: ``n``
   completions per problem at a temperature and top-p, seeded per problem
   (``seed`` + the CRC32 of its task id), each judged, then the unbiased
   estimator :func:`pass_at_k` of Chen et al. (2021) averaged over problems
   (``docs/paper.md#pass-at-k``).
 
-The problems themselves come from :mod:`tokstudy.problems`.
+The problems themselves come from :mod:`tokstudy.problems`; a :class:`Judge` (limits, backend, workers),
+built once by the caller from its settings, says where and how every completion is judged.
 """
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tokstudy import sandbox
+from tokstudy.choices import SandboxBackend
 from tokstudy.errors import ProblemError
 from tokstudy.generation import generate, sample
-from tokstudy.problems import Problem, humaneval_problems, mbpp_problems
+from tokstudy.problems import Problem
 
 
 def task(problem: Problem) -> sandbox.Task:
     """What the sandbox runs for ``problem``: its prompt, tests, entry point and setup."""
     return sandbox.Task(problem.prompt, problem.tests, problem.entry_point, problem.setup)
+
+
+@dataclass(frozen=True)
+class Judge:
+    """Where and how completions are judged, resolved once by the caller: the sandbox's per-problem limits,
+    its backend and how many problems run at once (``evaluate.humaneval`` / ``--sandbox``)."""
+
+    limits: sandbox.Limits = sandbox.Limits()
+    backend: SandboxBackend = "bwrap"
+    workers: int = 2
+
+    def verdicts(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[sandbox.Verdict]:
+        return sandbox.judge_all([task(p) for p in problems], completions, self.limits, backend=self.backend,
+                                 workers=self.workers)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -71,23 +85,19 @@ class PassResult:
                 for t, r, c in zip(self.task_ids, self.results, self.completions, strict=True)]
 
 
-def check(problems: Sequence[Problem], completions: Sequence[str], *, timeout: float = 5.0, workers: int = 2,
-          memory_mb: int = 1024, sandbox_backend: str = "bwrap") -> PassResult:
-    """Judge each completion with its problem's tests (:func:`sandbox.judge_all`); pass@1 = the share that passes."""
+def check(problems: Sequence[Problem], completions: Sequence[str], judge: Judge = Judge()) -> PassResult:
+    """Judge each completion with its problem's tests (:meth:`Judge.verdicts`); pass@1 = the share that passes."""
     if len(problems) != len(completions):
         raise ProblemError(f"{len(problems)} problems but {len(completions)} completions")
     if not problems:
         raise ProblemError("no problems to check")
-    limits = sandbox.Limits(timeout_s=timeout, memory_mb=memory_mb)
-    results = sandbox.judge_all([task(p) for p in problems], completions, limits, backend=sandbox_backend,
-                                workers=workers)
+    results = judge.verdicts(problems, completions)
     return PassResult(sum(r.passed for r in results) / len(results), len(results), list(completions),
-                      results, [p.task_id for p in problems], sandbox_backend)
+                      results, [p.task_id for p in problems], judge.backend)
 
 
-def solve(model, tokenizer, problems: Sequence[Problem], *, max_new_tokens: int = 256, batch_size: int = 1,
-          timeout: float = 5.0, workers: int = 2, memory_mb: int = 1024, sandbox_backend: str = "bwrap",
-          desc: str = "generate") -> PassResult:
+def solve(model, tokenizer, problems: Sequence[Problem], *, max_new_tokens: int, batch_size: int,
+          judge: Judge = Judge(), desc: str = "generate") -> PassResult:
     """Greedy pass@1 of ``model`` on ``problems`` (each problem's stop strings applied to decoded text)."""
     by_stop: dict[tuple[str, ...], list[int]] = {}
     for i, p in enumerate(problems):
@@ -98,8 +108,7 @@ def solve(model, tokenizer, problems: Sequence[Problem], *, max_new_tokens: int 
                         stop=stop, batch_size=batch_size, desc=desc)
         for i, (text, _n) in zip(idx, gens, strict=True):
             completions[i] = text
-    return check(problems, completions, timeout=timeout, workers=workers, memory_mb=memory_mb,
-                 sandbox_backend=sandbox_backend)
+    return check(problems, completions, judge)
 
 
 @dataclass
@@ -130,8 +139,7 @@ def problem_seed(seed: int, task_id: str) -> int:
 
 
 def solve_sampled(model, tokenizer, problems: Sequence[Problem], *, n: int, ks: Sequence[int], temperature: float,
-                  top_p: float, seed: int, max_new_tokens: int = 256, batch_size: int = 1, timeout: float = 5.0,
-                  workers: int = 2, memory_mb: int = 1024, sandbox_backend: str = "bwrap",
+                  top_p: float, seed: int, max_new_tokens: int, batch_size: int, judge: Judge = Judge(),
                   desc: str = "sample") -> SampledResult:
     """Sampled pass@k: ``n`` completions per problem (:func:`~tokstudy.generation.sample`), judged, estimated."""
     if not problems:
@@ -144,13 +152,11 @@ def solve_sampled(model, tokenizer, problems: Sequence[Problem], *, n: int, ks: 
                                            top_p=top_p, seed=problem_seed(seed, p.task_id), stop=p.stop,
                                            batch_size=batch_size)]
                for p in tqdm(problems, desc=desc, leave=False)]
-    limits = sandbox.Limits(timeout_s=timeout, memory_mb=memory_mb)
-    flat = sandbox.judge_all([task(p) for p in problems for _ in range(n)], [t for s in samples for t in s],
-                             limits, backend=sandbox_backend, workers=workers)
+    flat = judge.verdicts([p for p in problems for _ in range(n)], [t for s in samples for t in s])
     verdicts = [flat[i * n : (i + 1) * n] for i in range(len(problems))]
     correct = [sum(v.passed for v in vs) for vs in verdicts]
     pass_at = {k: mean_pass_at_k([(n, c) for c in correct], k) for k in ks}
-    return SampledResult(pass_at, n, correct, [p.task_id for p in problems], samples, verdicts, sandbox_backend)
+    return SampledResult(pass_at, n, correct, [p.task_id for p in problems], samples, verdicts, judge.backend)
 
 
 def sampled_rows(res: SampledResult, dataset: str = "humaneval", extra: Mapping[str, Any] | None = None,
@@ -160,16 +166,6 @@ def sampled_rows(res: SampledResult, dataset: str = "humaneval", extra: Mapping[
     return [{**dict(extra or {}), "metric": f"{dataset}_pass@{k}", "value": v, "dataset": dataset, "domain": "code",
              "problems": len(res.task_ids), "samples": res.n, "sandbox": res.backend, **warn}
             for k, v in sorted(res.pass_at.items())]
-
-
-def humaneval(model, tokenizer, limit: int | None = None, **kwargs) -> PassResult:
-    """HumanEval pass@1 (greedy) on the first ``limit`` problems; kwargs go to :func:`solve`."""
-    return solve(model, tokenizer, humaneval_problems(limit), desc="humaneval", **kwargs)
-
-
-def mbpp(model, tokenizer, path: str | os.PathLike, limit: int | None = None, **kwargs) -> PassResult:
-    """MBPP pass@1 (greedy) from the JSONL at ``path``; kwargs go to :func:`solve`."""
-    return solve(model, tokenizer, mbpp_problems(path, limit), desc="mbpp", **kwargs)
 
 
 def pass_rows(res: PassResult, metric: str = "humaneval_pass@1", dataset: str = "humaneval",

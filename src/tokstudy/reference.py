@@ -12,8 +12,12 @@ encoding from a cached ``.tiktoken`` file. Loading them as handles is
 The code-LLM tokenizers (StarCoder, DeepSeek-Coder, Llama 3, Qwen2) are the vocab-only
 GGUF files llama.cpp ships for its tokenizer tests, found in the ``llama-cpp-python``
 sdist (76 MB, fetched once; every GGUF reference is extracted from that one download,
-with llama.cpp's ``.inp``/``.out`` test vectors beside it). :func:`hf_json` converts a
-GGUF file once with ``transformers`` + ``gguf`` into a cached ``tokenizer.json``.
+with llama.cpp's ``.inp``/``.out`` test vectors beside it, :func:`test_vectors`). :func:`hf_json`
+converts a GGUF file once (read with the ``gguf`` package, :func:`gguf_tokenizer_json`) into a
+cached ``tokenizer.json`` that tokenizes as llama.cpp does: the GGUF's tokens, ids and merges, the
+pre-tokenizer llama.cpp uses for its ``tokenizer.ggml.pre`` (a sequence of regex splits,
+:data:`GGUF_PRE_TYPES`; a name not in that table is an error, never a GPT-2 fallback), its
+control tokens as special tokens and its user-defined tokens as non-special added tokens.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from tokstudy.results import sha256_file
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REFERENCES", "TIKTOKEN_SPECIALS", "fetch", "hf_json", "resolve", "test_vectors", "tiktoken_encoding"]
+__all__ = ["GGUF_PRE_REGEXES", "GGUF_PRE_TYPES", "REFERENCES", "TIKTOKEN_SPECIALS", "fetch", "gguf_pre_tokenizer",
+           "gguf_tokenizer_json", "hf_json", "resolve", "test_vectors", "tiktoken_encoding"]
 
 TIKTOKEN_SPECIALS = {
     "r50k_base": {"<|endoftext|>": 50256},
@@ -125,10 +130,10 @@ _GGUF_DIR = "llama_cpp_python-0.3.36/vendor/llama.cpp/models"
 for _name, _file, _sha, _size, _what, _licence in (
     ("starcoder", "starcoder", "fedb892b4e1bd3c1f2fcdae356440b14fb458f4264d586e5c987ed93df4e174d", 49152,
      "StarCoder (BigCode) byte-level BPE", "BigCode OpenRAIL-M"),
-    ("deepseek-coder", "deepseek-coder", "91cb1379f2e33af1c4866b194622b7a0e12e8f0c9dba7ba2f10d55978730bec1", 32259,
-     "DeepSeek-Coder byte-level BPE (32,000 + specials)", "DeepSeek License"),
-    ("llama3", "llama-bpe", "97272e430d53bc7688f52d5e0ad8ea8f163ede9f1bbd1694feaa504797d5d96e", 128257,
-     "Llama 3 byte-level BPE (128,000 + specials)", "Llama 3 Community License"),
+    ("deepseek-coder", "deepseek-coder", "91cb1379f2e33af1c4866b194622b7a0e12e8f0c9dba7ba2f10d55978730bec1", 32256,
+     "DeepSeek-Coder byte-level BPE (32,000 + 256 added)", "DeepSeek License"),
+    ("llama3", "llama-bpe", "97272e430d53bc7688f52d5e0ad8ea8f163ede9f1bbd1694feaa504797d5d96e", 128256,
+     "Llama 3 byte-level BPE (128,000 + 256 specials)", "Llama 3 Community License"),
     ("qwen2", "qwen2", "44c2f46b715f585c6ab513970e8a006bfa5badd6108560054921cf598d154d8c", 151936,
      "Qwen2 byte-level BPE (single digits)", "Qwen licence (Apache-2.0 for most models)"),
 ):
@@ -246,9 +251,9 @@ def _read_member(artifact: Path, member: str) -> bytes:
 def hf_json(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """The HF ``tokenizer.json`` of reference ``name`` (format ``hf`` or ``gguf``).
 
-    A GGUF file is converted once (``transformers`` reads it with the ``gguf`` package) into
-    ``tokenizer.json`` beside it; ``tokenizer.source.json`` records the GGUF's sha256 and the
-    transformers version, and a conversion made from anything else is redone.
+    A GGUF file is converted once (:func:`gguf_tokenizer_json`) into ``tokenizer.json`` beside it;
+    ``tokenizer.source.json`` records the GGUF's sha256 and the converter's version, and a
+    conversion made from anything else (e.g. an older transformers-based one) is redone.
     """
     import json
 
@@ -258,20 +263,183 @@ def hf_json(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
         return src
     if ref["format"] != "gguf":
         raise TokenizerError(f"reference {name!r} is a {ref['format']} file, not an HF tokenizer")
-    import transformers
-
     out, stamp = src.parent / "tokenizer.json", src.parent / "tokenizer.source.json"
-    want = {"gguf_sha256": ref["sha256"], "transformers": transformers.__version__}
+    want = {"gguf_sha256": ref["sha256"], "converter": f"tokstudy.reference.gguf_tokenizer_json/{_GGUF_CONVERTER}"}
     if out.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == want:
         return out
-    try:
-        hf = transformers.AutoTokenizer.from_pretrained(str(src.parent), gguf_file=src.name, local_files_only=True)
-    except ImportError as exc:
-        raise TokenizerError(f"reading {src.name} needs the gguf package: pip install gguf==0.19.0 ({exc})") from None
-    paths.atomic_write(out, hf.backend_tokenizer.to_str(pretty=False))
+    paths.atomic_write(out, json.dumps(gguf_tokenizer_json(src), ensure_ascii=False))
     paths.atomic_write(stamp, json.dumps(want))
     log.info("converted %s to %s", src.name, out)
     return out
+
+
+# ----------------------------------------------------------------------------- GGUF -> tokenizer.json
+# What llama.cpp does with a byte-level BPE GGUF (``tokenizer.ggml.model = gpt2``), read from
+# src/llama-vocab.cpp and src/unicode.cpp of the llama.cpp in the pinned llama-cpp-python 0.3.36 sdist.
+# Bump _GGUF_CONVERTER whenever the conversion below changes: cached tokenizer.json files are redone.
+_GGUF_CONVERTER = 2
+
+# llama.cpp's pre-tokenizer: a list of regexes (llm_tokenizer_bpe, one list per LLAMA_VOCAB_PRE_TYPE), each
+# applied in turn to every piece the previous ones left; a match and the text between matches are both
+# pieces (HF: Split(behavior="isolated")), then each piece goes to BPE as GPT-2 byte-level characters.
+# The strings are llama.cpp's, in Oniguruma syntax (HF tokenizers.Regex): \p{L} letters, \p{N} numbers,
+# \p{P} punctuation; llama.cpp's own ``(?:'[sS]|...)`` spelling of the case-insensitive contractions.
+# llama.cpp turns every non-ASCII whitespace character into \v before matching, so a character class
+# never matches one: ``&&[^\s]`` says so where a class spans whitespace (DeepSeek-Coder's CJK range
+# U+0800-U+4E00 holds U+2000-U+200A, U+3000, ...).
+_GPT2_RE = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
+_LLAMA3_RE = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+              r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+GGUF_PRE_REGEXES: dict[str, tuple[str, ...]] = {  # LLAMA_VOCAB_PRE_TYPE_* -> regexes, in order
+    "default": (r"[\p{P}\$\+<=>\^~\|]+", _GPT2_RE, r"\p{N}+", "[0-9][0-9][0-9]"),
+    "gpt2": (_GPT2_RE,),
+    "starcoder": (r"\p{N}", _GPT2_RE),
+    "falcon": (r"[\p{P}\$\+<=>\^~\|`]+", _GPT2_RE, "[0-9][0-9][0-9]"),
+    "llama3": (_LLAMA3_RE,),
+    "qwen2": (_LLAMA3_RE.replace(r"\p{N}{1,3}", r"\p{N}"),),
+    "deepseek-coder": (r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff&&[^\\s]]+",
+                       r"\p{N}"),
+}
+# tokenizer.ggml.pre -> (LLAMA_VOCAB_PRE_TYPE, ignore_merges, add_bos): llama_vocab::impl::load. A name that is
+# not here is an error (llama.cpp itself refuses names it does not know); add one only after checking
+# llama-vocab.cpp, and only for a type whose regexes are in GGUF_PRE_REGEXES.
+GGUF_PRE_TYPES: dict[str, tuple[str, bool, bool]] = {
+    "default": ("default", False, False),
+    **dict.fromkeys(("gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "a.x-4.0", "mellum", "mpt", "olmo", "jais",
+                     "exaone4", "trillion", "granite-docling"), ("gpt2", False, False)),
+    **dict.fromkeys(("starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "mellum2"),
+                    ("starcoder", False, False)),
+    "falcon": ("falcon", False, False),
+    **dict.fromkeys(("llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
+                     "jina-v5-nano"), ("llama3", True, True)),
+    **dict.fromkeys(("dbrx", "smaug-bpe", "chatglm-bpe"), ("llama3", False, False)),
+    **dict.fromkeys(("glm4", "glm5"), ("llama3", True, False)),
+    **dict.fromkeys(("qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "stablelm2", "hunyuan", "solar-open", "megrez"),
+                    ("qwen2", False, False)),
+    "deepseek-coder": ("deepseek-coder", False, False),
+}
+# GGUF token types (gguf.TokenType): 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+_GGUF_UNKNOWN, _GGUF_CONTROL, _GGUF_USER_DEFINED = 2, 3, 4
+# Tokens llama.cpp retypes as control by their text (llama-vocab.cpp, "auto-detect special tokens by text"):
+# each group only when the GGUF does not give that role's id; the end-of-generation texts always.
+_LLAMA_CPP_CONTROL_TEXTS: dict[str | None, tuple[str, ...]] = {
+    "tokenizer.ggml.eot_token_id": ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                    "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>",
+                                    "<end_of_utterance>"),
+    "tokenizer.ggml.eom_token_id": ("<|eom_id|>",),
+    "tokenizer.ggml.fim_pre_token_id": ("<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>",
+                                        "▁<PRE>", "<|code_prefix|>", "<|prefix|>"),
+    "tokenizer.ggml.fim_suf_token_id": ("<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>",
+                                        "▁<SUF>", "<|code_suffix|>", "<|suffix|>"),
+    "tokenizer.ggml.fim_mid_token_id": ("<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>",
+                                        "▁<MID>", "<|code_middle|>", "<|middle|>"),
+    "tokenizer.ggml.fim_pad_token_id": ("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"),
+    "tokenizer.ggml.fim_rep_token_id": ("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"),
+    "tokenizer.ggml.fim_sep_token_id": ("<|file_sep|>",),
+    None: ("<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+           "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+           "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~["),
+}
+# the deprecated keys llama.cpp also reads for the FIM roles
+_GGUF_DEPRECATED_KEYS = {"tokenizer.ggml.fim_pre_token_id": "tokenizer.ggml.prefix_token_id",
+                         "tokenizer.ggml.fim_suf_token_id": "tokenizer.ggml.suffix_token_id",
+                         "tokenizer.ggml.fim_mid_token_id": "tokenizer.ggml.middle_token_id"}
+
+
+def gguf_pre_tokenizer(pre: str | None, where: str = "GGUF") -> tuple[dict, bool, bool]:
+    """The HF pre-tokenizer (JSON dict) of llama.cpp pre-tokenizer name ``pre``, with ``ignore_merges`` and ``add_bos``.
+
+    ``Sequence([Split(regex, "isolated") for each of llama.cpp's regexes] + [ByteLevel(use_regex=False)])``
+    (:data:`GGUF_PRE_REGEXES`). A name llama.cpp maps to a type not converted here, or no name at all, is a
+    :class:`TokenizerError`: there is no GPT-2 fallback.
+    """
+    if not pre:
+        raise TokenizerError(f"{where} has no tokenizer.ggml.pre; tokstudy converts only GGUF files that name their "
+                             f"pre-tokenizer (one of {sorted(GGUF_PRE_TYPES)})")
+    if pre not in GGUF_PRE_TYPES:
+        raise TokenizerError(f"{where}: unknown tokenizer.ggml.pre {pre!r}; tokstudy converts {sorted(GGUF_PRE_TYPES)} "
+                             "(add its regexes from llama.cpp's src/llama-vocab.cpp to GGUF_PRE_TYPES/GGUF_PRE_REGEXES "
+                             "in tokstudy/reference.py)")
+    kind, ignore_merges, add_bos = GGUF_PRE_TYPES[pre]
+    splits = [{"type": "Split", "pattern": {"Regex": r}, "behavior": "Isolated", "invert": False}
+              for r in GGUF_PRE_REGEXES[kind]]
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+    return {"type": "Sequence", "pretokenizers": [*splits, byte_level]}, ignore_merges, add_bos
+
+
+def gguf_tokenizer_json(path: str | os.PathLike) -> dict:
+    """The HF ``tokenizer.json`` (as a dict) that tokenizes like llama.cpp's ``llama_tokenize`` of GGUF ``path``.
+
+    Only byte-level BPE vocabularies (``tokenizer.ggml.model = gpt2``). The model holds every GGUF token
+    under its GGUF id and the GGUF merges (``ignore_merges`` as llama.cpp sets it); the pre-tokenizer is
+    llama.cpp's for ``tokenizer.ggml.pre`` (:func:`gguf_pre_tokenizer`). Control and unknown tokens, and the
+    user-defined ones llama.cpp retypes as control by their text (DeepSeek-Coder's FIM tokens), become special
+    added tokens, never matched in the text (llama.cpp's ``parse_special=false``); the other user-defined tokens
+    become non-special added tokens, matched in the text before pre-tokenization as llama.cpp does
+    (DeepSeek-Coder's ``õ``, ``ÿ``, ...; their bytes are their text's UTF-8). The post-processor adds BOS/EOS
+    where llama.cpp's ``add_special`` would (Llama 3, DeepSeek-Coder: BOS).
+    """
+    try:
+        from gguf import GGUFReader
+    except ImportError as exc:
+        raise TokenizerError(f"reading {Path(path).name} needs the gguf package: pip install gguf==0.19.0 "
+                             f"({exc})") from None
+    path = Path(path)
+    fields = GGUFReader(str(path)).fields
+
+    def get(key: str, default: Any = None) -> Any:
+        return fields[key].contents() if key in fields else default
+
+    model = get("tokenizer.ggml.model")
+    if model != "gpt2":
+        raise TokenizerError(f"{path.name}: tokenizer.ggml.model is {model!r}; tokstudy converts only byte-level BPE "
+                             "GGUF vocabularies ('gpt2')")
+    pre_tokenizer, ignore_merges, add_bos = gguf_pre_tokenizer(get("tokenizer.ggml.pre"), path.name)
+    tokens: list[str] = get("tokenizer.ggml.tokens")
+    types: list[int] = get("tokenizer.ggml.token_type") or [1] * len(tokens)
+    merges: list[str] = get("tokenizer.ggml.merges") or []
+    if len(types) != len(tokens) or len(set(tokens)) != len(tokens):
+        raise TokenizerError(f"{path.name}: token types do not match the tokens, or two tokens share a text")
+    by_text = {t: i for i, t in enumerate(tokens)}
+    control = {i for i, t in enumerate(types) if t in (_GGUF_UNKNOWN, _GGUF_CONTROL)}
+    user = {i for i, t in enumerate(types) if t == _GGUF_USER_DEFINED}
+    for key, texts in _LLAMA_CPP_CONTROL_TEXTS.items():
+        if key is None or (key not in fields and _GGUF_DEPRECATED_KEYS.get(key) not in fields):
+            # a retyped user-defined token is no longer matched in the text; a retyped normal token (Qwen2's
+            # "</s>") still comes out of BPE under its id, so it stays an ordinary token here
+            control |= user & {by_text[t] for t in texts if t in by_text}
+    user -= control
+    added = [{"id": i, "content": tokens[i], "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": i in control} for i in sorted(control | user)]
+    bos_eos = {}  # llama.cpp's add_special: BOS/EOS when the pre type or the GGUF's add_*_token says so
+    for role, default in (("bos", add_bos), ("eos", False)):
+        if get(f"tokenizer.ggml.add_{role}_token", default):
+            tid = get(f"tokenizer.ggml.{role}_token_id")
+            if tid is None or not 0 <= tid < len(tokens):
+                raise TokenizerError(f"{path.name}: adds a {role.upper()} token but has no valid "
+                                     f"tokenizer.ggml.{role}_token_id")
+            bos_eos[role] = (tokens[tid], int(tid))
+
+    def template(seq: str, type_id: int) -> list[dict]:
+        return ([{"SpecialToken": {"id": bos_eos["bos"][0], "type_id": type_id}}] if "bos" in bos_eos else []) + [
+            {"Sequence": {"id": seq, "type_id": type_id}}] + (
+            [{"SpecialToken": {"id": bos_eos["eos"][0], "type_id": type_id}}] if "eos" in bos_eos else [])
+
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": None,
+        "pre_tokenizer": pre_tokenizer,
+        "post_processor": {"type": "TemplateProcessing", "single": template("A", 0),
+                           "pair": template("A", 0) + template("B", 1),
+                           "special_tokens": {t: {"id": t, "ids": [i], "tokens": [t]} for t, i in bos_eos.values()}},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                  "ignore_merges": ignore_merges, "vocab": by_text, "merges": [m.split(" ", 1) for m in merges]},
+    }
 
 
 def test_vectors(name: str, cache_dir: str | os.PathLike | None = None) -> list[tuple[str, list[int]]]:

@@ -135,7 +135,9 @@ class TokenizerHandle:
     """A uniform view of one tokenizer (ours, an HF tokenizer.json, or tiktoken).
 
     * ``encode(text)`` never adds special tokens, never matches special-token
-      strings inside the text, and (for SentencePiece vocabs) adds **no dummy
+      strings inside the text (non-special added tokens, such as llama.cpp's
+      user-defined ones, are matched, as HF and llama.cpp do; their bytes are
+      their text), and (for SentencePiece vocabs) adds **no dummy
       prefix**, so that ``b"".join(token_bytes(i) for i in encode(text)) ==
       text.encode()`` for every tokenizer. ``encode(text, native=True)`` uses the
       tokenizer's own normalizer (Llama 2: prepends ``▁``; at most one token more per text).
@@ -205,8 +207,10 @@ class _HFHandle(TokenizerHandle):
         if self.kind is None:
             raise TokenizerError(f"{name}: neither a ByteLevel nor a SentencePiece-style (▁) tokenizer; unsupported")
         self._added = {t["id"]: t for t in d.get("added_tokens", [])}
-        # the encoding copy: no added-token matching, no dummy prefix
-        plain = dict(d, added_tokens=[], post_processor=None)
+        # the encoding copy: no special-token matching, no dummy prefix; non-special added tokens (llama.cpp's
+        # user-defined tokens, e.g. DeepSeek-Coder's "õ") are still matched in the text, as HF and llama.cpp do
+        plain = dict(d, added_tokens=[t for t in self._added.values() if not t.get("special", True)],
+                     post_processor=None)
         if self.kind == "spm":
             plain["normalizer"] = {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}
             plain["pre_tokenizer"] = None
@@ -219,6 +223,8 @@ class _HFHandle(TokenizerHandle):
     def _piece_bytes(self, i: int, piece: str | None) -> bytes:
         if piece is None or (i in self._added and self._added[i].get("special", True)):
             return b""
+        if i in self._added:  # a non-special added token is matched as its text: its bytes are the text's UTF-8
+            return self._added[i]["content"].encode("utf-8")
         if self.kind == "bytelevel":
             try:
                 return from_bytelevel(piece)

@@ -67,15 +67,17 @@ def model_path(P: Params, run: str, model_dir: str | os.PathLike | None = None) 
     return path
 
 
-def _humaneval_rows(model, tok, P: Params, limit, kw: dict, labels) -> tuple[list[dict], list[dict]]:
+def _humaneval_rows(model, tok, P: Params, limit, judge: passk.Judge, labels) -> tuple[list[dict], list[dict]]:
     """HumanEval pass@k rows and per-problem outcomes: greedy pass@1 at temperature 0, else sampled pass@k."""
     he = P.evaluate.humaneval
+    probs = problems.humaneval_problems(limit)
     if he.temperature == 0:  # params guarantee n == 1, k == [1]
-        res = passk.humaneval(model, tok, limit, max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, **kw)
+        res = passk.solve(model, tok, probs, max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, judge=judge,
+                          desc="humaneval")
         return passk.pass_rows(res, extra={**labels, "samples": 1, "temperature": 0.0}), res.per_problem()
-    res = passk.solve_sampled(model, tok, problems.humaneval_problems(limit), n=he.n, ks=he.k,
-                                 temperature=he.temperature, top_p=he.top_p, seed=P.seed,
-                                 max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, desc="humaneval", **kw)
+    res = passk.solve_sampled(model, tok, probs, n=he.n, ks=he.k, temperature=he.temperature, top_p=he.top_p,
+                              seed=P.seed, max_new_tokens=he.max_new_tokens, batch_size=he.batch_size, judge=judge,
+                              desc="humaneval")
     extra = {**labels, "temperature": he.temperature, "top_p": he.top_p}
     return passk.sampled_rows(res, "humaneval", extra), res.per_problem()
 
@@ -102,12 +104,12 @@ def _solution_rows(model, tok, P: Params, mbpp_set, labels) -> tuple[list[dict],
 def _pass_rows(model, tok, P: Params, limit, mbpp_set, backend: str, labels) -> tuple[list[dict], dict]:
     """HumanEval pass@k (and MBPP pass@1) rows plus every problem's outcome for the record's ``extra``."""
     he, mb = P.evaluate.humaneval, P.evaluate.mbpp
-    kw = dict(timeout=he.timeout_s, workers=he.workers, memory_mb=he.memory_mb, sandbox_backend=backend)
-    rows, per_problem = _humaneval_rows(model, tok, P, limit, kw, labels)
+    judge = passk.Judge(sandbox_mod.Limits(timeout_s=he.timeout_s, memory_mb=he.memory_mb), backend, he.workers)
+    rows, per_problem = _humaneval_rows(model, tok, P, limit, judge, labels)
     extra = {"humaneval": per_problem}
     if mbpp_set is not None:
         res = passk.solve(model, tok, mbpp_set, max_new_tokens=mb.max_new_tokens, batch_size=mb.batch_size,
-                             desc="mbpp", **kw)
+                          judge=judge, desc="mbpp")
         rows += passk.pass_rows(res, "mbpp_pass@1", "mbpp", labels)
         extra["mbpp"] = res.per_problem()
     return rows, extra
