@@ -115,3 +115,71 @@ def test_cli_export_errors_are_one_line_and_write_nothing(trained, tmp_path, cap
     err = capsys.readouterr().err
     assert err.startswith("error: ") and msg in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def _tree(d: Path) -> dict[str, str]:
+    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("kind, msg", [
+    ("a user's OUT.json", "x.json exists and tokstudy did not write it: move it away or choose another name"),
+    ("a user's OUT.tiktoken", "x.tiktoken exists and tokstudy did not write it"),
+    ("an existing folder", "x.tiktoken is a folder; give a file path in it"),
+    ("a path under a file", "notes.txt is a file, so nothing can be created under it"),
+    ("an unwritable path", "cannot create it in /proc/1"),
+    ("an export of another name", "x.json exists and tokstudy did not write it"),
+])
+def test_cli_export_never_replaces_a_file_it_did_not_write(trained, tmp_path, capsys, kind, msg):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    out = tmp_path / "x.tiktoken"
+    if kind == "a user's OUT.json":
+        (tmp_path / "x.json").write_text('{"my": "settings"}\n')
+    elif kind == "a user's OUT.tiktoken":
+        out.write_text("my ranks\n")
+    elif kind == "an existing folder":
+        out.mkdir()
+    elif kind == "a path under a file":
+        out = tmp_path / "notes.txt" / "x.tiktoken"
+    elif kind == "an unwritable path":
+        out = Path("/proc/1/nonexistent/x.tiktoken")
+    else:  # y.json written by export, copied to x.json: it names y.tiktoken, not x.tiktoken
+        assert cli.main(["export", str(trained["gpt4"]), "--tiktoken", str(tmp_path / "y.tiktoken")]) == 0
+        (tmp_path / "x.json").write_bytes((tmp_path / "y.json").read_bytes())
+    capsys.readouterr()
+    before = _tree(tmp_path)
+    assert cli.main(["export", str(trained["gpt4"]), "--tiktoken", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --tiktoken {out.with_suffix('.json') if 'json' in msg else out}") and msg in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert _tree(tmp_path) == before
+
+
+def test_cli_export_replaces_its_own_earlier_export(trained, tmp_path, capsys):
+    out = tmp_path / "x.tiktoken"
+    assert cli.main(["export", str(trained["identity"]), "--tiktoken", str(out)]) == 0
+    first = out.read_bytes()
+    assert cli.main(["export", str(trained["gpt4"]), "--tiktoken", str(out)]) == 0
+    assert out.read_bytes() != first and json.loads(out.with_suffix(".json").read_text())["pat_str"] == (
+        tokenizer.pretok.get("gpt4").pattern)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.tiktoken"]
+    assert tiktokenfile.encoding(out).encode_ordinary("def f(): pass") == tokenizer.load(trained["gpt4"]).encode(
+        "def f(): pass")
+
+
+def test_a_failed_export_write_leaves_nothing(trained, tmp_path, monkeypatch, capsys):
+    from tokstudy import paths
+
+    real = paths.atomic_write
+
+    def fail_on_json(path, data):
+        if str(path).endswith(".json"):
+            raise OSError(28, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(paths, "atomic_write", fail_on_json)
+    assert cli.main(["export", str(trained["gpt4"]), "--tiktoken", str(tmp_path / "new" / "x.tiktoken")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --tiktoken {tmp_path / 'new' / 'x.tiktoken'}: cannot write it (No space left on device); " \
+                  "choose a folder you can write to\n"
+    assert list(tmp_path.iterdir()) == []

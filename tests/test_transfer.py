@@ -23,7 +23,7 @@ BYTE_PIECES = [f"<0x{b:02X}>" for b in range(256)]
 
 
 class Handle:
-    """A local implementation of the tokstudy.bpe.TokenizerHandle contract over a ``tokenizers.Tokenizer``."""
+    """A local implementation of the tokstudy.tokenizer.TokenizerHandle contract over a ``tokenizers.Tokenizer``."""
 
     def __init__(self, tok: Tokenizer, name: str, scheme: str, specials: list[str]):
         self.tokenizer, self.name, self.scheme = tok, name, scheme
@@ -442,7 +442,7 @@ def test_model_smaller_than_old_vocab_is_rejected(old_tok, new_tok):
 
 def test_swap_between_real_bpe_tokenizers(tmp_path):
     bpe = pytest.importorskip("tokstudy.bpe")
-    from tokstudy import params
+    from tokstudy import params, tokenizer
 
     texts = [
         "def main(argv):\n    for i in range(10):\n        print(i, argv)\n    return 0\n",
@@ -452,8 +452,8 @@ def test_swap_between_real_bpe_tokenizers(tmp_path):
     gpt2 = params.load("smoke").tokenizer("general-m")
     old_v = dataclasses.replace(gpt2, name="old", vocab_size=300)
     new_v = dataclasses.replace(gpt2, name="new", regex="identity", vocab_size=330)
-    old = bpe.load(bpe.save(bpe.train(texts, old_v), tmp_path / "old", {}))
-    new = bpe.load(bpe.save(bpe.train(texts, new_v), tmp_path / "new", {}))
+    old = tokenizer.load(bpe.save(bpe.train(texts, old_v), tmp_path / "old", {}))
+    new = tokenizer.load(bpe.save(bpe.train(texts, new_v), tmp_path / "new", {}))
     tm = tokenmap.map_tokens(new, old)
     for i in range(new.vocab_size):  # every mapping reproduces the new token's bytes
         if tm.kinds[i] in ("exact", "composed"):

@@ -16,13 +16,22 @@ Long work shows progress bars; logs are quiet unless ``-v`` (INFO) or ``--debug`
 compare, overlap and sweep print one table: ``--format table|json|csv|md|latex``
 (anything but the table goes to stderr then), ``--baseline NAME`` adds relative-%
 columns.
+
+A user-fixable error is one line on stderr (``error: ...``, naming the file or flag
+and the fix) and exit status 2; ``--debug`` or TOKSTUDY_DEBUG=1 shows the traceback.
+Every flag is checked when it is parsed. Ctrl-C prints ``interrupted`` (status 130).
+An output (``--out``, ``--tiktoken``) must be new, an empty folder, or an output that
+tokstudy wrote before; ``--force`` writes into a folder beside your files, never over
+them, and never into an input.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +39,98 @@ from tokstudy import choices, tables
 from tokstudy.errors import CliError, TokstudyError
 
 log = logging.getLogger("tokstudy")
+
+#: the largest vocabulary size a flag takes (2**21 tokens; the BPE trainers abort far above it)
+VOCAB_MAX = 2**21
+#: the largest --pad-to-multiple-of (a larger one would only allocate empty embedding rows)
+PAD_MAX = 2**16
+
+
+# --------------------------------------------------------------------------- flag types: checked when parsed
+
+
+def _fail(message: str, prog: str):
+    """The CLI's usage error: one line, ``error: MESSAGE (see PROG --help)``, exit status 2."""
+    sys.stderr.write(f"error: {' '.join(str(message).split())} (see {prog} --help)\n")
+    sys.exit(2)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors (its subparsers' too) are one line on stderr and exit status 2."""
+
+    def error(self, message):
+        _fail(message, self.prog)
+
+    def parse_args(self, args=None, namespace=None):
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:  # reported by the verb that was given them
+            verb = getattr(ns, "verb", None)
+            _fail(f"unrecognized arguments: {' '.join(extras)}", f"{self.prog} {verb}" if verb else self.prog)
+        return ns
+
+
+def _one_line_errors(parser: argparse.ArgumentParser, prog: str) -> argparse.ArgumentParser:
+    """``parser`` (and its subparsers) reporting errors as :class:`_Parser` does, as ``prog``."""
+    parsers = [parser]
+    while parsers:
+        p = parsers.pop()
+        p.error = lambda message: _fail(message, prog)
+        parsers += [sub for a in p._actions if isinstance(a, argparse._SubParsersAction) for sub in a.choices.values()]
+    return parser
+
+
+def int_range(low: int, high: int | None = None):
+    """An argparse ``type``: a whole number in ``[low, high]`` (no upper bound: ``high=None``)."""
+    bounds = f">= {low}" if high is None else f"from {low} to {high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number {bounds}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be a whole number {bounds}, got {value}")
+        return value
+
+    return parse
+
+
+count = int_range(1)
+vocab_size = int_range(256, VOCAB_MAX)
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a finite number > 0 (Rényi α)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def device(text: str) -> str:
+    """An argparse ``type``: ``auto``, ``cpu``, or ``cuda`` / ``cuda:N`` when this machine has that GPU."""
+    m = re.fullmatch(r"cuda(?::(\d+))?", text)
+    if text in ("auto", "cpu"):
+        return text
+    if m is None:
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; use cpu, cuda or cuda:N (auto: cuda if available)")
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0:
+        raise argparse.ArgumentTypeError(f"{text}: torch sees no CUDA GPU on this machine; use --device cpu")
+    if m.group(1) is not None and int(m.group(1)) >= n:
+        raise argparse.ArgumentTypeError(f"{text}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}")
+    return text
+
+
+def _force_arg(p: argparse.ArgumentParser, what: str, also: str = "") -> None:
+    p.add_argument("--force", action="store_true",
+                   help=f"write {what} into a --out folder that holds other files too (they are kept, never "
+                        f"replaced){also}")
 
 
 def _profile_arg(p: argparse.ArgumentParser) -> None:
@@ -94,7 +195,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     if not a.variant and not a.data:
         raise CliError("train: give --variant NAME (a tokenizer of params.yaml) or --data PATH (your own texts)")
     P = params.load(a.profile)
-    custom = a.data or a.out or a.name or a.vocab_size or a.engine or a.regex is not None or a.regex_pattern is not None
+    custom = (a.data or a.out or a.name or a.vocab_size is not None or a.engine or a.regex is not None
+              or a.regex_pattern is not None)
     if not custom:  # a params.yaml variant as it is: the pipeline step (same files and run record as notebook 01)
         run = tokenizers.train_tokenizer(P, a.variant)
         rows = {r["metric"]: r["value"] for r in results.read_run(run)["rows"]}
@@ -102,7 +204,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 0
     out, vocab, report = tools.train_custom(P, variant=a.variant, data=a.data, regex=a.regex,
                                             regex_pattern=a.regex_pattern, vocab_size=a.vocab_size, engine=a.engine,
-                                            name=a.name, out=a.out)
+                                            name=a.name, out=a.out, force=a.force)
     if report is not None:
         print(report.summary())
     print(f"tokenizer written to {out}/tokenizer.json (vocab {vocab})")
@@ -112,12 +214,14 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_compare(a: argparse.Namespace) -> int:
     from tokstudy import commands as tools
 
+    inputs = [*a.tokenizers, a.base]  # never written into; --out may lie in the CORPUS folder (the default does)
+    tools.check_out("compare", a.out, force=a.force, inputs=inputs)  # before any work
     handles = tools.load_tokenizers(a.tokenizers)  # before reading documents: a bad tokenizer fails fast
     if a.baseline:
         tables.check_baseline(a.baseline, handles)
     base = tools.load_tokenizer(a.base, "--base")
     ds = _docs_from(a.corpus, a)
-    df = tools.compare(handles, base, ds, base_name=a.base, alpha=a.alpha, out=a.out)
+    df = tools.compare(handles, base, ds, base_name=a.base, alpha=a.alpha, out=a.out, force=a.force, inputs=inputs)
     _print_table(tools.compare_table(df), a, tools.COMPARE_METRICS,
                  title=f"bytes per token (higher = better compression), NSL vs {a.base} (lower = fewer tokens), "
                        f"Rényi efficiency (alpha={a.alpha}):")
@@ -131,10 +235,11 @@ def cmd_compare(a: argparse.Namespace) -> int:
 def cmd_overlap(a: argparse.Namespace) -> int:
     from tokstudy import commands as tools
 
+    tools.check_out("overlap", a.out, force=a.force, inputs=a.tokenizers)  # before any work
     handles = tools.load_tokenizers(a.tokenizers)
     if a.baseline:
         tables.check_baseline(a.baseline, handles)
-    df = tools.overlap(handles, a.out)
+    df = tools.overlap(handles, a.out, force=a.force, inputs=a.tokenizers)
     _print_table(tools.overlap_table(df), a, ["vocab_distinct", "token_length_mean"],
                  title="distinct tokens, mean token length (bytes), Jaccard overlap of token byte strings:")
     info = _info(a)
@@ -149,6 +254,11 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     from tokstudy.stages import vocab
 
     P = params.load(a.profile)
+    minimum = 256 + len(P.tokenizer(a.variant).special_tokens)
+    small = [v for v in (*(a.sizes or ()), *(a.compare or ())) if v < minimum]
+    if small:
+        raise CliError(f"sweep: size {small[0]} is too small for variant {a.variant!r}: at least {minimum} (256 byte "
+                       f"symbols + {minimum - 256} special tokens); raise --sizes / --compare")
     if a.baseline:
         tables.check_baseline(a.baseline, a.sizes or P.vocab_sizes.values())
     compare = False if a.compare is None else (a.compare or True)  # --compare alone: every size
@@ -164,7 +274,7 @@ def cmd_transfer(a: argparse.Namespace) -> int:
     from tokstudy import commands as tools
 
     out, rows = tools.transfer_model(a.base_model, a.new_tokenizer, out=a.out, old_tokenizer=a.old_tokenizer,
-                                     method=a.method, pad_to_multiple_of=a.pad_to_multiple_of)
+                                     method=a.method, pad_to_multiple_of=a.pad_to_multiple_of, force=a.force)
     for row in rows:
         print(f"{row['metric']:>28}  {row['value']}")
     print(f"wrote {out}")
@@ -209,11 +319,13 @@ def _add_tokenizer_verbs(sub) -> None:
     regex = p.add_mutually_exclusive_group()
     regex.add_argument("--regex", help="pre-tokenizer name: " + ", ".join(sorted(choices.REGEXES)))
     regex.add_argument("--regex-pattern", metavar="PATTERN", help="a raw pre-tokenization regex, recorded verbatim")
-    p.add_argument("--vocab-size", type=int)
+    p.add_argument("--vocab-size", type=vocab_size, help=f"vocabulary size, 256 + the specials to {VOCAB_MAX}")
     p.add_argument("--engine", choices=choices.ENGINES, help="training engine (default: the variant's)")
     p.add_argument("--name", help="name recorded in meta.json")
-    p.add_argument("--out", help="output directory; needed with --data or any override (without: the pipeline "
-                   "step, data/<profile>/tokenizers/<variant> and its run record)")
+    p.add_argument("--out", help="output directory: new, empty or a tokenizer folder of ours; needed with --data "
+                   "or any override (without: the pipeline step, data/<profile>/tokenizers/<variant> and its run "
+                   "record)")
+    _force_arg(p, "the tokenizer files")
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("compare", help="bytes/token, NSL and Rényi efficiency per language")
@@ -221,32 +333,36 @@ def _add_tokenizer_verbs(sub) -> None:
     p.add_argument("tokenizers", nargs="+",
                    help="tokenizer.json files, reference names (gpt2 cl100k o200k llama2) or HF tokenizer dirs")
     p.add_argument("--base", default="llama2", help="NSL base tokenizer (default llama2, as the paper)")
-    p.add_argument("--alpha", type=float, default=2.5, help="Rényi α (default 2.5)")
-    p.add_argument("--max-docs", type=int, default=1000,
+    p.add_argument("--alpha", type=positive_float, default=2.5, help="Rényi α, finite and > 0 (default 2.5)")
+    p.add_argument("--max-docs", type=count, default=1000,
                    help="documents per language (default 1000), a sample in sha256(relative path) order")
     p.add_argument("--include", action="append", default=[], metavar="GLOB",
                    help="read only files matching this gitignore-style glob (repeatable); folders only")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="skip files/folders matching this gitignore-style glob (repeatable); folders only")
-    p.add_argument("--max-file-bytes", type=int, default=1_000_000, help="skip larger files (default 1000000)")
-    p.add_argument("--max-line-chars", type=int, default=1_000,
+    p.add_argument("--max-file-bytes", type=count, default=1_000_000, help="skip larger files (default 1000000)")
+    p.add_argument("--max-line-chars", type=count, default=1_000,
                    help="skip files with a longer line: minified/generated (default 1000)")
-    p.add_argument("--out", default="tokstudy-compare", help="output folder for CSV and figure")
+    p.add_argument("--out", default="tokstudy-compare",
+                   help="output folder for CSV and figure: new, empty or an earlier compare output")
+    _force_arg(p, "compare.csv and the figure")
     _format_args(p, "the tokenizer NAME (its label: the file stem or reference name) on the same dataset")
     p.set_defaults(fn=cmd_compare)
 
     p = sub.add_parser("overlap", help="vocabulary overlap (Jaccard) between tokenizers")
     p.add_argument("tokenizers", nargs="+", help="two or more tokenizers (as for compare)")
-    p.add_argument("--out", default="tokstudy-overlap", help="output folder for CSV and heatmap")
+    p.add_argument("--out", default="tokstudy-overlap",
+                   help="output folder for CSV and heatmap: new, empty or an earlier overlap output")
+    _force_arg(p, "overlap.csv and the heatmap")
     _format_args(p, "the tokenizer NAME (vocabulary size, mean token length)")
     p.set_defaults(fn=cmd_overlap)
 
     p = sub.add_parser("sweep", help="vocab-size sweep by truncating one training run's merges")
     _profile_arg(p)
     p.add_argument("--variant", default="gpt4-l", help="the largest variant to train once")
-    p.add_argument("--sizes", type=int, nargs="*",
+    p.add_argument("--sizes", type=vocab_size, nargs="*",
                    help="train once at the largest of these sizes (default: the variant's run and its truncations)")
-    p.add_argument("--compare", type=int, nargs="*", metavar="SIZE",
+    p.add_argument("--compare", type=vocab_size, nargs="*", metavar="SIZE",
                    help="also train these sizes (none given: every size) on their own and check the truncation")
     _format_args(p, "the vocab size NAME")
     p.set_defaults(fn=cmd_sweep)
@@ -259,8 +375,11 @@ def _add_model_verbs(sub) -> None:
     p.add_argument("new_tokenizer", help="tokenizer.json, reference name or HF tokenizer dir")
     p.add_argument("--old-tokenizer", help="default: the base model directory's tokenizer")
     p.add_argument("--method", default="fvt", choices=choices.TRANSFER_METHODS)
-    p.add_argument("--pad-to-multiple-of", type=int, default=None)
-    p.add_argument("--out", required=True, help="output model directory")
+    p.add_argument("--pad-to-multiple-of", type=int_range(1, PAD_MAX), default=None,
+                   help="pad the embedding rows to a multiple of N (1 to 65536)")
+    p.add_argument("--out", required=True, help="output model directory: new, empty or an earlier transfer output; "
+                   "never the base model")
+    _force_arg(p, "the model", "; take an --old-tokenizer whose vocabulary differs from the model's own")
     p.set_defaults(fn=cmd_transfer)
 
     p = sub.add_parser("evaluate", help="bits/byte, HumanEval (and MBPP) pass@1, generation speed of a model dir")
@@ -268,8 +387,8 @@ def _add_model_verbs(sub) -> None:
     p.add_argument("model_dir", help="a local HF causal-LM directory with its tokenizer")
     p.add_argument("--name", help="run name in the results (default: the folder name)")
     p.add_argument("--mbpp", help="path to an MBPP JSONL file (task_id, text, code, test_list)")
-    p.add_argument("--humaneval-limit", type=int, help="first N HumanEval problems (default: the profile's)")
-    p.add_argument("--device", help="cpu / cuda (default: cuda if available)")
+    p.add_argument("--humaneval-limit", type=count, help="first N HumanEval problems (default: the profile's)")
+    p.add_argument("--device", type=device, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--sandbox", choices=choices.SANDBOX_BACKENDS,
                    help="where generated code runs (default: evaluate.sandbox, bwrap); guard = no OS isolation")
     p.set_defaults(fn=cmd_evaluate)
@@ -277,7 +396,8 @@ def _add_model_verbs(sub) -> None:
     p = sub.add_parser("export", help="write a tokenizer in another format (tiktoken rank file + JSON)")
     p.add_argument("tokenizer", help="tokenizer.json, tokenizer folder, reference or tiktoken name")
     p.add_argument("--tiktoken", required=True, metavar="OUT.tiktoken",
-                   help="rank file to write; OUT.json beside it gets the pattern and special tokens")
+                   help="rank file to write; OUT.json beside it gets the pattern and special tokens (both new, "
+                        "or an earlier export: a file of yours is never replaced)")
     p.set_defaults(fn=cmd_export)
 
     # `tokstudy finetune ...` is `python -m tokstudy.stages train ...` (see main())
@@ -286,8 +406,7 @@ def _add_model_verbs(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tokstudy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="tokstudy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="progress logs (INFO); quiet by default")
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks and DEBUG logs (also TOKSTUDY_DEBUG=1)")
@@ -321,15 +440,24 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     try:
         if argv[:1] == ["finetune"]:
+            from tokstudy.stages.__main__ import build_parser as stages_parser
             from tokstudy.stages.__main__ import main as stages_main
 
+            _one_line_errors(stages_parser(), "tokstudy finetune").parse_args(["train", *argv[1:]])
             return stages_main(["train", *argv[1:]])
         return _run(build_parser().parse_args(argv), debug)
     except TokstudyError as exc:
         if debug:
             raise
-        print(f"error: {str(exc).strip()}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # partial outputs are gone already (atomic writes, paths.output_dir)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -23,6 +23,54 @@ from tokstudy.params import Params
 #: the compression metrics ``compare`` tabulates, in table order
 COMPARE_METRICS = ("bytes_per_token", "nsl", "renyi_efficiency")
 _CHUNK = 64  # documents encoded per batch between progress-bar updates
+#: the files compare / overlap write into --out (and paths.MARKER)
+COMPARE_FILES = ("compare.csv", "compare.png", "compare.pdf")
+OVERLAP_FILES = ("overlap.csv", "vocab_overlap.png", "vocab_overlap.pdf")
+
+
+def _tokenizer_files(folder: Path) -> set[str] | None:
+    """The files of a tokenizer folder that ``bpe.save`` wrote, if its meta.json is one of ours (else None)."""
+    import json
+
+    from tokstudy import bpe
+
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(meta, dict) and {"tokenizer_sha256", "tokstudy_version"} <= meta.keys()):
+        return None
+    return set(bpe.TOKENIZER_FILES)
+
+
+def _out_rule(verb: str) -> dict:
+    """How ``verb``'s output folder is recognised as ours (``paths.output_dir``'s owned/record/writes)."""
+    if verb == "train":
+        from tokstudy import bpe
+
+        return {"owned": _tokenizer_files, "record": "meta.json", "writes": bpe.TOKENIZER_FILES}
+    if verb == "transfer":
+        from tokstudy import transfer
+
+        return {"owned": transfer.output_files, "record": "transfer.json",
+                "writes": ("config.json", "generation_config.json", "model.safetensors", "transfer.json",
+                           "tokenizer.json", "tokenizer_config.json")}
+    return {"writes": {"compare": COMPARE_FILES, "overlap": OVERLAP_FILES}[verb]}
+
+
+def check_out(verb: str, out: str | os.PathLike, *, force: bool = False, inputs=()) -> Path:
+    """The output rule for ``tokstudy VERB --out OUT`` (``paths.check_output``), to call before any work."""
+    from tokstudy import paths
+
+    rule = {k: v for k, v in _out_rule(verb).items() if k != "record"}
+    return paths.check_output(out, force=force, inputs=inputs, **rule)
+
+
+def output_dir(verb: str, out: str | os.PathLike, *, force: bool = False, inputs=()):
+    """``paths.output_dir`` with ``verb``'s rule: the staging folder to write ``tokstudy VERB --out OUT`` into."""
+    from tokstudy import paths
+
+    return paths.output_dir(out, force=force, inputs=inputs, **_out_rule(verb))
 
 
 def where(spec: str | os.PathLike) -> str:
@@ -103,21 +151,25 @@ def counts(handle, datasets: metrics.Datasets, desc: str) -> dict[str, metrics.C
 
 
 def compare(handles: dict[str, tuple[str, Any]], base, datasets: metrics.Datasets, *, base_name: str, alpha: float,
-            out: str | os.PathLike) -> pd.DataFrame:
-    """Compression rows of every tokenizer (NSL against ``base``); writes ``compare.csv`` and the figure to ``out``."""
-    from tokstudy import plots
+            out: str | os.PathLike, force: bool = False, inputs=()) -> pd.DataFrame:
+    """Compression rows of every tokenizer (NSL against ``base``); writes ``compare.csv`` and the figure to ``out``.
 
-    base_counts = counts(base, datasets, f"count base {base_name}")
-    rows: list[dict] = []
-    for label, (path, handle) in handles.items():
-        rows += metrics.compression_rows(handle, datasets, base_counts, alpha=alpha,
-                                         counts=counts(handle, datasets, f"encode {label}"),
-                                         extra={"tokenizer": label, "path": path, "base": base_name})
-    df = pd.DataFrame(rows)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "compare.csv", index=False)
-    plots.compare(df, out)
+    ``out`` follows the output rule (:func:`check_out`; ``inputs``: the paths read, never written into).
+    """
+    from tokstudy import paths, plots
+
+    with output_dir("compare", out, force=force, inputs=inputs) as stage:
+        base_counts = counts(base, datasets, f"count base {base_name}")
+        rows: list[dict] = []
+        for label, (path, handle) in handles.items():
+            rows += metrics.compression_rows(handle, datasets, base_counts, alpha=alpha,
+                                             counts=counts(handle, datasets, f"encode {label}"),
+                                             extra={"tokenizer": label, "path": path, "base": base_name})
+        df = pd.DataFrame(rows)
+        stage.mkdir()
+        df.to_csv(stage / "compare.csv", index=False)
+        plots.compare(df, stage)
+        paths.write_marker(stage, "compare")
     return df
 
 
@@ -130,19 +182,22 @@ def compare_table(df: pd.DataFrame) -> pd.DataFrame:
     return table[[m for m in COMPARE_METRICS if m in table.columns]]
 
 
-def overlap(handles: dict[str, tuple[str, Any]], out: str | os.PathLike) -> pd.DataFrame:
-    """Pairwise vocabulary-overlap rows (with both paths); writes ``overlap.csv`` and the heatmap to ``out``."""
-    from tokstudy import plots
+def overlap(handles: dict[str, tuple[str, Any]], out: str | os.PathLike, force: bool = False,
+            inputs=()) -> pd.DataFrame:
+    """Pairwise vocabulary-overlap rows (with both paths); writes ``overlap.csv`` and the heatmap to ``out``
+    (the output rule: :func:`check_out`)."""
+    from tokstudy import paths, plots
 
     if len(handles) < 2:
         raise ToolError("overlap TOKENIZERS: give at least two tokenizers")
-    df = pd.DataFrame(metrics.overlap_rows({label: h for label, (_w, h) in handles.items()}))
-    paths_of = {label: w for label, (w, _h) in handles.items()}
-    df["path"], df["other_path"] = df["tokenizer"].map(paths_of), df["other"].map(paths_of)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "overlap.csv", index=False)
-    plots.overlap_heatmap(df, out)
+    with output_dir("overlap", out, force=force, inputs=inputs) as stage:
+        df = pd.DataFrame(metrics.overlap_rows({label: h for label, (_w, h) in handles.items()}))
+        paths_of = {label: w for label, (w, _h) in handles.items()}
+        df["path"], df["other_path"] = df["tokenizer"].map(paths_of), df["other"].map(paths_of)
+        stage.mkdir()
+        df.to_csv(stage / "overlap.csv", index=False)
+        plots.overlap_heatmap(df, stage)
+        paths.write_marker(stage, "overlap")
     return df
 
 
@@ -174,66 +229,93 @@ def sweep_table(rows: list[dict]) -> pd.DataFrame:
 
 def train_custom(P: Params, *, variant: str | None = None, data: str | None = None, regex: str | None = None,
                  regex_pattern: str | None = None, vocab_size: int | None = None, engine: str | None = None,
-                 name: str | None = None, out: str | None = None):
+                 name: str | None = None, out: str | None = None, force: bool = False):
     """``tokstudy train`` with ``--data`` or overrides: train and save a tokenizer, no pipeline run record.
 
-    Returns ``(out_dir, vocab_size, report)`` (``report``: the data folder/file summary, or None).
+    Returns ``(out_dir, vocab_size, report)`` (``report``: the data folder/file summary, or None). The
+    output folder follows the output rule (:func:`check_out`), checked before any data is read.
     """
-    from tokstudy import bpe, folders, paths
+    from tokstudy import bpe, folders, paths, pretok
 
     v = P.tokenizer(variant) if variant else next(iter(P.tokenizers.values()))
     if regex is not None or regex_pattern is not None:  # the CLI choice replaces the variant's
+        pretok.resolve(regex=regex, pattern=regex_pattern)  # a bad name: one line naming the known ones
         v = dataclasses.replace(v, regex=regex, pattern=regex_pattern)
+    minimum = 256 + len(v.special_tokens or ())
+    if vocab_size is not None and vocab_size < minimum:
+        raise ToolError(f"--vocab-size {vocab_size} is too small: variant {v.name!r} needs at least {minimum} "
+                        f"(256 byte symbols + {minimum - 256} special tokens)")
     v = dataclasses.replace(
         v,
         **({"name": name or Path(data).stem} if name or data else {}),
-        **({"vocab_size": vocab_size} if vocab_size else {}),
+        **({"vocab_size": vocab_size} if vocab_size is not None else {}),
         **({"engine": engine} if engine else {}),
     )
     bpe.check_variant(v)  # before reading any data: a bad regex name or size fails in a second
     if not out and (data or v.name not in P.tokenizers or v != P.tokenizer(v.name)):
         raise ToolError(f"train: give --out DIR for a tokenizer that is not params.yaml's variant {v.name!r} as it is "
                         f"(data/{P.profile}/tokenizers/ holds only the pipeline's variants)")
-    out_dir = bpe.check_out_dir(out or paths.tokenizer_dir(P.profile, v.name))
+    out_dir = Path(out or paths.tokenizer_dir(P.profile, v.name))
     report = None
-    if data:
-        # training needs no language labels: a JSONL record may leave its `language` out
-        docs, report = folders.read_user_source(Path(data), language="auto" if Path(data).is_dir() else "text")
-        texts = [d.text for d in docs]
-        source = {"data": str(Path(data).resolve())}
-        if Path(data).is_file():
-            source.update(data_sha256=results.sha256_file(data), data_sha256_of="the file")
-    else:
-        from tokstudy.stages import tokenizers
+    with output_dir("train", out_dir, force=force) as stage:
+        if data:
+            # training needs no language labels: a JSONL record may leave its `language` out
+            docs, report = folders.read_user_source(Path(data), language="auto" if Path(data).is_dir() else "text")
+            texts = [d.text for d in docs]
+            source = {"data": str(Path(data).resolve())}
+            if Path(data).is_file():
+                source.update(data_sha256=results.sha256_file(data), data_sha256_of="the file")
+        else:
+            from tokstudy.stages import tokenizers
 
-        texts = tokenizers.train_texts(P, P.tokenizer(variant))
-        source = {"data": f"corpus {P.profile}:train, mix {v.mix}, {v.train_bytes} bytes, seed {P.seed}"}
-    info: dict = {}
-    tok = bpe.train(texts, v, seed=P.seed, info=info)
-    if "data_sha256" not in source:
-        source.update(data_sha256=info["train_texts_sha256"], data_sha256_of="the training texts (texts_sha256)")
-    bpe.save(tok, out_dir, {"variant": v, "profile": P.profile, **info, **source})
+            texts = tokenizers.train_texts(P, P.tokenizer(variant))
+            source = {"data": f"corpus {P.profile}:train, mix {v.mix}, {v.train_bytes} bytes, seed {P.seed}"}
+        info: dict = {}
+        tok = bpe.train(texts, v, seed=P.seed, info=info)
+        if "data_sha256" not in source:
+            source.update(data_sha256=info["train_texts_sha256"], data_sha256_of="the training texts (texts_sha256)")
+        bpe.save(tok, stage, {"variant": v, "profile": P.profile, **info, **source})
     return out_dir, tok.get_vocab_size(), report
 
 
 def transfer_model(base_model: str, new_tokenizer: str, *, out: str, old_tokenizer: str | None = None,
-                   method: str = "fvt", pad_to_multiple_of: int | None = None) -> tuple[Path, list[dict]]:
-    """Swap the tokenizer of the model directory ``base_model`` and save it to ``out``; returns ``(out, rows)``."""
+                   method: str = "fvt", pad_to_multiple_of: int | None = None,
+                   force: bool = False) -> tuple[Path, list[dict]]:
+    """Swap the tokenizer of the model directory ``base_model`` and save it to ``out``; returns ``(out, rows)``.
+
+    ``out`` follows the output rule (:func:`check_out`) and is never an input, not even with ``force``;
+    an ``old_tokenizer`` must have the vocabulary of the model folder's own tokenizer unless ``force``.
+    """
     from tokstudy import transfer
 
+    inputs = [base_model, new_tokenizer, old_tokenizer]
     transfer.check_model_dir(base_model)  # the cheap checks first: a bad tokenizer fails before the weights load
+    check_out("transfer", out, force=force, inputs=inputs)
     old = load_tokenizer(old_tokenizer, "--old-tokenizer") if old_tokenizer else transfer.base_tokenizer(base_model)
+    if old_tokenizer and not force:
+        transfer.check_old_tokenizer(base_model, old, old_tokenizer)
     new = load_tokenizer(new_tokenizer, "NEW_TOKENIZER")
-    model = transfer.load_base(base_model)
-    model, stats = transfer.swap_tokenizer(model, old, new, method, pad_to_multiple_of=pad_to_multiple_of)
-    return transfer.save_transferred(model, stats.tokenizer, out, stats), stats.rows()
+    with output_dir("transfer", out, force=force, inputs=inputs) as stage:
+        model = transfer.load_base(base_model)
+        model, stats = transfer.swap_tokenizer(model, old, new, method, pad_to_multiple_of=pad_to_multiple_of)
+        transfer.save_transferred(model, stats.tokenizer, stage, stats)
+    return Path(out), stats.rows()
 
 
 def export_tiktoken(spec: str, out: str) -> tuple[Path, Path]:
-    """Write tokenizer ``spec`` as a tiktoken rank file ``out`` plus ``out``'s ``.json`` (pattern, specials)."""
+    """Write tokenizer ``spec`` as a tiktoken rank file ``out`` plus ``out``'s ``.json`` (pattern, specials).
+
+    Each must be absent, or both an earlier export (``tiktokenfile.check_out``), checked before loading ``spec``.
+    """
     from tokstudy import tiktokenfile, tokenizer
 
-    return tiktokenfile.export(tokenizer.load(spec), out)
+    tiktokenfile.check_out(out, inputs=[spec])
+    handle = tokenizer.load(spec)
+    try:
+        return tiktokenfile.export(handle, out)
+    except OSError as exc:
+        raise ToolError(f"--tiktoken {out}: cannot write it ({exc.strerror or exc}); choose a folder you can "
+                        "write to") from None
 
 
 def evaluate_model_dir(P: Params, model_dir: str, *, name: str | None = None, **options) -> Path:

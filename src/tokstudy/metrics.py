@@ -235,11 +235,16 @@ def renyi_entropy(counter: Mapping[Any, int], alpha: float = 2.5) -> float:
     if total <= 0:
         raise MetricsError("Rényi entropy of an empty token distribution")
     probs = [f / total for f in freqs]
+    if not alpha > 0:  # nan too
+        raise MetricsError(f"Rényi alpha must be > 0, got {alpha}")
     if math.isclose(alpha, 1.0):
         return -sum(p * math.log2(p) for p in probs)
-    if alpha <= 0:
-        raise MetricsError(f"Rényi alpha must be > 0, got {alpha}")
-    return math.log2(sum(p**alpha for p in probs)) / (1.0 - alpha)
+    if math.isinf(alpha):  # the limit: min-entropy
+        return -math.log2(max(probs))
+    # log2(sum p^α) in log space (log-sum-exp): p^α underflows to 0 for a large α (1000: a math domain error)
+    scaled = [alpha * math.log2(p) for p in probs]
+    top = max(scaled)
+    return (top + math.log2(sum(2.0 ** (x - top) for x in scaled))) / (1.0 - alpha)
 
 
 def renyi_efficiency(counter: Mapping[Any, int], alpha: float = 2.5, vocab_size: int | None = None) -> float:

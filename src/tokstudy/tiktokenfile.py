@@ -25,6 +25,7 @@ own source files and on edge-case text for our named patterns.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ from pathlib import Path
 from tokstudy import paths, tokenizer
 from tokstudy.errors import TokenizerError
 
-__all__ = ["IDENTITY_PATTERN", "encoding", "export", "ranks"]
+__all__ = ["IDENTITY_PATTERN", "check_out", "encoding", "export", "is_export", "ranks"]
 
 IDENTITY_PATTERN = r"[\s\S]+"  # the whole text as one piece: the identity pre-tokenizer in tiktoken
 
@@ -86,11 +87,35 @@ def ranks(handle: tokenizer.TokenizerHandle) -> tuple[dict[bytes, int], dict[str
     return mergeable, specials, pattern
 
 
-def export(handle: tokenizer.TokenizerHandle, out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``out`` (``NAME.tiktoken``) and ``NAME.json`` beside it (atomically); returns both paths."""
+def is_export(out: str | os.PathLike) -> bool:
+    """Whether ``NAME.json`` beside the rank file ``out`` is one :func:`export` wrote for it (keys, file name)."""
+    out = Path(out)
+    try:
+        info = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(info, dict) and info.get("tiktoken_file") == out.name
+            and {"pat_str", "special_tokens", "n_vocab", "tiktoken_sha256"} <= info.keys())
+
+
+def check_out(out: str | os.PathLike, inputs=(), flag: str = "--tiktoken") -> tuple[Path, Path]:
+    """``(out, NAME.json)`` if :func:`export` may write them: each absent, or both an earlier export (see
+    :func:`is_export`); never a folder, a file of the user or an input. Else a one-line error naming ``flag``."""
     out = Path(out)
     if out.suffix != ".tiktoken":
         raise TokenizerError(f"{out}: the rank file must end in .tiktoken (e.g. {out.with_suffix('.tiktoken')})")
+    ours = is_export(out)
+    for path in (out, out.with_suffix(".json")):
+        paths.check_output_file(path, flag=flag, ours=ours, inputs=inputs)
+    return out, out.with_suffix(".json")
+
+
+def export(handle: tokenizer.TokenizerHandle, out: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``out`` (``NAME.tiktoken``) and ``NAME.json`` beside it (atomically); returns both paths.
+
+    Only where :func:`check_out` allows it; a failed write leaves no new file behind.
+    """
+    out, side = check_out(out)
     mergeable, specials, pattern = ranks(handle)
     data = b"".join(base64.b64encode(t) + b" " + str(r).encode() + b"\n"
                     for t, r in sorted(mergeable.items(), key=lambda kv: kv[1]))
@@ -103,9 +128,15 @@ def export(handle: tokenizer.TokenizerHandle, out: str | os.PathLike) -> tuple[P
         "tiktoken_sha256": hashlib.sha256(data).hexdigest(),
         "source": str(getattr(handle, "source", None) or handle.name),
     }
-    side = out.with_suffix(".json")
-    paths.atomic_write(out, data)
-    paths.atomic_write(side, json.dumps(info, indent=1, ensure_ascii=False) + "\n")
+    made = [p for p in (out, side, *out.parents) if not os.path.lexists(p)]
+    try:
+        paths.atomic_write(out, data)
+        paths.atomic_write(side, json.dumps(info, indent=1, ensure_ascii=False) + "\n")
+    except BaseException:
+        for p in made:  # the files and folders this call created, deepest first
+            with contextlib.suppress(OSError):
+                (p.rmdir if p.is_dir() else p.unlink)()
+        raise
     return out, side
 
 

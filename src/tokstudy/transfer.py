@@ -26,9 +26,11 @@ special token with no old counterpart gets the mean of all old rows.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,6 +321,54 @@ def save_transferred(model, tokenizer, out_dir: str | Path, stats: TransferStats
         (tmp / "transfer.json").write_text(json.dumps(info, indent=1, default=str) + "\n", encoding="utf-8")
     log.info("saved transferred model to %s", out_dir)
     return out_dir
+
+
+#: what save_transferred writes (save_pretrained of a causal LM and its tokenizer, plus transfer.json)
+_OUTPUT_FILES = re.compile(r"(config|generation_config|transfer|tokenizer|tokenizer_config|special_tokens_map"
+                           r"|added_tokens|vocab)\.json|merges\.txt|chat_template\.jinja"
+                           r"|model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json")
+
+
+def output_files(folder: str | Path) -> set[str] | None:
+    """The files of ``folder`` that :func:`save_transferred` wrote, if its ``transfer.json`` is ours (else None)."""
+    folder = Path(folder)
+    try:
+        record = json.loads((folder / "transfer.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(record, dict) and {"method", "true_vocab_size"} <= record.keys()):
+        return None
+    return {p.name for p in folder.iterdir() if _OUTPUT_FILES.fullmatch(p.name)}
+
+
+def vocab_fingerprint(handle) -> str:
+    """sha256 of a tokenizer's token -> id map (each id's bytes, a special token by its text): equal iff same vocab."""
+    h = hashlib.sha256()
+    specials = handle.special_ids
+    for i in range(handle.vocab_size):
+        piece = b"\x00special:" + handle.special_text(i).encode() if i in specials else handle.token_bytes(i)
+        h.update(len(piece).to_bytes(8, "little") + piece)
+    return h.hexdigest()
+
+
+def check_old_tokenizer(model_dir: str | Path, old, spec: str) -> None:
+    """A TransferError unless ``old`` (``--old-tokenizer spec``) has the vocabulary of ``model_dir``'s own tokenizer.
+
+    A model folder without tokenizer files has nothing to compare: any ``old`` is taken.
+    """
+    model_dir = Path(model_dir)
+    if not any((model_dir / f).is_file() for f in _TOKENIZER_FILES):
+        return
+    try:
+        own = tokenizer.load(model_dir)
+    except tokenizer.TokenizerError as exc:
+        raise TransferError(f"--old-tokenizer {spec}: cannot compare it with {model_dir}'s own tokenizer ({exc}); "
+                            "pass --force to use --old-tokenizer anyway") from None
+    if vocab_fingerprint(own) != vocab_fingerprint(old):
+        raise TransferError(
+            f"--old-tokenizer {spec} is not the tokenizer of {model_dir} (its vocabulary differs: {old.vocab_size} vs "
+            f"{own.vocab_size} tokens, or other token ids), so the embeddings would be mapped to the wrong tokens; "
+            "drop --old-tokenizer, or pass --force if the model was trained with it")
 
 
 _BASE_FIX = (
