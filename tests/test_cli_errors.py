@@ -438,15 +438,14 @@ def test_train_out_follows_the_rule(tmp_path, capsys):
     (data / "a.py").write_text("".join(TEXTS[:40]))
     out = _user_files(tmp_path / "mine")
     args = ["train", "--profile", "smoke", "--data", str(data), "--vocab-size", "300", "--out"]
-    before = _tree(tmp_path)
+    before, user = _tree(tmp_path), _tree(out)
     assert cli.main([*args, str(out)]) == 2
     assert "holds files tokstudy did not write" in _one_error_line(capsys.readouterr().err)
     assert cli.main([*args, str(data / "a.py")]) == 2
     assert "is a file, not a folder" in _one_error_line(capsys.readouterr().err)
     assert _tree(tmp_path) == before
     assert cli.main([*args, str(out), "--force"]) == 0
-    assert {k: v for k, v in _tree(out).items() if k in _tree(tmp_path / "mine")} and (out / "meta.json").is_file()
-    assert (out / "thesis.tex").read_text() == "\\documentclass{article}\n"
+    assert _tree(out) == {**user, **{f: _tree(out)[f] for f in bpe.TOKENIZER_FILES}}  # theirs kept, ours beside
     assert cli.main([*args, str(tmp_path / "tok")]) == 0 and cli.main([*args, str(tmp_path / "tok")]) == 0  # ours
     assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == sorted(bpe.TOKENIZER_FILES)
 
@@ -599,5 +598,7 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_no_partial_output(base, tok, tmp
         argv = ["train", "--profile", "smoke", "--data", str(tmp_path / "code"), "--vocab-size", "300"]
     before = _tree(tmp_path)
     assert cli.main([*argv, "--out", str(out)]) == 130
-    assert capsys.readouterr().err.endswith("interrupted\n") and "Traceback" not in capsys.readouterr().err
+    err = capsys.readouterr().err  # progress bars, then the one line
+    assert err.endswith("\ninterrupted\n") or err == "interrupted\n"
+    assert "Traceback" not in err and "error" not in err
     assert _tree(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["code"]

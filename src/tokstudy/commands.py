@@ -318,7 +318,8 @@ def export_tiktoken(spec: str, out: str) -> tuple[Path, Path]:
                         "write to") from None
 
 
-def evaluate_model_dir(P: Params, model_dir: str, *, name: str | None = None, **options) -> Path:
+def evaluate_model_dir(P: Params, model_dir: str, *, name: str | None, mbpp_path: str | None,
+                       humaneval_limit: int | None, device: str | None, sandbox: str | None) -> Path:
     """``stages.evaluation.evaluate`` of a model directory the user names; returns the run record."""
     from tokstudy import lm
     from tokstudy.stages import evaluation
@@ -327,4 +328,5 @@ def evaluate_model_dir(P: Params, model_dir: str, *, name: str | None = None, **
     if not lm.is_model_dir(model_dir):  # no run record
         raise ToolError(f"tokstudy evaluate {model_dir}: no model there (config.json missing); give MODEL_DIR a "
                         f"trained Hugging Face model directory (`tokstudy finetune RUN` trains a params.yaml run)")
-    return evaluation.evaluate(P, name, model_dir=model_dir, **options)
+    return evaluation.evaluate(P, name, model_dir=model_dir, mbpp_path=mbpp_path, humaneval_limit=humaneval_limit,
+                               device=device, sandbox=sandbox)
