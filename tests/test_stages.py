@@ -174,3 +174,11 @@ def test_cli_train_with_overrides_needs_out_and_leaves_the_pipeline_variant_alon
     assert after == before
     assert cli.main(["train", "--profile", "smoke"]) == 2
     assert "give --variant NAME" in capsys.readouterr().err
+
+
+def test_figures_without_the_ablation_table_names_its_stage(scratch):
+    from tokstudy.stages import figures
+
+    with pytest.raises(MissingInput, match=r"model_ablations\.csv\): run `dvc repro model_ablations`"):
+        figures.figures(params.load("cpu"))
+    assert list(scratch.rglob("*")) == []

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from tokstudy import paths, plots, results, tables
-from tokstudy.errors import MissingInput
 from tokstudy.params import Params
+from tokstudy.stages import inputs
 
 # committed results of the GPU profile, drawn beside any other profile's own
 GPU = "gpu"
@@ -31,10 +31,7 @@ def figures(P: Params) -> dict[str, list[Path]]:
 
     Figures have no run record: returns ``{figure name: [png, pdf]}`` of the figures drawn now.
     """
-    ablation_csv = paths.results_dir(P.profile) / "model_ablations.csv"
-    if not ablation_csv.is_file():
-        raise MissingInput(f"no {ablation_csv} for profile {P.profile!r}: run `dvc repro model_ablations` "
-                           f"(or papermill notebooks/10_model_ablations.ipynb -p profile {P.profile})")
+    ablation_csv = inputs.ablation_table(P)
     extra = [paths.runs_dir(GPU)] if P.profile != GPU and paths.runs_dir(GPU).is_dir() else []
     df = results.collect(P.profile, extra_dirs=extra)
     write_table1(P, df)

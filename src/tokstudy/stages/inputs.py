@@ -20,6 +20,7 @@ transfer output             ``transfer@T``                        ``03_embedding
 model of a ``models:`` run  ``pretrain@R`` / ``finetune@R``       ``04_pretrain_base`` / ``05_finetune -p run R``
 evaluate record             ``evaluate_pretrain@R`` /             ``06_evaluate -p run R``
                             ``evaluate_finetune@R``
+model_ablations.csv         ``model_ablations``                   ``10_model_ablations``
 ==========================  ====================================  ==========================================
 """
 
@@ -38,7 +39,7 @@ MODEL_MARKER = "config.json"  # a Hugging Face model directory holds it
 def maker(P: Params, kind: str, name: str) -> tuple[str, str]:
     """``(dvc stage, notebook command)`` that makes input ``name`` of ``kind``.
 
-    ``kind``: ``corpus`` | ``tokenizer`` | ``compression`` | ``model`` | ``evaluate``.
+    ``kind``: ``corpus`` | ``tokenizer`` | ``compression`` | ``model`` | ``evaluate`` | ``ablations``.
     An unknown variant or run is a :class:`~tokstudy.errors.ParamsError` (from ``P``).
     """
     p = f"-p profile {P.profile}"
@@ -59,6 +60,8 @@ def maker(P: Params, kind: str, name: str) -> tuple[str, str]:
     if kind == "evaluate":
         spec = P.model(name)
         return f"evaluate_{spec.stage}@{name}", f"notebooks/06_evaluate.ipynb {p} -p run {name}"
+    if kind == "ablations":
+        return "model_ablations", f"notebooks/10_model_ablations.ipynb {p}"
     raise ValueError(f"unknown input kind {kind!r}")
 
 
@@ -95,6 +98,14 @@ def model_dir(P: Params, name: str) -> Path:
     return d
 
 
+def ablation_table(P: Params) -> Path:
+    """``results/<profile>/model_ablations.csv`` (the ``model_ablations`` stage)."""
+    f = paths.results_dir(P.profile) / "model_ablations.csv"
+    if not f.is_file():
+        raise missing(P, "ablations", "model_ablations", f)
+    return f
+
+
 def run_record(P: Params, kind: str, name: str) -> Path:
     """``results/<profile>/runs/<kind>-<name>.json`` of a ``compression`` or ``evaluate`` step."""
     f = paths.runs_dir(P.profile) / f"{kind}-{name}.json"
@@ -103,4 +114,4 @@ def run_record(P: Params, kind: str, name: str) -> Path:
     return f
 
 
-__all__ = ["corpus_file", "maker", "missing", "model_dir", "run_record", "tokenizer_file"]
+__all__ = ["ablation_table", "corpus_file", "maker", "missing", "model_dir", "run_record", "tokenizer_file"]

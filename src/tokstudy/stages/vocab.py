@@ -45,7 +45,7 @@ def sweep(P: Params, variant: str, compare: bool | list[int] = False, sizes: lis
         meta = json.loads((f.parent / "meta.json").read_text(encoding="utf-8"))
         if meta.get("train_texts_sha256") != bpe.texts_sha256(texts):
             raise MetricsError(f"{f} was trained on other texts than the corpus gives now: run "
-                               f"`dvc repro train_tokenizer@{variant}` first")
+                               f"`dvc repro {inputs.maker(P, 'tokenizer', variant)[0]}` first")
         rows = bpe.sweep_from_one_run(texts, v, sizes, seed=P.seed, compare=compare,
                                       big=Tokenizer.from_file(str(f)), one_run_seconds=meta.get("train_seconds"))
         files.append(f)
