@@ -72,6 +72,9 @@ def test_ablation_table_groups_runs_as_the_papers_tables(tmp_path, monkeypatch):
                                                           ("random-b2", "random")]
     assert [p for _, _, p in by["transfer"]][1:] == [20.5, 18.4]
     assert (t["ci_low"] <= t["solution_bpb"]).all() and set(t["budget_bytes"]) == {300_000}
+    # the paper's panel is labelled with the paper's own conditions: its sizes, not ours
+    assert list(t[t["comparison"] == "vocab"]["paper_label"]) == ["32k", "64k", "128k"]
+    assert list(t[t["comparison"] == "transfer"]["paper_label"].fillna("")) == ["", "gpt4-32k fvt", "gpt4-32k no-fvt"]
     # paired against fvt-b2 (index j in sorted(P.models)): run i differs by (i - j)/100 on a, 3(i - j)/100 on b
     j = sorted(P.models).index("fvt-b2")
     row = t[t["run"] == "random-b2"].iloc[0]

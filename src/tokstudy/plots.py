@@ -421,7 +421,8 @@ ABLATION_PANELS = (("regex", "pre-tokenization regex (paper Table 2)"), ("vocab"
 def model_ablations(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """The ``model_ablations`` table (``tokstudy.stages.ablations``): one column per comparison; top row our
     canonical-solution bits/byte (95% CI) and held-out code bits/byte per run, bottom row the paper's
-    HumanEval pass@1 for the matching condition (its own axis, never a second y-axis on ours)."""
+    HumanEval pass@1 for the matching condition, labelled with the paper's own condition (its vocab sizes are
+    not ours): its own panel, never a second y-axis on ours."""
     fig, axes = plt.subplots(2, len(ABLATION_PANELS), figsize=(4.2 * len(ABLATION_PANELS), 6.4),
                              gridspec_kw={"height_ratios": [3, 2]}, squeeze=False)
     for col, (comparison, title) in enumerate(ABLATION_PANELS):
@@ -435,8 +436,8 @@ def model_ablations(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         ours.set(title=title, ylabel="bits per byte (lower is better)")
         has = t["paper_pass1"].notna()
         paper.bar([i for i, h in zip(x, has, strict=True) if h], t.loc[has, "paper_pass1"], color="tab:red",
-                  label="paper HumanEval pass@1 (1.5B)")
-        paper.set_xticks(x, t["label"], rotation=20)
+                  label="paper HumanEval pass@1 (1.5B, the paper's own conditions)")
+        paper.set_xticks(x, t["paper_label"].fillna("").astype(str), rotation=20)  # the paper's sizes, not ours
         paper.set_xlim(ours.get_xlim())
         paper.set(ylabel="paper pass@1 (%)", ylim=(0, max(25.0, float(t["paper_pass1"].max(skipna=True) or 0) + 3)))
     handles = [h for a in (axes[0][0], axes[1][0]) for h in a.get_legend_handles_labels()[0]]

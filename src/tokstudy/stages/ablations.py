@@ -70,27 +70,36 @@ def _groups(P: Params) -> list[tuple[str, str, str]]:
     out = [("regex", s.name, P.tokenizer(s.tokenizer).regex) for s in regex_runs]
     gpt4 = sorted((s for s in fvt if P.tokenizer(s.tokenizer).regex == "gpt4"),
                   key=lambda s: P.tokenizer(s.tokenizer).vocab_size)
-    out += [("vocab", s.name, f"{P.tokenizer(s.tokenizer).vocab_size // 1024}k") for s in gpt4]
+    out += [("vocab", s.name, _k(P.tokenizer(s.tokenizer).vocab_size)) for s in gpt4]
     switched = {s.tokenizer for s in tunes if s.method == "random"}
     out += [("transfer", s.name, s.method) for s in tunes
             if s.bytes == top and (s.tokenizer in switched or s.method == "keep")]
     return out
 
 
-def _paper(comparison: str, label: str, rank: int, paper_dir: Path) -> tuple[float | None, str]:
-    """The paper's HumanEval pass@1 (%) and its source for one ablation row (None where it has none)."""
+def _k(size: int) -> str:
+    """A vocabulary size as people write it: 4096 -> ``4k``, 32000 -> ``32k``, 512 -> ``512``."""
+    return f"{round(size / 1000)}k" if size >= 1000 else str(size)
+
+
+def _paper(comparison: str, label: str, rank: int, paper_dir: Path) -> tuple[float | None, str, str]:
+    """The paper's HumanEval pass@1 (%), its source and the paper's own name of the condition (its vocab size,
+    regex or transfer condition) for one ablation row; None and "" where it has none."""
     if comparison == "regex":
         df = pd.read_csv(paper_dir / "regex_ablation.csv")
         hit = df[df["regex"] == label]
+        name = label
     elif comparison == "vocab":
         df = pd.read_csv(paper_dir / "vocab_pass1.csv").sort_values("vocab_size")
         hit = df.iloc[[rank]] if rank < len(df) else df.iloc[[]]
+        name = _k(int(hit["vocab_size"].iloc[0])) if len(hit) else ""
     else:
         df = pd.read_csv(paper_dir / "transfer.csv")
         hit = df[df["condition"] == PAPER_TRANSFER.get(label, "")]
+        name = PAPER_TRANSFER.get(label, "")
     if hit.empty:
-        return None, ""
-    return float(hit["humaneval_pass1"].iloc[0]), str(hit["source"].iloc[0])
+        return None, "", ""
+    return float(hit["humaneval_pass1"].iloc[0]), str(hit["source"].iloc[0]), name
 
 
 def ablation_table(P: Params, paper_dir: str | Path | None = None) -> pd.DataFrame:
@@ -105,12 +114,13 @@ def ablation_table(P: Params, paper_dir: str | Path | None = None) -> pd.DataFra
     rows, rank = [], {}
     for comparison, run, label in groups:
         i = rank[comparison] = rank.get(comparison, -1) + 1
-        pass1, source = _paper(comparison, label, i, paper_dir)
+        pass1, source, paper_label = _paper(comparison, label, i, paper_dir)
         spec, scores = P.model(run), _scores(P, run)
         rows.append({"comparison": comparison, "run": run, "label": label, "tokenizer": spec.tokenizer,
                      "method": spec.method, "budget_bytes": spec.bytes,
                      **{k: v for k, v in scores.items() if k != "per_problem"},
-                     "ref_run": ref_run, **_paired(P, scores, ref), "paper_pass1": pass1, "paper_source": source})
+                     "ref_run": ref_run, **_paired(P, scores, ref), "paper_label": paper_label, "paper_pass1": pass1,
+                     "paper_source": source})
     return pd.DataFrame(rows)
 
 
