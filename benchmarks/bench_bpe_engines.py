@@ -39,8 +39,9 @@ def main(argv=None) -> dict:
         vocab_size=args.vocab or v.vocab_size,
         train_bytes=int(args.train_mb * 1e6) if args.train_mb else v.train_bytes,
     )
-    texts = corpus.sample_mix(inputs.corpus_split(P, "train"), P.mix(v.mix), v.train_bytes, P.seed)
-    held = [d.text for d in inputs.corpus_split(P, "validation")]
+    train = corpus.read_split(inputs.corpus_file(P, "train.jsonl"))
+    texts = corpus.sample_mix(train, P.mix(v.mix), v.train_bytes, P.seed)
+    held = [d.text for d in corpus.read_split(inputs.corpus_file(P, "validation.jsonl"))]
     n_bytes = sum(len(t.encode()) for t in texts)
     held_bytes = sum(len(t.encode()) for t in held)
 
