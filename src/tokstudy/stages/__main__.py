@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one step; prints the run record(s) written."""
     args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not logging.getLogger().handlers:  # `all` is quiet (its progress bar counts stages); a single step logs
+        logging.basicConfig(level=logging.WARNING if args.step == "all" else logging.INFO,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     from tokstudy import params
 
@@ -90,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         from tokstudy.stages import transfer
 
         written = transfer.transfer_all(P, args.target, args.methods, base_model=args.base_model)
-    for path in written:
-        if path is not None:
+    written = [path for path in written if path is not None]
+    if args.step == "all":
+        print(f"profile {args.profile}: every dvc.yaml stage ran; {len(written)} outputs written")
+    else:
+        for path in written:
             print(f"wrote {path}")
     return 0
 
