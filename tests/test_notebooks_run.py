@@ -59,4 +59,3 @@ def test_notebook_runs_on_the_smoke_inputs_and_shows_its_result(notebook, projec
         f"{notebook.name}: its last code cell shows no result inline"
     text = "".join(str(o.get("text", "")) for o in _outputs(nb))
     assert "IProgress not found" not in text, "ipywidgets is missing: tqdm bars cannot render (requirements.txt)"
-    assert "Kernel is running over TCP" not in text
