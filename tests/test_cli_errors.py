@@ -546,7 +546,7 @@ def test_a_large_renyi_alpha_is_finite(tok, tmp_path, capsys):
     (tmp_path / "code" / "a.py").write_text("def f(x):\n    return x\n" * 5)
     assert cli.main(["compare", str(tmp_path / "code"), str(tok), "--base", str(tok), "--alpha", "1000",
                      "--out", str(tmp_path / "o"), "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["rows"]
     assert rows and all(math.isfinite(r["renyi_efficiency"]) and r["renyi_efficiency"] > 0 for r in rows)
 
 

@@ -44,23 +44,35 @@ def _compare(toks, folder, out, *extra):
 def test_compare_json_with_baseline_matches_compare_csv(toks, folder, tmp_path, capsys):
     assert _compare(toks, folder, tmp_path / "o", "--format", "json", "--baseline", "gpt4") == 0
     cap = capsys.readouterr()
-    records = json.loads(cap.out)  # stdout is the table alone; the folder report and legend went to stderr
+    doc = json.loads(cap.out)  # stdout is the table alone; the folder report and legend went to stderr
     assert "read markdown 1, python 2" in cap.err and "wrote" in cap.err
     tidy = pd.read_csv(tmp_path / "o" / "compare.csv")
     nsl = tidy[tidy["metric"] == "nsl"].set_index(["dataset", "tokenizer"])["value"]
-    by = {(r["dataset"], r["tokenizer"]): r for r in records}
+    by = {(r["dataset"], r["tokenizer"]): r for r in doc["rows"]}
     assert set(by) == set(nsl.index) and ("python", "identity") in by
     for (dataset, label), r in by.items():
         assert r["nsl"] == pytest.approx(nsl[(dataset, label)])
         expected = 100 * (nsl[(dataset, label)] / nsl[(dataset, "gpt4")] - 1)  # per dataset, against gpt4's row
-        assert r["nsl vs gpt4 %"] == pytest.approx(expected)
-    assert by[("python", "gpt4")]["nsl vs gpt4 %"] == 0.0 and by[("python", "identity")]["nsl vs gpt4 %"] != 0.0
+        assert r["nsl_vs_gpt4_pct"] == pytest.approx(expected)
+        assert all(k == k.lower() and " " not in k and "%" not in k for k in r)  # snake_case keys
+    assert by[("python", "gpt4")]["nsl_vs_gpt4_pct"] == 0.0 and by[("python", "identity")]["nsl_vs_gpt4_pct"] != 0.0
+    # per dataset its files and bytes (a.py: 20 x 27 bytes, b.py: 20 x 18), the same for both tokenizers
+    assert (by[("python", "gpt4")]["docs"], by[("python", "gpt4")]["bytes"]) == (2, 20 * 27 + 20 * 18)
+    assert by[("python", "identity")]["bytes"] == by[("python", "gpt4")]["bytes"]
+    meta = doc["metadata"]
+    assert meta["base"] == str(toks / "gpt4") and meta["corpus"] == str(folder.resolve())
+    assert meta["tokenizers"] == {"gpt4": str(toks / "gpt4"), "identity": str(toks / "identity")}
+    assert meta["counts"] == {"datasets": 2, "datasets_in_means": 0, "docs": 3, "bytes": 900 + 41 * 10}
+    import tokstudy
+
+    assert meta["tokstudy_version"] == tokstudy.__version__
 
 
 def test_compare_csv_round_trips_and_md_latex_render(toks, folder, tmp_path, capsys):
     assert _compare(toks, folder, tmp_path / "o", "--format", "csv") == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    assert list(table.columns) == ["dataset", "tokenizer", "bytes_per_token", "nsl", "renyi_efficiency"]
+    assert list(table.columns) == ["dataset", "tokenizer", "docs", "bytes", "tokens", "bytes_per_token", "nsl",
+                                   "renyi_efficiency", "in_means"]
     tidy = pd.read_csv(tmp_path / "o" / "compare.csv")
     bpt = tidy[tidy["metric"] == "bytes_per_token"].set_index(["dataset", "tokenizer"])["value"]
     assert table.set_index(["dataset", "tokenizer"])["bytes_per_token"].to_dict() == bpt.to_dict()  # full precision

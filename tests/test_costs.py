@@ -145,6 +145,18 @@ def test_speed_check_rows_hand_computed():
     assert sum(r["metric"] == "speed_predicted_ratio" for r in rows) == 2 * len(costs.REGIMES)
 
 
+def test_speed_check_rows_keep_every_round_against_the_anchors_same_round():
+    # round 0: a 100, b 80 tok/s; round 1: a 50 (a busy neighbour), b 40 -> ratios (80*3)/(100*2), (40*3)/(50*2)
+    measured = [{"tokenizer": "a", "vocab_size": 10, "tokens_per_s": 100.0, "round_tokens_per_s": [100.0, 50.0]},
+                {"tokenizer": "b", "vocab_size": 20, "tokens_per_s": 80.0, "round_tokens_per_s": [80.0, 40.0]}]
+    rows = costs.speed_check_rows(measured, {"a": 2.0, "b": 3.0}, TINY)
+    got = {(r["tokenizer"], r["round"]): r["value"] for r in rows if r["metric"] == "speed_measured_ratio_round"}
+    assert got == {("a", 0): 1.0, ("a", 1): 1.0, ("b", 0): pytest.approx(1.2), ("b", 1): pytest.approx(1.2)}
+    no_rounds = costs.speed_check_rows([{k: v for k, v in m.items() if k != "round_tokens_per_s"} for m in measured],
+                                       {"a": 2.0, "b": 3.0}, TINY)
+    assert not [r for r in no_rounds if r["metric"] == "speed_measured_ratio_round"]
+
+
 def test_speed_check_rows_shape_uses_padded_vocab_and_validates():
     measured = [{"tokenizer": "a", "vocab_size": 10, "model_vocab_size": 64, "tokens_per_s": 100.0},
                 {"tokenizer": "b", "vocab_size": 70, "model_vocab_size": 128, "tokens_per_s": 100.0}]

@@ -327,3 +327,27 @@ def test_real_npm_fetch(tmp_path, monkeypatch):
     except FetchError as e:
         pytest.fail(str(e))
     assert json.loads((Path(art.tree) / "package/package.json").read_text())["version"] == "2.1.3"
+
+
+def test_every_download_prints_a_progress_line_and_a_cached_artifact_none(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TOKSTUDY_CACHE", str(tmp_path / "cache"))
+    tgz = _tgz(tmp_path / "pkg-1.0.0.tgz", {"package/a.js": "let a = 1;\n" * 100})
+    monkeypatch.setitem(fetch.CLIENTS, "npm", (_script(tmp_path, "copy", FAKE_COPY),))
+    monkeypatch.setenv("FAKE_ARTIFACT", str(tgz))
+    pin = Pin.parse("npm:pkg@1.0.0", fetch.sha256_file(tgz), "sources.js")
+    fetch.get(pin)
+    cap = capsys.readouterr()
+    lines = cap.err.splitlines()
+    root = tmp_path / "cache" / "artifacts"
+    size = tgz.stat().st_size / 1e6
+    assert lines == [f"downloading npm:pkg@1.0.0 (npm pack) into {root} ...",
+                     f"downloaded npm:pkg@1.0.0: pkg-1.0.0.tgz ({size:.1f} MB, sha256 {pin.sha256[:12]} as pinned); "
+                     "unpacking"]
+    assert cap.out == ""
+    fetch.get(pin)  # cached: no download, no line
+    assert capsys.readouterr().err == ""
+    # a failed download still said what it was fetching before the one-line error
+    monkeypatch.setenv("FAKE_ARTIFACT", str(tmp_path / "absent.tgz"))
+    with pytest.raises(FetchError):
+        fetch.get(Pin.parse("npm:pkg@2.0.0", "f" * 64, "sources.js"))
+    assert capsys.readouterr().err.splitlines() == [f"downloading npm:pkg@2.0.0 (npm pack) into {root} ..."]

@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from dvc_deps import closure, imported_modules  # noqa: E402
 
-TOP = {"tokstudy.cli", "tokstudy.commands", "tokstudy.gpuplan"}
+TOP = {"tokstudy.cli", "tokstudy.commands", "tokstudy.gpuplan", "tokstudy.advise"}
 
 
 def _module(path: Path) -> str:

@@ -204,3 +204,67 @@ def test_vocab_overlap_on_toy_vocabularies():
     assert rows[("B", "token_length_mean", None)] == pytest.approx((1 + 1 + 2 + 3) / 4)
     assert all("metric" in r and "value" in r for r in ov.rows())
 
+
+
+# --------------------------------------------------------------------------- per-document counts and intervals
+
+
+def test_per_document_counts_in_order_and_through_json():
+    c = metrics.token_counts(WordTok(), DATASETS["english-a"][1])
+    assert (c.doc_tokens, c.doc_bytes) == ([2, 1, 1], [5, 2, 2])  # "" skipped; "é" is 2 bytes
+    back = Counts.from_json(c.to_json())
+    assert (back.doc_tokens, back.doc_bytes, back.tokens) == ([2, 1, 1], [5, 2, 2], 4)
+    base = metrics.dataset_counts(CharTok(), DATASETS)
+    ours = metrics.dataset_counts(WordTok(), DATASETS)
+    assert metrics.document_counts(ours, base) == {
+        "code-b": {"bytes": [7], "tokens": [4], "base_tokens": [7]},
+        "english-a": {"bytes": [5, 2, 2], "tokens": [2, 1, 1], "base_tokens": [5, 2, 1]},
+        "english-c": {"bytes": [3], "tokens": [2], "base_tokens": [3]},
+    }
+    other = metrics.dataset_counts(CharTok(), {"code-b": ("code", ["x"])})
+    with pytest.raises(MetricsError, match="'code-b': the base was counted on other documents"):
+        metrics.document_counts({"code-b": ours["code-b"]}, other)
+
+
+# two documents: "x y" (2 words / 3 chars) and "x" (1 / 1). A resample takes both of one (NSL 2/3 or 1, p = 1/4
+# each) or one of each (3/4, p = 1/2); a one-document dataset "y z" is 2/3 whatever is drawn.
+TWO = {"code-x": ("code", ["x y", "x"]), "code-y": ("code", ["y z"])}
+
+
+def test_nsl_interval_hand_computed():
+    ours, base = metrics.dataset_counts(WordTok(), TWO), metrics.dataset_counts(CharTok(), TWO)
+    lo, hi = metrics.nsl_interval(ours, base, ["code-x"], 2000, 0.95, 0)
+    assert (lo, hi) == (pytest.approx(2 / 3), pytest.approx(1.0))
+    assert metrics.nsl_interval(ours, base, ["code-x"], 2000, 0.2, 0) == (0.75, 0.75)  # 40th/60th: the middle
+    # a domain's interval is the one of the mean over its datasets: (2/3 + 2/3) / 2 ... (1 + 2/3) / 2
+    lo, hi = metrics.nsl_interval(ours, base, ["code-x", "code-y"], 2000, 0.95, 0)
+    assert (lo, hi) == (pytest.approx(2 / 3), pytest.approx(5 / 6))
+    # counts of the whole dataset without per-document lists (an old cache) are refused, never bootstrapped
+    stale = {"code-x": Counts(tokens=3, bytes=4, chars=4, docs=2)}
+    with pytest.raises(MetricsError, match="'code-x': no per-document counts"):
+        metrics.nsl_interval(stale, base, ["code-x"], 10, 0.95, 0)
+
+
+def test_compression_rows_carry_the_domain_intervals():
+    rows = metrics.compression_rows(WordTok(), TWO, metrics.dataset_counts(CharTok(), TWO), n_boot=500,
+                                    confidence=0.95, seed=3)
+    got = {(r["dataset"], r["metric"]): r for r in rows}
+    assert got[("mean:code", "nsl")]["value"] == pytest.approx((3 / 4 + 2 / 3) / 2)
+    low, high = got[("mean:code", "nsl_ci_low")], got[("mean:code", "nsl_ci_high")]
+    assert (low["value"], high["value"]) == (pytest.approx(2 / 3), pytest.approx(5 / 6))
+    assert (low["n_boot"], low["confidence"]) == (500, 0.95)
+    assert ("average", "nsl_ci_low") not in got  # intervals are per domain only
+    plain = metrics.compression_rows(WordTok(), TWO, metrics.dataset_counts(CharTok(), TWO))
+    assert not [r for r in plain if r["metric"] in metrics.INTERVAL_METRICS]
+
+
+def test_stratified_ratio_ci_bad_input():
+    from tokstudy import bootstrap
+    from tokstudy.errors import StatsError
+
+    with pytest.raises(StatsError, match=r"0 < confidence < 1 and n_boot >= 1, got 1.5, 10 \(metrics.nsl_interval"):
+        bootstrap.stratified_ratio_ci([([1], [1])], 10, 1.5, 0)
+    with pytest.raises(StatsError, match="group 0: 2 numerators and 1 denominators"):
+        bootstrap.stratified_ratio_ci([([1, 2], [1])], 10, 0.9, 0)
+    with pytest.raises(StatsError, match="no groups"):
+        bootstrap.stratified_ratio_ci([], 10, 0.9, 0)

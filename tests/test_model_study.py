@@ -1,19 +1,7 @@
-"""The model-side study's glue: byte budgets for fine-tunes."""
+"""The model-side study's glue: the gpu plan, and the ablation table over replicates."""
 
 import pandas as pd
 import pytest
-
-from tokstudy import packing
-from tokstudy.stages import train as models
-
-
-def test_budget_texts_cuts_the_same_bytes_whatever_the_tokenizer():
-    texts = ["abcd", "é" * 3, "xyz"]  # 4 + 6 + 3 bytes
-    assert models.budget_texts(texts, 4, "r") == ["abcd"]
-    assert models.budget_texts(texts, 7, "r") == ["abcd", "é"]  # 3 bytes left: one whole 2-byte character
-    assert models.budget_texts(texts, 13, "r") == texts
-    with pytest.raises(packing.DataError, match=r"run 'r'.*13 bytes, fewer than its budget of 14.*train.budget_bytes"):
-        models.budget_texts(texts, 14, "r")
 
 
 def test_every_gpu_stage_fits_ten_minutes_by_the_flops_plan():
@@ -46,13 +34,12 @@ def _fake_records(runs_dir, P):
 
     runs_dir.mkdir(parents=True)
     for i, name in enumerate(sorted(P.models)):
-        rows = [{"metric": "bits_per_byte", "dataset": "mean:code", "value": 2.0 + i / 100},
-                {"metric": "solution_bits_per_byte", "dataset": "humaneval", "value": 3.0 + i / 100,
-                 "ci_low": 2.9 + i / 100, "ci_high": 3.1 + i / 100}]
-        # per problem: run i is i/100 worse than run 0 on problem a, and 3 * i/100 worse on problem b
-        per = {"a": 3.0 + i / 100, "b": 3.0 + 3 * i / 100}
-        (runs_dir / f"evaluate-{name}.json").write_text(
-            json.dumps({"rows": rows, "extra": {"solution_bpb": {"humaneval": per}}}))
+        for k, (model, _seed) in enumerate(P.model(name).replicates(P.seed)):
+            rows = [{"metric": "bits_per_byte", "dataset": "mean:code", "value": 2.0 + i / 100 + k / 1000}]
+            # per problem: run i is i/100 worse than run 0 on problem a and 3 * i/100 on b; replicate k adds k*i/1000
+            per = {"a": 3.0 + i / 100 + k * i / 1000, "b": 3.0 + 3 * i / 100 + k * i / 1000}
+            (runs_dir / f"evaluate-{model}.json").write_text(
+                json.dumps({"rows": rows, "extra": {"solution_bpb": {"humaneval": per}}}))
 
 
 def test_ablation_table_groups_runs_as_the_papers_tables(tmp_path, monkeypatch):
@@ -71,17 +58,35 @@ def test_ablation_table_groups_runs_as_the_papers_tables(tmp_path, monkeypatch):
     assert [(r, lab) for r, lab, _ in by["transfer"]] == [("keep-b2", "keep"), ("fvt-b2", "fvt"),
                                                           ("random-b2", "random")]
     assert [p for _, _, p in by["transfer"]][1:] == [20.5, 18.4]
-    assert (t["ci_low"] <= t["solution_bpb"]).all() and set(t["budget_bytes"]) == {300_000}
+    assert sorted(r for r, _, _ in by["budget"]) == ["fvt-b1", "fvt-b2", "keep-b1", "keep-b2", "random-b1",
+                                                      "random-b2"]
+    assert sorted((r, lab) for r, lab, _ in by["beyond"]) == [
+        ("focus-b2", "focus gpt4"), ("focus-superbpe-m-b2", "focus superbpe"), ("fvt-superbpe-m-b2", "fvt superbpe")]
+    top = t[t["comparison"] != "budget"]
+    assert (top["ci_low"] <= top["solution_bpb"]).all() and set(top["budget_bytes"]) == {300_000}
+    assert (t["seeds"] == 3).all()
     # the paper's panel is labelled with the paper's own conditions: its sizes, not ours
     assert list(t[t["comparison"] == "vocab"]["paper_label"]) == ["32k", "64k", "128k"]
     assert list(t[t["comparison"] == "transfer"]["paper_label"].fillna("")) == ["", "gpt4-32k fvt", "gpt4-32k no-fvt"]
-    # paired against fvt-b2 (index j in sorted(P.models)): run i differs by (i - j)/100 on a, 3(i - j)/100 on b
+    # and its own difference: pass@1 points against its FVT condition (20.5); no-fvt 18.4 -> -2.1
+    assert t[(t["comparison"] == "transfer") & (t["run"] == "random-b2")]["paper_diff_vs_ref"].iloc[0] == \
+        pytest.approx(-2.1)
+    # paired against fvt-b2 (index j) replicate by replicate: run i differs by d + k d/10 on a, 3d + k d/10 on b
     j = sorted(P.models).index("fvt-b2")
-    row = t[t["run"] == "random-b2"].iloc[0]
+    row = t[(t["run"] == "random-b2") & (t["comparison"] == "transfer")].iloc[0]
     d = (sorted(P.models).index("random-b2") - j) / 100
-    assert row["ref_run"] == "fvt-b2" and row["diff_vs_ref"] == pytest.approx(2 * d)
-    assert (row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx((min(d, 3 * d), max(d, 3 * d)))
-    assert t[t["run"] == "fvt-b2"]["diff_vs_ref"].eq(0).all()
+    assert row["ref_run"] == "fvt-b2" and row["diff_vs_ref"] == pytest.approx(2 * d + d / 10)
+    assert [float(x) for x in row["diff_by_seed"].split()] == pytest.approx([2 * d, 2 * d + d / 10, 2 * d + d / 5],
+                                                                            abs=1e-4)
+    assert min(d, 3.2 * d) <= min(row["diff_ci_low"], row["diff_ci_high"]) < max(row["diff_ci_low"],
+                                                                                 row["diff_ci_high"]) <= max(d, 3.2 * d)
+    assert bool(row["significant"]) == (d != 0)
+    assert t[(t["run"] == "fvt-b2") & (t["comparison"] != "budget")]["diff_vs_ref"].isna().all()  # the reference
+    # budget rows: each fine-tune against the base it starts from (one replicate, paired with all three)
+    keep = t[(t["run"] == "keep-b2") & (t["comparison"] == "budget")].iloc[0]
+    b = (sorted(P.models).index("keep-b2") - sorted(P.models).index("base")) / 100
+    assert keep["ref_run"] == "base" and keep["diff_vs_ref"] == pytest.approx(2 * b + (sorted(P.models).index(
+        "keep-b2")) / 1000)
     out = ablations.model_ablations(P)
     assert out.read_text().startswith("comparison,run,label") and not (tmp_path / "figures").exists()
     from tokstudy import plots  # the figures step draws the table

@@ -84,7 +84,7 @@ def _set(path, value):
 def test_profiles_deep_merge_over_the_top_level_sections():
     cpu, smoke, gpu = params.load("cpu"), params.load("smoke"), params.load("gpu")
     # profiles.cpu.evaluate.bpb sets max_docs / max_bytes; seq_len comes from evaluate.bpb
-    assert (cpu.evaluate.bpb.seq_len, cpu.evaluate.bpb.max_docs, cpu.evaluate.bpb.max_bytes) == (128, 100, 25_000)
+    assert (cpu.evaluate.bpb.seq_len, cpu.evaluate.bpb.max_docs, cpu.evaluate.bpb.max_bytes) == (128, 100, 10_000)
     assert (cpu.evaluate.humaneval.limit, cpu.evaluate.mbpp.max_new_tokens, cpu.evaluate.sandbox) == (20, 128, "bwrap")
     # greedy pass@1 on cpu, sampled pass@1/10 on gpu (deep-merged over evaluate.humaneval)
     assert (cpu.evaluate.humaneval.n, cpu.evaluate.humaneval.temperature, cpu.evaluate.humaneval.k) == (1, 0.0, (1,))
@@ -142,7 +142,7 @@ def test_every_params_dataclass_field_has_no_default():
          "not a key of train.budget_bytes"),
         (_set("profiles.smoke.train.pretrain.tokens", 0), "smoke", "profiles.smoke.train.pretrain.tokens", "positive"),
         (_set("models.finetune.keep-b1.method", "copy"), "cpu", "models.finetune.keep-b1.method",
-         "'keep', 'fvt' or 'random'"),
+         "'keep', 'fvt', 'random' or 'focus'"),
         (_set("models.finetune.keep-b1.mix", None), "cpu", "models.finetune.keep-b1.mix", "missing key"),
         (_set("models.finetune.base", {"tokenizer": "general-m", "init": "base", "method": "keep", "mix": "code100",
                                        "budget": "b1"}), "cpu", "models.finetune.base",
@@ -159,7 +159,8 @@ def test_every_params_dataclass_field_has_no_default():
         (_set("mixes.code70", {"code": 0.7, "english": 0.4}), "cpu", "mixes.code70", "sum to 1"),
         (_set("transfer.targets", ["gpt4-m", "gpt9"]), "cpu", "transfer.targets", "['gpt9']"),
         (_set("transfer.base_tokenizer", "nope"), "cpu", "transfer.base_tokenizer", "unknown name"),
-        (_set("transfer.methods", ["fvt", "magic"]), "cpu", "transfer.methods", "'fvt', 'mean', 'random' or 'merged'"),
+        (_set("transfer.methods", ["fvt", "magic"]), "cpu", "transfer.methods",
+         "'fvt', 'mean', 'random', 'merged' or 'focus'"),
         (_set("analysis.sweep_variant", "nope"), "cpu", "analysis.sweep_variant", "unknown name"),
         (_set("profiles.smoke.analysis.overlap", ["gpt4-m", "gpt7"]), "smoke", "profiles.smoke.analysis.overlap",
          "['gpt7']"),

@@ -94,6 +94,15 @@ def test_model_stages_are_the_models_section(profile):
         start = f"data/{profile}/models/{P.model(name).init_model}"
         assert start in stage["deps"] and start in outs, f"finetune@{name} starts from {start}, which no stage writes"
     assert P.model("base").stage == "pretrain" and P.model("base").tokenizer == P.transfer.base_tokenizer
+    # every replicate of a run (train.<stage>.seeds) is an output of its stages, in every profile
+    for stage in ("pretrain", "finetune"):
+        for name, s in _group(stages, stage).items():
+            reps = [r for r, _ in P.model(name).replicates(P.seed)]
+            assert [o for o in s["outs"] if o.startswith(f"data/{profile}/models/")] == [
+                f"data/{profile}/models/{r}" for r in reps], name
+            assert [o for o in s["outs"] if "/runs/" in o] == [f"results/{profile}/runs/train-{r}.json" for r in reps]
+            assert _group(stages, f"evaluate_{stage}")[name]["outs"] == [
+                f"results/{profile}/runs/evaluate-{r}.json" for r in reps]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -103,13 +112,23 @@ def test_names_dvc_cannot_interpolate_match_params(profile):
     refs = stages["reference_metrics"]
     assert f'-y "tokenizers: [{", ".join(P.metrics.references)}]"' in refs["cmd"]
     assert refs["outs"] == [f"results/{profile}/runs/compression-{r}.json" for r in P.metrics.references]
-    transfer = _group(stages, "transfer")
-    assert list(transfer) == list(P.transfer.targets)
-    for target, stage in transfer.items():
-        assert stage["outs"] == [f"data/{profile}/models/{target}-{m}-init" for m in P.transfer.methods] + [
-            f"results/{profile}/runs/transfer-{target}-{m}.json" for m in P.transfer.methods
-        ]
-    assert set(_group(stages, "train_tokenizer")) == {n for n, v in P.tokenizers.items() if not v.truncate_of}
+    T, transfer = P.transfer, stages["transfer"]
+    assert f'-y "targets: [{", ".join(T.targets)}]"' in " ".join(transfer["cmd"].split())
+    assert transfer["outs"] == [f"data/{profile}/models/{t}-{m}-init" for t in T.targets for m in T.methods] + [
+        f"results/{profile}/runs/transfer-{t}-{m}.json" for t in T.targets for m in T.methods]
+    assert {f"data/{profile}/tokenizers/{t}" for t in [*T.targets, T.base_tokenizer]} <= set(transfer["deps"])
+    # every trained variant in exactly one family stage, with its params key and its three outputs
+    families = {a: s for a, s in stages.items() if a.startswith("tokenizers_")}
+    listed = []
+    for address, stage in families.items():
+        names = yaml.safe_load(stage["cmd"].split(" -y ", 1)[1].strip().strip('"'))["variants"]
+        listed += names
+        assert stage["outs"] == [f for n in names for f in (f"data/{profile}/tokenizers/{n}",
+                                                            f"results/{profile}/runs/tokenizer_train-{n}.json",
+                                                            f"results/{profile}/runs/compression-{n}.json")], address
+        assert {f"tokenizers.{n}" for n in names} <= set(stage["params"]), address
+        assert not {k for k in stage["params"] if k.startswith("tokenizers.")} - {f"tokenizers.{n}" for n in names}
+    assert sorted(listed) == sorted(n for n, v in P.tokenizers.items() if not v.truncate_of)
     cut = [n for n, v in P.tokenizers.items() if v.truncate_of]
     truncate = stages["truncate_tokenizers"]
     assert f'-y "variants: [{", ".join(cut)}]"' in " ".join(truncate["cmd"].split())
@@ -125,15 +144,15 @@ def test_transfer_covers_every_model_side_tokenizer_variant_but_the_base_ones():
     T = P.transfer
     model_side = {n for n, v in P.tokenizers.items() if v.vocab in ("xs", "s", "m", "l")}
     assert set(T.targets) == model_side - {T.base_tokenizer}
-    assert set(T.methods) == {"fvt", "random", "mean", "merged"}
+    assert set(T.methods) == {"fvt", "random", "mean", "merged", "focus"}
 
 
 def test_fewer_stages_than_items():
-    """One kernel per trained tokenizer variant, per transfer target and per model run; the truncations in one,
-    the references in one; corpus, costs, vocab analysis, model ablations and figures."""
+    """Five tokenizer families, the truncations, the references and the transfers one kernel each; one per model
+    run and per evaluation (gpu: minutes each); corpus, costs, vocab analysis, model ablations and figures."""
     P, stages = params.load("cpu"), resolved("cpu")
-    trained = [n for n, v in P.tokenizers.items() if not v.truncate_of]
-    assert len(stages) == len(trained) + 1 + 1 + len(P.transfer.targets) + 2 * len(P.models) + 5
+    families = [a for a in stages if a.startswith("tokenizers_")]
+    assert len(families) == 5 and len(stages) == 5 + 1 + 1 + 1 + 2 * len(P.models) + 5
 
 
 def test_editing_a_module_changes_the_code_dep_of_the_stages_that_run_it_and_bytecode_changes_nothing(tmp_path):

@@ -349,3 +349,69 @@ def test_gguf_conversion_is_cached_and_redone_when_stale(tmp_path, monkeypatch):
     assert reference.hf_json("tiny", cache_dir=cache) == out and json.loads(out.read_text())["model"]["type"] == "BPE"
     out.write_text("{}")  # a current stamp is trusted
     assert reference.hf_json("tiny", cache_dir=cache) == out and out.read_text() == "{}"
+
+
+# ----------------------------------------------------------------------------- the paper's authors' tokenizers
+AUTHORS = sorted(n for n, r in reference.REFERENCES.items() if r["format"] == "hf-xz")
+
+
+def _authors_json(name):
+    import lzma
+    from importlib.resources import files
+
+    return json.loads(lzma.decompress(files("tokstudy").joinpath(reference.REFERENCES[name]["member"]).read_bytes()))
+
+
+def test_the_authors_tokenizers_are_vendored_with_their_licence():
+    from importlib.resources import files
+
+    assert AUTHORS == ["authors-gpt-32k", "authors-gpt-64k", "authors-gpt-80k", "authors-identity-32k",
+                       "authors-punct-32k"]
+    folder = files("tokstudy").joinpath(reference.AUTHORS_DIR)
+    notice = folder.joinpath("LICENSE").read_text()
+    assert notice.startswith("MIT License") and "Copyright (c) 2024 Gautier Dagan" in notice
+    toml = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert '"data/authors/*.json.xz", "data/authors/LICENSE"' in toml  # the wheel ships them (package-data)
+    # their regexes are ours, byte for byte: GPT-4 and Punct as a Split, Identity none
+    pre = {n: _authors_json(n)["pre_tokenizer"] for n in ("authors-gpt-32k", "authors-punct-32k",
+                                                          "authors-identity-32k")}
+    assert pre["authors-gpt-32k"]["pretokenizers"][0]["pattern"]["Regex"] == pretok.get("gpt4").pattern
+    assert pre["authors-punct-32k"]["pretokenizers"][0]["pattern"]["Regex"] == pretok.get("punct").pattern
+    assert pre["authors-identity-32k"]["type"] == "ByteLevel"
+
+
+def test_authors_tokenizers_hand_checked_ids_and_round_trip():
+    vocab = _authors_json("authors-gpt-32k")["model"]["vocab"]
+    gpt = handle("authors-gpt-32k")
+    # "Hello" and "Ġworld" (space + world) are single tokens of their vocabulary; GPT-4's regex keeps "(x" whole
+    assert gpt.encode("Hello world") == [vocab["Hello"], vocab["Ġworld"]] == [10379, 3192]
+    assert [gpt.token_bytes(i) for i in gpt.encode("def f(x):\n")] == [b"def", b" f", b"(x", b"):\n"]
+    # Punct splits "(" from "x"; Identity (no pre-tokenizer) merges across words: "Hello " then "world"
+    assert [handle("authors-punct-32k").token_bytes(i) for i in handle("authors-punct-32k").encode("f(x")] == \
+        [b"f", b"(", b"x"]
+    ident = handle("authors-identity-32k")
+    assert [ident.token_bytes(i) for i in ident.encode("Hello world")] == [b"Hello ", b"world"]
+    # the same ids as Hugging Face's own encoding of their file, and a lossless decode
+    for name in AUTHORS[:1] + AUTHORS[3:]:
+        h = handle(name)
+        for text in TEXTS + ["Привет, мир! 日本語のテキスト"]:
+            ids = h.encode(text)
+            assert ids == h.tokenizer.encode(text, add_special_tokens=False).ids
+            assert h.decode(ids) == text == h.tokenizer.decode(ids)
+    # the 6 specials and the 256 <0xNN> byte-fallback tokens are special added tokens: never matched in text
+    assert gpt.special_ids == set(range(262))
+    ids = gpt.encode("<|end_of_text|><0x41>")
+    assert not set(ids) & gpt.special_ids and gpt.decode(ids) == "<|end_of_text|><0x41>"
+
+
+def test_a_changed_vendored_file_is_an_error(tmp_path, monkeypatch):
+    ref = dict(reference.REFERENCES["authors-punct-32k"], sha256="0" * 64)
+    monkeypatch.setitem(reference.REFERENCES, "authors-punct-32k", ref)
+    with pytest.raises(TokenizerError, match=r"data/authors/punct_32k.json.xz decompressed has sha256 [0-9a-f]{64}, "
+                                             "expected 0{64}: the vendored file changed"):
+        reference.fetch("authors-punct-32k", cache_dir=tmp_path)
+    assert not (tmp_path / "authors-punct-32k" / "tokenizer.json").exists()
+    ok = reference.fetch("authors-identity-32k", cache_dir=tmp_path)  # unpacked once into the cache, then reused
+    assert ok == tmp_path / "authors-identity-32k" / "tokenizer.json"
+    mtime = ok.stat().st_mtime_ns
+    assert reference.fetch("authors-identity-32k", cache_dir=tmp_path).stat().st_mtime_ns == mtime

@@ -63,20 +63,19 @@ def scratch(tmp_path, monkeypatch):
 @pytest.mark.parametrize("profile", ["cpu", "smoke"])  # no step builds an input, in any profile
 def test_missing_inputs_name_the_stage_that_makes_them_and_write_nothing(scratch, profile):
     P = params.load(profile)
-    p = f"-p profile {profile}"
     cases = [
         (lambda: inputs.corpus_file(P, "train.jsonl"), rf"no corpus 'corpus' for profile '{profile}' "
                                                        rf"\(.*train\.jsonl\): run `dvc repro corpus` "
-                                                       rf"\(or papermill notebooks/00_corpus\.ipynb {p}\)"),
+                                                       rf"\(notebook notebooks/00_corpus\.ipynb\)"),
         (lambda: tok_stages.train_tokenizer(P, "gpt4-m"), r"no corpus .*`dvc repro corpus`"),
         (lambda: inputs.tokenizer_file(P, "gpt4-m"),
-         r"no tokenizer 'gpt4-m' .*`dvc repro train_tokenizer@gpt4-m` "
-         rf"\(or papermill .*01_train_tokenizer\.ipynb {p} -y 'variants: \[gpt4-m\]'"),
+         r"no tokenizer 'gpt4-m' .*`dvc repro tokenizers_model` \(notebook notebooks/01_train_tokenizer\.ipynb\)"),
+        (lambda: inputs.tokenizer_file(P, "gpt2-32k"), r"`dvc repro tokenizers_regex`"),
         (lambda: inputs.tokenizer_file(P, "gpt4-32k"), r"`dvc repro truncate_tokenizers`"),
-        (lambda: inputs.run_record(P, "compression", "gpt4-m"), r"`dvc repro train_tokenizer@gpt4-m`"),
+        (lambda: inputs.run_record(P, "compression", "gpt4-m"), r"`dvc repro tokenizers_model`"),
         (lambda: inputs.run_record(P, "compression", "llama2"), r"`dvc repro reference_metrics`"),
         (lambda: inputs.model_dir(P, "base"), r"no model 'base' .*`dvc repro pretrain@base`"),
-        (lambda: inputs.model_dir(P, "gpt4-m-fvt-init"), r"`dvc repro transfer@gpt4-m`"),
+        (lambda: inputs.model_dir(P, "gpt4-m-fvt-init"), r"`dvc repro transfer`"),
         (lambda: inputs.model_dir(P, "fvt-b1"), r"`dvc repro finetune@fvt-b1`"),
         (lambda: inputs.run_record(P, "evaluate", "base"), r"`dvc repro evaluate_pretrain@base`"),
         (lambda: inputs.run_record(P, "evaluate", "fvt-b1"), r"`dvc repro evaluate_finetune@fvt-b1`"),
@@ -87,6 +86,18 @@ def test_missing_inputs_name_the_stage_that_makes_them_and_write_nothing(scratch
     with pytest.raises(params.ParamsError, match="no-such-variant"):
         inputs.tokenizer_file(P, "no-such-variant")
     assert list(scratch.rglob("*")) == []
+
+
+def test_outside_a_checkout_the_hint_names_the_command_that_makes_the_input(tmp_path, monkeypatch):
+    """No dvc.yaml (an installed package): the hint is the tokstudy verb or step, not a DVC stage."""
+    P = params.load("cpu")
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    assert inputs.hint(P, "corpus", "corpus") == "`tokstudy corpus --profile cpu`"
+    assert inputs.hint(P, "tokenizer", "gpt4-m") == "`tokstudy train --variant gpt4-m --profile cpu`"
+    assert inputs.hint(P, "model", "fvt-b1") == "`python -m tokstudy.stages train fvt-b1 --profile cpu`"
+    assert inputs.hint(P, "model", "gpt4-m-fvt-init") == "`python -m tokstudy.stages transfer gpt4-m --profile cpu`"
+    with pytest.raises(params.ParamsError, match="no-such-run"):
+        inputs.hint(P, "model", "no-such-run")
 
 
 def test_every_hint_names_a_stage_of_dvc_yaml():
@@ -126,7 +137,7 @@ def test_handle_is_a_variant_else_a_reference_or_path(smoke, tmp_path):
 # Modules that map a profile to its folders or settings: that is their job.
 PROFILE_MODULES = {"paths", "params", "paramfile", "results"}
 # The layer beside tokstudy.stages: the CLI, its verbs on the user's files, the gpu plan.
-TOP_LAYER = {"cli", "commands", "gpuplan"}
+TOP_LAYER = {"cli", "commands", "gpuplan", "advise"}
 
 
 def _upward_imports(fn: ast.AST) -> list[str]:

@@ -117,7 +117,7 @@ def test_cli_and_notebook_write_identical_run_records(tmp_path, tiny_dir):
     record.unlink()
     nb = subprocess.run([sys.executable, "-m", "papermill", "-k", "python3", "--log-level", "WARNING",
                          str(REPO / "notebooks" / "06_evaluate.ipynb"), str(tmp_path / "06.ipynb"),
-                         "-p", "profile", "smoke", "-p", "run", "tiny", "-p", "model_dir", str(tiny_dir),
+                         "-p", "profile", "smoke", "-y", "runs: [tiny]", "-p", "model_dir", str(tiny_dir),
                          "-p", "humaneval_limit", "1"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert nb.returncode == 0, nb.stderr[-3000:]
     from_nb = json.loads(record.read_text())

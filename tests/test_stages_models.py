@@ -33,9 +33,10 @@ def smoke_inputs(smoke):
 
 
 def make_root(root: Path, smoke_inputs, profile: str = "smoke", corpus: bool = True) -> Path:
-    """A project root of its own: params.yaml, (the smoke corpus,) the tokenizers."""
+    """A project root of its own: params.yaml, dvc.yaml (the hints' table), (the smoke corpus,) the tokenizers."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     if corpus:
         shutil.copytree(paths.corpus_dir("smoke"), root / "data" / profile / "corpus")
     for name, d in smoke_inputs.items():
@@ -132,7 +133,7 @@ def test_a_missing_base_model_names_the_stage_and_writes_nothing(smoke_inputs, t
     err = capsys.readouterr().err
     assert err.startswith("error: no model 'base'") and err.count("\n") == 1
     # a fine-tune whose starting model is missing fails before packing anything
-    with pytest.raises(MissingInput, match=r"gpt4-m-fvt-init.*`dvc repro transfer@gpt4-m`"):
+    with pytest.raises(MissingInput, match=r"gpt4-m-fvt-init.*`dvc repro transfer`"):
         models.train(params.load("cpu"), "fvt-b1")
     with pytest.raises(MissingInput, match=r"data/cpu/models/base\): run `dvc repro pretrain@base`"):
         models.train(params.load("cpu"), "keep-b1")

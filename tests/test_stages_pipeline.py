@@ -13,7 +13,7 @@ from tokstudy.stages import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 # what notebooks call besides their steps, to show a result: readers, which write nothing
-READERS = {"tokenizers.handle", "train.run_dir"}
+READERS = {"tokenizers.handle", "train.run_dir", "summary.read_metric_folder"}  # reading, not steps
 
 
 def _step_calls(tree: ast.AST) -> set[str]:
@@ -47,8 +47,9 @@ def test_stages_come_dependencies_first_with_their_notebook_parameters():
             assert position[dep.addressing] < position[stage.addressing], (stage.addressing, dep.addressing)
     by = {address: (notebook, params) for address, notebook, params in order}
     assert by["corpus"] == ("00_corpus", {"profile": "cpu"})
-    assert by["train_tokenizer@gpt4-m"] == ("01_train_tokenizer", {"profile": "cpu", "variants": ["gpt4-m"]})
-    assert by["finetune@fvt-b1"] == ("05_finetune", {"profile": "cpu", "run": "fvt-b1"})
+    mix = ["gpt4-80k-eng", "gpt4-80k-code", "gpt4-80k-balanced"]
+    assert by["tokenizers_mix"] == ("01_train_tokenizer", {"profile": "cpu", "variants": mix})
+    assert by["finetune@fvt-b1"] == ("05_finetune", {"profile": "cpu", "runs": ["fvt-b1"]})
 
 
 def test_notebook_call_reads_p_and_y_parameters():

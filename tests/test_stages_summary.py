@@ -1,6 +1,8 @@
 """What DVC shows: stages.summary (metric files, plot tables) and the train step's curves, on hand-made rows."""
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -65,22 +67,72 @@ def test_bpb_vs_budget_refuses_two_runs_in_one_cell():
         summary.bpb_vs_budget(pd.concat([df[df["profile"] == "x"], extra[extra["profile"] == "x"]]))
 
 
-def test_summary_writes_the_files_dvc_reads(tmp_path, monkeypatch):
+def test_bpb_vs_budget_averages_a_runs_replicates():
+    df = _rows("x", "gpt4", "code70")
+    df = df[df["profile"] == "x"]
+    rep = df[df["model"] == "fvt-b2"].assign(model="fvt-b2-s1", value=lambda d: d["value"] + 0.5)  # same run
+    wide = summary.bpb_vs_budget(pd.concat([df, rep])).set_index("budget_bytes")
+    assert wide.loc[200, "bpb_fvt"] == (1.75 + 2.25) / 2 and wide.loc[200, "bpb_random"] == 1.9
+
+
+def _smoke_summary(tmp_path, monkeypatch, rows=None):
     monkeypatch.setattr(paths, "RESULTS", tmp_path)
     P = params.load("smoke")
     sweep = P.tokenizer(P.analysis.sweep_variant)
     out = tmp_path / "smoke" / "results.csv"
-    out.parent.mkdir()
-    _rows("smoke", sweep.regex, sweep.mix).to_csv(out, index=False)
-    written = summary.summary(P)
-    assert written["models"] == tmp_path / "smoke/metrics/models.json"
-    assert json.loads(written["models"].read_text())["fvt-b2"] == {"bpb_code": 1.75, "bpb_english": 2.75,
-                                                                  "humaneval_pass@1": 0.125}
-    assert json.loads(written["tokenizers"].read_text())["gpt4-s"] == {"nsl_code": 1.2, "nsl_english": 1.3}
+    out.parent.mkdir(exist_ok=True)
+    (_rows("smoke", sweep.regex, sweep.mix) if rows is None else rows).to_csv(out, index=False)
+    return summary.summary(P)
+
+
+def test_summary_writes_the_files_dvc_reads(tmp_path, monkeypatch):
+    written = _smoke_summary(tmp_path, monkeypatch)
+    assert written["lm"] == tmp_path / "smoke/metrics/lm"
+    assert sorted(f.name for f in written["lm"].iterdir()) == [
+        "base.json", "fvt-b1.json", "fvt-b2.json", "fvt-identity-b2.json", "keep-b1.json", "random-b2.json"]
+    assert json.loads((written["lm"] / "fvt-b2.json").read_text()) == {
+        "bpb_code": 1.75, "bpb_english": 2.75, "humaneval_pass@1": 0.125}
+    assert written["nsl"] == tmp_path / "smoke/metrics/nsl"
+    assert json.loads((written["nsl"] / "gpt4-s.json").read_text()) == {"nsl_code": 1.2, "nsl_english": 1.3}
+    assert summary.read_metric_folder(written["nsl"]) == summary.tokenizer_metrics(
+        pd.read_csv(tmp_path / "smoke/results.csv"))  # round trip
     assert (tmp_path / "smoke/plots/nsl_vs_vocab.csv").read_text().splitlines() == [
         "vocab_size,nsl_code,nsl_english", "4096,1.2,1.3", "8192,0.9,0.95"]
     header = (tmp_path / "smoke/plots/bpb_vs_budget.csv").read_text().splitlines()[0]
     assert header == "budget_bytes,bpb_fvt,bpb_keep,bpb_random"
+
+
+def test_a_run_gone_from_the_results_leaves_no_stale_metric_file(tmp_path, monkeypatch):
+    _smoke_summary(tmp_path, monkeypatch)
+    P = params.load("smoke")
+    sweep = P.tokenizer(P.analysis.sweep_variant)
+    rows = _rows("smoke", sweep.regex, sweep.mix)
+    written = _smoke_summary(tmp_path, monkeypatch, rows[rows["run"] != "other"])
+    assert sorted(f.name for f in written["nsl"].iterdir()) == ["gpt4-m.json", "gpt4-s.json"]
+
+
+def test_dvc_metrics_show_of_the_summary_fits_a_terminal(tmp_path, monkeypatch):
+    """The real `dvc metrics show` on the metric folders, with the longest tokenizer and model-run names of the
+    cpu profile: a row per file, at most 120 characters (one file for all was ~2,400)."""
+    rows = _rows("cpu", "gpt4", "code70")
+    cpu = params.load("cpu")
+    longest, longest_run = max(cpu.tokenizers, key=len), max(cpu.models, key=len)
+    rows = pd.concat([rows, rows[rows["run"] == "gpt4-m"].assign(run=longest),
+                      rows[rows["run"] == "base"].assign(run=longest_run)])
+    repo = tmp_path / "repo"
+    monkeypatch.setattr(paths, "RESULTS", repo / "results")
+    (repo / "results/cpu").mkdir(parents=True)
+    rows.to_csv(repo / "results/cpu/results.csv", index=False)
+    summary.summary(params.load("cpu"))
+    (repo / "dvc.yaml").write_text("metrics:\n  - results/cpu/metrics/nsl\n  - results/cpu/metrics/lm\n")
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=repo, check=True)
+    shown = subprocess.run([*dvc, "metrics", "show"], cwd=repo, check=True, capture_output=True, text=True).stdout
+    lines = shown.splitlines()
+    assert len(lines) == 1 + 4 + 7  # header, 4 tokenizers, 7 model runs
+    assert any(f"metrics/nsl/{longest}.json" in line for line in lines)
+    assert any(f"metrics/lm/{longest_run}.json" in line for line in lines)
+    assert max(map(len, lines)) <= 120, shown
 
 
 def test_summary_without_results_csv_names_the_step_and_writes_nothing(tmp_path, monkeypatch):

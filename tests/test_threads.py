@@ -53,3 +53,31 @@ def test_no_warning_when_user_set_it_before_torch():
     r = _run("import torch, tokstudy", OMP_WAIT_POLICY="ACTIVE")
     assert r.returncode == 0, r.stderr
     assert "RuntimeWarning" not in r.stderr
+
+
+PIN = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
+
+
+def _run_unpinned(code: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in PIN}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**base, **env})
+
+
+@pytest.mark.skipif(not __import__("tokstudy.threads").threads.X86, reason="the kernel pins are x86-only")
+def test_import_tokstudy_first_pins_torch_cpu_kernels_to_avx2_and_records_them():
+    code = ("import json, tokstudy, torch; from tokstudy import results; "
+            "print(json.dumps(results.provenance()['cpu_kernels']))")
+    r = _run_unpinned(code)
+    assert r.returncode == 0, r.stderr
+    got = __import__("json").loads(r.stdout.strip().splitlines()[-1])
+    assert got["ATEN_CPU_CAPABILITY"] == "avx2" and got["MKL_CBWR"] == "AVX2" and got["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert got["torch_cpu_capability"] == "AVX2"  # torch's dispatch follows the pin
+    assert got["OMP_WAIT_POLICY"] in ("PASSIVE", os.environ.get("OMP_WAIT_POLICY"))
+
+
+def test_a_kernel_level_the_user_set_wins():
+    r = _run_unpinned("import os, tokstudy, torch; print(os.environ['ATEN_CPU_CAPABILITY'], "
+                      "torch.backends.cpu.get_cpu_capability())", ATEN_CPU_CAPABILITY="default")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["default", "DEFAULT"]

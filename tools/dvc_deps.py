@@ -12,7 +12,8 @@ module-level and function-level imports, relative imports,
 ``importlib.import_module("tokstudy.x")``, and package files run by path (a string constant
 ``"name.py"`` naming a file of the package, as ``sandbox.py`` runs ``sandbox_child.py``).
 Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py`` too, so those are included.
-Code deps are the entries under ``src/tokstudy``; every other dep (data, notebooks) is kept as written.
+Code deps are the entries under ``src/tokstudy`` but its package data (``src/tokstudy/data/``, the vendored
+tokenizers); every other dep (data, notebooks, package data) is kept as written.
 """
 
 from __future__ import annotations
@@ -176,6 +177,14 @@ def code_deps(cmd: str, root: Path = ROOT) -> list[str]:
     return sorted(reached)
 
 
+PACKAGE_DATA = f"{CODE}/data/"  # files the package ships (the authors' tokenizers): data deps, kept as written
+
+
+def is_code(dep) -> bool:
+    """A code dep: anything under ``src/tokstudy`` but its package data (``src/tokstudy/data/``)."""
+    return str(dep).startswith(CODE) and not str(dep).startswith(PACKAGE_DATA)
+
+
 def _template(stage: dict) -> dict:
     return stage["do"] if "do" in stage else stage
 
@@ -187,11 +196,11 @@ def update(doc, root: Path = ROOT) -> list[str]:
         body = _template(stage)
         deps = body.get("deps", [])
         want = code_deps(body["cmd"], root)
-        have = [d for d in deps if str(d).startswith(CODE)]
+        have = [d for d in deps if is_code(d)]
         if have == want:
             continue
-        at = next((i for i, d in enumerate(deps) if str(d).startswith(CODE)), 1)
-        kept = [d for d in deps if not str(d).startswith(CODE)]
+        at = next((i for i, d in enumerate(deps) if is_code(d)), 1)
+        kept = [d for d in deps if not is_code(d)]
         deps.clear()
         deps.extend(kept[:at] + want + kept[at:])
         changed.append(name)

@@ -16,7 +16,7 @@
 # # 03 · Embedding transfer: switch the base model's tokenizer
 #
 # Paper §3.3 / Table 4 (`docs/paper.md`): the base LM (pretrained with the general tokenizer
-# `transfer.base_tokenizer`) gets the code tokenizer `target`. New embedding and LM-head rows are
+# `transfer.base_tokenizer`) gets each code tokenizer of `targets`. New embedding and LM-head rows are
 # initialised by each of `methods` (default: `transfer.methods` of `params.yaml`): `fvt` (Fast Vocabulary
 # Transfer: exact byte matches copied, other tokens = mean of the old tokenizer's pieces), `random`
 # (the no-FVT baseline), `mean`, or `merged` (old vocabulary extended with the new tokens).
@@ -24,12 +24,12 @@
 # `data/<profile>/models/<target>-<method>-init` and the run record `transfer-<target>-<method>.json`.
 #
 # `base_model` is a local HF model directory holding its tokenizer; by default the pipeline's base run
-# (`notebooks/04_pretrain_base.ipynb`). Outside the smoke profile a missing base model is an error naming
-# `dvc repro pretrain@base`; the smoke profile trains it first. There is no random stand-in model.
+# (`notebooks/04_pretrain_base.ipynb`). A missing base model is an error naming
+# `dvc repro pretrain`. There is no random stand-in model.
 
 # %% tags=["parameters"]
 profile = "smoke"
-target = "gpt4-m"
+targets = ["gpt4-m"]  # `transfer.targets` (DVC: all of them, one kernel)
 methods = None
 base_model = None
 
@@ -45,13 +45,15 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 
 # %%
 P = params.load(profile)
-runs = transfer.transfer_all(P, target, methods, base_model=base_model)
-assert [results.read_run(r)["rows"][0]["method"] for r in runs] == list(methods or P.transfer.methods)
+runs = {target: transfer.transfer_all(P, target, methods, base_model=base_model) for target in targets}
+assert all([results.read_run(r)["rows"][0]["method"] for r in rs] == list(methods or P.transfer.methods)
+           for rs in runs.values())
 runs
 
 # %%
-mapping = pd.DataFrame([row for r in runs for row in results.read_run(r)["rows"]])
-mapping.pivot_table(index="metric", columns="method", values="value", sort=False)
+mapping = pd.DataFrame([{**row, "target": t} for t, rs in runs.items() for r in rs
+                        for row in results.read_run(r)["rows"]])
+mapping.pivot_table(index=["target", "metric"], columns="method", values="value", sort=False)
 
 # %% [markdown]
 # Each column is one way to initialise the new rows; the mapping behind them is the same.

@@ -29,7 +29,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-run = "base"
+runs = ["base"]  # `models.pretrain` runs (DVC: all of them, one kernel)
 
 # %%
 import logging
@@ -43,17 +43,18 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 
 # %%
 P = params.load(profile)
-record = train.train(P, run)
-metrics = results.read_run(record)["extra"]["metrics"]
-assert metrics["steps"] == metrics["max_steps"] and metrics["final_loss"] < metrics["initial_loss"], metrics
-record
+records = {run: train.train(P, run) for run in runs}
+metrics = pd.DataFrame({run: results.read_run(r)["extra"]["metrics"] for run, r in records.items()}).T
+assert (metrics.steps == metrics.max_steps).all() and (metrics.final_loss < metrics.initial_loss).all(), metrics
+metrics[["tokens", "steps", "initial_loss", "final_loss", "val_bits_per_byte", "tokens_per_s"]]
 
 # %%
-curve = pd.read_csv(train.run_dir(P, run) / "curve.csv")
-curve.plot(x="tokens", y="loss", title=f"{run}: training loss (nats per token)", legend=False);
+curves = pd.concat([pd.read_csv(train.run_dir(P, run) / "curve.csv").assign(run=run) for run in runs])
+curves.pivot_table(index="tokens", columns="run", values="loss").plot(title="training loss (nats per token)");
 
 # %%
-pd.DataFrame(results.read_run(record)["rows"])[["metric", "value"]]
+pd.DataFrame([row for r in records.values() for row in results.read_run(r)["rows"]]).pivot_table(
+    index="metric", columns="model", values="value", sort=False)
 
 # %% [markdown]
 # The curve is the mean training cross-entropy per token between log steps; it should fall

@@ -19,7 +19,7 @@
 # **code only** for one pass over a **byte** budget of text (the same text whatever the tokenizer), either
 # keeping its tokenizer (`keep`) or after switching to a code tokenizer with FVT or random embedding init
 # (the starting model is the output of notebook 03, `data/<profile>/models/<tokenizer>-<method>-init`).
-# `run` is a key of `params.yaml` `models:` (`keep-b1`, `fvt-b2`, `random-b1`, the regex / vocab ablations
+# `runs` are keys of `params.yaml` `models:`, one kernel for all (`keep-b1`, `fvt-b2`, `random-b1`, the regex / vocab ablations
 # `fvt-punct-m-b2`, `fvt-gpt4-l-b2`, ...); the budget is `profiles.<p>.train.budget_bytes[run.budget]`.
 # Outside the smoke profile a missing starting model is an error naming the DVC stage that makes it.
 #
@@ -29,7 +29,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-run = "fvt-b1"
+runs = ["fvt-b1"]  # `models.finetune` runs (DVC: all of them, one kernel)
 
 # %%
 import logging
@@ -43,18 +43,21 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 
 # %%
 P = params.load(profile)
-record = train.train(P, run)
-metrics = results.read_run(record)["extra"]["metrics"]
-packed = results.read_run(record)["rows"][0]["tokens"]  # what the tokenizer made of the byte budget
-assert metrics["steps"] == metrics["max_steps"] and metrics["tokens"] >= packed > 0, metrics
-record
+records = {name: train.train(P, run, replicate=k)  # each run, then its replicates (train.finetune.seeds)
+           for run in runs for k, (name, _seed) in enumerate(P.model(run).replicates(P.seed))}
+metrics = pd.DataFrame({name: results.read_run(r)["extra"]["metrics"] for name, r in records.items()}).T
+packed = pd.Series({name: results.read_run(r)["rows"][0]["tokens"] for name, r in records.items()})  # budget's tokens
+assert (metrics.steps == metrics.max_steps).all() and (metrics.tokens >= packed).all() and (packed > 0).all(), metrics
+metrics.assign(packed=packed)[["packed", "tokens", "steps", "initial_loss", "final_loss", "val_bits_per_byte",
+                               "tokens_per_s"]]
 
 # %%
-curve = pd.read_csv(train.run_dir(P, run) / "curve.csv")
-curve.plot(x="tokens", y="loss", title=f"{run}: training loss (nats per token)", legend=False);
+curves = pd.concat([pd.read_csv(train.run_dir(P, name) / "curve.csv").assign(run=name) for name in records])
+curves.pivot_table(index="tokens", columns="run", values="loss").plot(title="training loss (nats per token)");
 
 # %%
-pd.DataFrame(results.read_run(record)["rows"])[["metric", "value"]]
+pd.DataFrame([row for r in records.values() for row in results.read_run(r)["rows"]]).pivot_table(
+    index="metric", columns="model", values="value", sort=False)
 
 # %% [markdown]
 # The curve shows the per-token loss on code during fine-tuning. Its level is *not* comparable

@@ -31,14 +31,17 @@
 # * **MBPP pass@1** when `mbpp_path` points to an `mbpp.jsonl` (none ships offline);
 # * **generation speed** (`tokstudy.speed`): bytes and tokens generated per second, greedy, fixed prompts.
 #
-# `run` names a model of `params.yaml` `models:`; `model_dir` overrides its directory. A missing model is an error
+# `runs` name models of `params.yaml` `models:`; `model_dir` overrides the directory of a single run. A run's
+# replicates (`train.<stage>.seeds`: the same fine-tune on other data seeds) get held-out code bits/byte and
+# canonical-solution bits/byte only (`evaluation.evaluate_replicate`): the numbers the model-side comparisons
+# rest on, with intervals over seeds and problems (notebook 10). A missing model is an error
 # naming the DVC stage that trains it (in CI the smoke models come from `python -m tokstudy.stages all --profile smoke`).
 #
 
 # %% tags=["parameters"]
 profile = "smoke"
-run = "base"
-model_dir = None  # default: data/<profile>/models/<run>
+runs = ["base"]  # `models:` runs (DVC: all of them, one kernel)
+model_dir = None  # default: data/<profile>/models/<run>; a directory evaluates one run
 mbpp_path = None  # path to the original mbpp.jsonl (task_id, text, code, test_list); None: evaluate.mbpp.path
 humaneval_limit = None  # None: the profile's evaluate.humaneval.limit (smoke: a handful of problems)
 
@@ -49,13 +52,17 @@ from tokstudy import params, results
 from tokstudy.stages import evaluation
 
 P = params.load(profile)
-out = evaluation.evaluate(P, run, model_dir=model_dir, mbpp_path=mbpp_path, humaneval_limit=humaneval_limit)
-record = results.read_run(out)
-assert {r["metric"] for r in record["rows"]} >= {"bits_per_byte", "solution_bits_per_byte", "humaneval_pass@1",
-                                                "gen_tokens_per_s"}
-assert all(r["value"] >= 0 for r in record["rows"]) and record["provenance"]["params"]["sandbox"] in ("bwrap", "guard")
-print(out)
-pd.DataFrame(record["rows"])[["metric", "dataset", "domain", "value"]].round(4)
+assert model_dir is None or len(runs) == 1, "model_dir evaluates one run: give one name in runs"
+outs = [evaluation.evaluate(P, run, model_dir=model_dir, mbpp_path=mbpp_path, humaneval_limit=humaneval_limit)
+        for run in runs]
+replicates = [evaluation.evaluate_replicate(P, run, k, mbpp_path=mbpp_path)  # seeds 1.. (train.<stage>.seeds)
+              for run in runs if model_dir is None for k in range(1, P.model(run).seeds)]
+rows = pd.DataFrame([row for out in outs + replicates for row in results.read_run(out)["rows"]])
+assert set(rows.metric) >= {"bits_per_byte", "solution_bits_per_byte", "humaneval_pass@1", "gen_tokens_per_s"}
+assert (rows.value >= 0).all()
+assert all(results.read_run(o)["provenance"]["params"]["sandbox"] in ("bwrap", "guard") for o in outs)
+rows.fillna({"domain": "", "dataset": ""}).pivot_table(index=["metric", "domain", "dataset"], columns="model",
+                                                       values="value", sort=False).round(4)
 
 # %% [markdown]
 # **Reading.** Bits per byte is the model's loss per byte of held-out text, so it compares models whatever their

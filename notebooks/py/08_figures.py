@@ -52,16 +52,14 @@ for png, _pdf in drawn.values():
 # Each figure names the paper figure or table it reproduces in its title and draws the paper's numbers beside ours where the paper has them. On the smoke profile the vocabularies and corpus are tiny, so only the shape of each figure (not its values) is meaningful.
 
 # %%
-import json
-
 from tokstudy.stages import summary
 
 written = summary.summary(P)
-assert all(p.is_file() for p in written.values())
-models = pd.DataFrame.from_dict(json.loads(written["models"].read_text()), orient="index")
+assert all(p.exists() for p in written.values())
+models = pd.DataFrame.from_dict(summary.read_metric_folder(written["lm"]), orient="index")
 display(models)
-pd.DataFrame.from_dict(json.loads(written["tokenizers"].read_text()), orient="index").sort_values("nsl_code")
+pd.DataFrame.from_dict(summary.read_metric_folder(written["nsl"]), orient="index").sort_values("nsl_code")
 
 # %% [markdown]
-# **Headline numbers.** `tokstudy.stages.summary` writes what `dvc metrics show` / `dvc exp show` compare (`results/<profile>/metrics/models.json`: bits per byte per domain and pass@k per model run; `metrics/tokenizers.json`: NSL per domain per tokenizer, relative to Llama 2, lower is better) and the two tables `dvc plots show` draws (`results/<profile>/plots/`). In the tables above, a fine-tuned model is better than `base` on code when its `bpb_code` is lower; a tokenizer compresses better than Llama 2 where its NSL is below 1.
+# **Headline numbers.** `tokstudy.stages.summary` writes what `dvc metrics show` / `dvc exp show` compare (`results/<profile>/metrics/lm/<run>.json`: bits per byte per domain and pass@k of each model run; `metrics/nsl/<tokenizer>.json`: NSL per domain of each tokenizer, relative to Llama 2, lower is better; one small file each so the table fits a terminal) and the two tables `dvc plots show` draws (`results/<profile>/plots/`). In the tables above, a fine-tuned model is better than `base` on code when its `bpb_code` is lower; a tokenizer compresses better than Llama 2 where its NSL is below 1.
 #

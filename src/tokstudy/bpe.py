@@ -55,6 +55,8 @@ ENGINES = choices.ENGINES  # one training function each (train)
 
 __all__ = [
     "ENGINES",
+    "build",
+    "variant_fields",
     "TokenizerError",
     "check_out_dir",
     "TOKENIZER_FILES",
@@ -69,7 +71,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- building
-def _build(
+def build(
     specials: Sequence[str],
     merges: Iterable[tuple[str, str]],
     pattern: str | None,
@@ -126,7 +128,8 @@ def _check_texts(texts) -> list[str]:
     return texts
 
 
-def _variant_fields(variant) -> dict[str, Any]:
+def variant_fields(variant) -> dict[str, Any]:
+    """A variant (a ``TokenizerVariant`` or a plain mapping) as a dict of its fields."""
     if dataclasses.is_dataclass(variant):
         return {f.name: getattr(variant, f.name) for f in dataclasses.fields(variant)}
     return dict(variant)
@@ -154,7 +157,7 @@ def check_variant(variant, engine: str | None = None) -> Settings:
     :data:`tokstudy.pretok.PRETOKENIZERS`) or ``pattern`` (a raw regex), plus
     optional ``engine, max_token_length, special_tokens``.
     """
-    v = _variant_fields(variant)
+    v = variant_fields(variant)
     engine = engine or v.get("engine") or "hf"
     if engine not in ENGINES:
         raise TokenizerError(f"unknown BPE engine {engine!r}; choose one of {ENGINES}")
@@ -236,7 +239,7 @@ def train(texts: Iterable[str], variant, seed: int = 0, engine: str | None = Non
         merges = _train_bpeasy(pieces, s.vocab_size - len(s.specials), s.max_token_length, s.pattern)
     else:
         merges = _train_rustbpe(pieces, s.vocab_size - len(s.specials), s.max_token_length, s.pattern)
-    tok = _build(s.specials, merges, s.pattern, s.vocab_size)
+    tok = build(s.specials, merges, s.pattern, s.vocab_size)
     seconds = time.perf_counter() - t0
     got = tok.get_vocab_size(with_added_tokens=True)
     if got != s.vocab_size:

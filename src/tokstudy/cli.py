@@ -9,6 +9,7 @@
     tokstudy finetune  pretrain / fine-tune (also under torchrun)
     tokstudy evaluate  bits/byte, HumanEval/MBPP pass@1, generation speed
     tokstudy export    write a tokenizer as a tiktoken rank file (+ pattern/specials JSON)
+    tokstudy advise    should your code model switch tokenizer? one page of evidence
 
 Every verb has ``--help`` and works with flags alone: inside a checkout its
 ``params.yaml`` supplies the defaults, elsewhere the copy shipped in the package.
@@ -110,6 +111,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def extension(text: str) -> tuple[str, str]:
+    """An argparse ``type``: ``.EXT=LANGUAGE`` (``compare --ext``) as ``(".ext", "language")``."""
+    from tokstudy import folders
+
+    try:
+        return folders.parse_extension(text)
+    except folders.CorpusError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def device(text: str) -> str:
     """An argparse ``type``: ``auto``, ``cpu``, or ``cuda`` / ``cuda:N`` when this machine has that GPU."""
     m = re.fullmatch(r"cuda(?::(\d+))?", text)
@@ -149,13 +160,37 @@ def _info(a: argparse.Namespace):
     return sys.stdout if getattr(a, "format", "table") == "table" else sys.stderr
 
 
-def _print_table(frame, a: argparse.Namespace, columns, title: str = "") -> None:
+def snake_case(key) -> str:
+    """A column name as a JSON key: ``"nsl vs gpt4-m %"`` -> ``"nsl_vs_gpt4_m_pct"``."""
+    return re.sub(r"[^0-9a-z]+", "_", str(key).replace("%", "pct").lower()).strip("_")
+
+
+def _json_document(frame, metadata: dict) -> str:
+    """``{"metadata": ..., "rows": [...]}``: the table's records with snake_case keys (``--format json``)."""
+    import json
+
+    flat = tables.render(frame, "json")
+    keys = [snake_case(c) for c in [*(n for n in frame.index.names if n is not None), *frame.columns]]
+    if len(set(keys)) < len(keys):
+        clash = sorted({k for k in keys if keys.count(k) > 1})
+        raise CliError(f"--format json: columns give the same key {clash[0]!r}; give the tokenizers labels that "
+                       "differ in more than punctuation")
+    rows = [{snake_case(k): v for k, v in r.items()} for r in json.loads(flat)]
+    return json.dumps({"metadata": metadata, "rows": rows}, indent=2, ensure_ascii=False) + "\n"
+
+
+def _print_table(frame, a: argparse.Namespace, columns, title: str = "", metadata: dict | None = None) -> None:
+    """The result table in ``--format`` on stdout; with ``metadata``, JSON is one object: ``metadata`` and
+    ``rows`` with snake_case keys."""
     if a.baseline:
         frame = tables.with_baseline(frame, a.baseline, columns, level="tokenizer"
                                      if "tokenizer" in frame.index.names and frame.index.nlevels > 1 else None)
     if title:
         print(title, file=_info(a))
-    sys.stdout.write(tables.render(frame, a.format))
+    if metadata is not None and a.format == "json":
+        sys.stdout.write(_json_document(frame, metadata))
+    else:
+        sys.stdout.write(tables.render(frame, a.format))
 
 
 def _docs_from(spec: str, a: argparse.Namespace):
@@ -163,7 +198,7 @@ def _docs_from(spec: str, a: argparse.Namespace):
     from tokstudy import commands as tools
 
     ds, report = tools.read_docs(spec, include=a.include, exclude=a.exclude, max_file_bytes=a.max_file_bytes,
-                                 max_line_chars=a.max_line_chars, max_docs=a.max_docs)
+                                 max_line_chars=a.max_line_chars, max_docs=a.max_docs, extensions=dict(a.ext))
     if report is not None:
         print(report.summary(), file=_info(a))
     return ds
@@ -219,16 +254,27 @@ def cmd_compare(a: argparse.Namespace) -> int:
     handles = tools.load_tokenizers(a.tokenizers)  # before reading documents: a bad tokenizer fails fast
     if a.baseline:
         tables.check_baseline(a.baseline, handles)
-    base = tools.load_tokenizer(a.base, "--base")
+    # a base that is also compared is loaded and encoded once
+    base = next((label for label, spec in zip(handles, a.tokenizers, strict=True)
+                 if tools.same_tokenizer(a.base, spec)), None) or tools.load_tokenizer(a.base, "--base")
     ds = _docs_from(a.corpus, a)
-    df = tools.compare(handles, base, ds, base_name=a.base, alpha=a.alpha, out=a.out, force=a.force, inputs=inputs)
-    _print_table(tools.compare_table(df), a, tools.COMPARE_METRICS,
-                 title=f"bytes per token (higher = better compression), NSL vs {a.base} (lower = fewer tokens), "
-                       f"Rényi efficiency (alpha={a.alpha}):")
+    for warning in tools.training_overlap(handles, a.corpus):
+        print(warning, file=sys.stderr)
+    result = tools.compare(handles, base, ds, base_name=a.base, alpha=a.alpha, out=a.out, force=a.force,
+                           inputs=inputs, corpus=tools.where(a.corpus), min_bytes=a.min_bytes, min_docs=a.min_docs,
+                           figure=not a.no_figure)
+    _print_table(tools.compare_table(result.rows), a, tools.COMPARE_METRICS, metadata=result.metadata,
+                 title="per dataset and tokenizer: files, bytes, tokens, bytes per token (higher = better "
+                       f"compression), NSL vs {a.base} (lower = fewer tokens), Rényi efficiency (alpha={a.alpha}); "
+                       "mean:<domain> and average = macro means over datasets (the paper's), pooled:<domain> and "
+                       "pooled:all = all tokens over all bytes (byte-weighted); in_means = counted in the means:")
     info = _info(a)
+    for note in result.notes:
+        print(note, file=info)
     print(f"\ntokenizers (the `path` column of compare.csv):\n{_legend(handles)}", file=info)
     out = Path(a.out)
-    print(f"wrote {out / 'compare.csv'} and {out / 'compare.png'} (NSL base: {a.base})", file=info)
+    figure = "" if a.no_figure else f" and {out / 'compare.png'}"
+    print(f"wrote {out / 'compare.csv'}{figure} (NSL base: {a.base})", file=info)
     return 0
 
 
@@ -241,7 +287,8 @@ def cmd_overlap(a: argparse.Namespace) -> int:
         tables.check_baseline(a.baseline, handles)
     df = tools.overlap(handles, a.out, force=a.force, inputs=a.tokenizers)
     _print_table(tools.overlap_table(df), a, ["vocab_distinct", "token_length_mean"],
-                 title="distinct tokens, mean token length (bytes), Jaccard overlap of token byte strings:")
+                 title="distinct tokens, mean token length (bytes), Jaccard overlap of token byte strings:",
+                 metadata=tools.overlap_metadata(handles))
     info = _info(a)
     print(f"tokenizers (the `path` columns of overlap.csv):\n{_legend(handles)}", file=info)
     print(f"wrote {Path(a.out) / 'overlap.csv'} and {Path(a.out) / 'vocab_overlap.png'}", file=info)
@@ -273,8 +320,11 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 def cmd_transfer(a: argparse.Namespace) -> int:
     from tokstudy import commands as tools
 
+    focus = tools.focus_aux(a.method, a.aux_text, profile=a.profile, dim=a.aux_dim, epochs=a.aux_epochs,
+                            min_count=a.aux_min_count, seed=a.seed)
     out, rows = tools.transfer_model(a.base_model, a.new_tokenizer, out=a.out, old_tokenizer=a.old_tokenizer,
-                                     method=a.method, pad_to_multiple_of=a.pad_to_multiple_of, force=a.force)
+                                     method=a.method, pad_to_multiple_of=a.pad_to_multiple_of, force=a.force,
+                                     focus=focus)
     for row in rows:
         print(f"{row['metric']:>28}  {row['value']}")
     print(f"wrote {out}")
@@ -304,6 +354,67 @@ def cmd_export(a: argparse.Namespace) -> int:
     print(f"wrote {out} and {side} (tiktoken.Encoding(pat_str, mergeable_ranks, special_tokens) from them: "
           "tokstudy.tiktokenfile.encoding)")
     return 0
+
+
+def cmd_advise(a: argparse.Namespace) -> int:
+    from tokstudy import advise, params
+
+    specs = [a.current, *(a.candidate or ())]
+    advise.check_inputs(a.folder, a.out, force=a.force, specs=specs)  # the cheap checks before any loading
+    shape = advise.parse_shape(a.model_shape)
+    P = params.load(a.profile)
+    settings = advise.Settings(sizes=tuple(a.sizes), train_bytes=a.train_bytes, n_boot=a.n_boot,
+                               confidence=a.confidence, long_token_bytes=a.long_token_bytes, max_docs=a.max_docs,
+                               reference_docs=a.reference_docs, min_docs=a.min_docs, min_bytes=a.min_bytes)
+    page = advise.advise(P, a.folder, a.current, a.candidate or [], shape, out=a.out, force=a.force,
+                         settings=settings)
+    print("\n".join(advise.summary(page)))
+    return 0
+
+
+def _add_advise_verb(sub) -> None:
+    p = sub.add_parser("advise", help="should your code model switch tokenizer? one page: compression, costs at "
+                       "your model shape, transfer plan, risks")
+    _profile_arg(p)
+    p.add_argument("folder", help="the folder of code your model works on")
+    p.add_argument("--current", required=True, help="your model's tokenizer: tokenizer.json, reference name or HF dir")
+    p.add_argument("--candidate", action="append", metavar="TOKENIZER",
+                   help="a tokenizer to consider (repeatable); none: GPT-4-regex candidates are trained on half of "
+                        "FOLDER's files (--sizes) and all are scored on the other half")
+    p.add_argument("--model-shape", required=True, metavar="CONFIG_OR_SPEC",
+                   help="your model's Hugging Face config.json, or params=N,layers=L,d_model=D[,heads=H,kv_heads=K,"
+                        "d_ff=F,context=C,tied=true|false,mlp=gated|plain] (e.g. params=7b,layers=32,d_model=4096)")
+    p.add_argument("--sizes", type=vocab_size, nargs="+", default=[16_000, 32_000, 64_000],
+                   help="vocabulary sizes of the trained candidates (default 16000 32000 64000)")
+    p.add_argument("--train-bytes", type=count, default=20_000_000,
+                   help="at most this many bytes of FOLDER to train candidates on (default 20000000)")
+    p.add_argument("--n-boot", type=count, default=1000, help="bootstrap resamples over files (default 1000)")
+    p.add_argument("--confidence", type=_fraction, default=0.95, help="interval confidence, 0 < c < 1 (default 0.95)")
+    p.add_argument("--long-token-bytes", type=count, default=16,
+                   help="flag tokens longer than this many bytes (default 16)")
+    p.add_argument("--max-docs", type=count, default=1000,
+                   help="files per language (default 1000), a sample in sha256(relative path) order")
+    p.add_argument("--reference-docs", type=count, default=40,
+                   help="documents per English/multilingual test set (default 40)")
+    p.add_argument("--min-docs", type=int_range(0), default=3,
+                   help="a language with fewer files is shown but left out of the code means (default 3, as compare)")
+    p.add_argument("--min-bytes", type=int_range(0), default=2000,
+                   help="a language with fewer bytes is shown but left out of the code means (default 2000)")
+    p.add_argument("--out", default="tokstudy-advise",
+                   help="output folder for the page: new, empty or an earlier advise output")
+    _force_arg(p, "the page")
+    p.set_defaults(fn=cmd_advise)
+
+
+def _fraction(text: str) -> float:
+    """An argparse ``type``: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text}")
+    return value
 
 
 def _add_tokenizer_verbs(sub) -> None:
@@ -343,6 +454,14 @@ def _add_tokenizer_verbs(sub) -> None:
     p.add_argument("--max-file-bytes", type=count, default=1_000_000, help="skip larger files (default 1000000)")
     p.add_argument("--max-line-chars", type=count, default=1_000,
                    help="skip files with a longer line: minified/generated (default 1000)")
+    p.add_argument("--ext", action="append", default=[], type=extension, metavar=".EXT=LANG",
+                   help="read files ending in .EXT as language LANG (repeatable; adds to or overrides the built-in "
+                        "table, e.g. --ext .tpl=html)")
+    p.add_argument("--min-bytes", type=int_range(0), default=2000,
+                   help="a dataset (language) with fewer bytes is shown but left out of the means (default 2000)")
+    p.add_argument("--min-docs", type=int_range(0), default=3,
+                   help="a dataset (language) with fewer files is shown but left out of the means (default 3)")
+    p.add_argument("--no-figure", action="store_true", help="write compare.csv only, no figure (faster)")
     p.add_argument("--out", default="tokstudy-compare",
                    help="output folder for CSV and figure: new, empty or an earlier compare output")
     _force_arg(p, "compare.csv and the figure")
@@ -379,6 +498,18 @@ def _add_model_verbs(sub) -> None:
                    help="pad the embedding rows to a multiple of N (1 to 65536)")
     p.add_argument("--out", required=True, help="output model directory: new, empty or an earlier transfer output; "
                    "never the base model")
+    p.add_argument("--aux-text", action="append", metavar="FILE",
+                   help="focus: a UTF-8 text file in the new tokenizer's domain that FOCUS's auxiliary fastText "
+                        "embeddings train on (repeatable, one text each; required by --method focus)")
+    p.add_argument("--aux-dim", type=int_range(1, 1024), default=None,
+                   help="focus: auxiliary embedding size (default: params.yaml transfer.focus.dim)")
+    p.add_argument("--aux-epochs", type=int_range(1, 1000), default=None,
+                   help="focus: fastText epochs (default: params.yaml transfer.focus.epochs)")
+    p.add_argument("--aux-min-count", type=int_range(1), default=None,
+                   help="focus: a token seen fewer times gets no auxiliary vector (default: transfer.focus.min_count)")
+    p.add_argument("--seed", type=int_range(0, 2**32 - 1), default=None,
+                   help="focus: seed of the auxiliary embeddings (default: params.yaml seed)")
+    _profile_arg(p)
     _force_arg(p, "the model", "; take an --old-tokenizer whose vocabulary differs from the model's own")
     p.set_defaults(fn=cmd_transfer)
 
@@ -414,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_tokenizer_verbs(sub)
     _add_model_verbs(sub)
+    _add_advise_verb(sub)
     for verb in sub.choices.values():  # `tokstudy compare ... -v` as well as `tokstudy -v compare ...`
         verb.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                           help="progress logs (INFO); quiet by default")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,11 @@ from tokstudy.params import Params
 
 #: the compression metrics ``compare`` tabulates, in table order
 COMPARE_METRICS = ("bytes_per_token", "nsl", "renyi_efficiency")
-_CHUNK = 64  # documents encoded per batch between progress-bar updates
+#: the per-dataset totals ``compare`` shows beside them (of the base's pass: the same for every tokenizer but tokens)
+COUNT_COLUMNS = ("docs", "bytes", "tokens")
+COMPARE_COLUMNS = (*COUNT_COLUMNS, *COMPARE_METRICS)
+_CHUNK = 64  # documents counted per progress-bar update
+_BATCH_CHARS = 1 << 20  # characters per encode_batch call of a tokenizer that batches itself
 #: the files compare / overlap write into --out (and paths.MARKER)
 COMPARE_FILES = ("compare.csv", "compare.png", "compare.pdf")
 OVERLAP_FILES = ("overlap.csv", "vocab_overlap.png", "vocab_overlap.pdf")
@@ -101,11 +106,12 @@ def load_tokenizers(specs) -> dict[str, tuple[str, Any]]:
 
 
 def read_docs(spec: str, *, include=(), exclude=(), max_file_bytes: int = 1_000_000, max_line_chars: int = 1_000,
-              max_docs: int | None = 1000):
+              max_docs: int | None = 1000, extensions: dict[str, str] | None = None):
     """``(datasets, report)`` of a folder, a JSONL file, or ``PROFILE:SPLIT`` of a built corpus (report: None).
 
     A folder or file is sampled by ``folders.read_user_source`` (``max_docs`` per
-    language, in sha256(path) order); a split keeps its first ``max_docs`` per dataset.
+    language, in sha256(path) order; ``extensions``: ``{".foo": "lang"}`` over the built-in table);
+    a split keeps its first ``max_docs`` per dataset.
     """
     from tokstudy import corpus, folders, params
 
@@ -113,10 +119,12 @@ def read_docs(spec: str, *, include=(), exclude=(), max_file_bytes: int = 1_000_
     if path.exists():
         docs, report = folders.read_user_source(
             path, include=include, exclude=exclude, max_file_bytes=max_file_bytes,
-            max_line_chars=max_line_chars, max_docs=max_docs)
+            max_line_chars=max_line_chars, max_docs=max_docs, extensions=extensions)
         return corpus.datasets(docs), report
     if ":" not in spec:
         raise ToolError(f"compare CORPUS {spec!r} is neither a folder, a JSONL file nor PROFILE:SPLIT (e.g. cpu:test)")
+    if extensions:
+        raise ToolError(f"compare --ext applies to a folder, not to the corpus split {spec!r}; drop --ext")
     prof, split = spec.split(":", 1)
     try:
         from tokstudy.stages import inputs
@@ -132,54 +140,226 @@ def read_docs(spec: str, *, include=(), exclude=(), max_file_bytes: int = 1_000_
     return ds, None
 
 
-def counts(handle, datasets: metrics.Datasets, desc: str) -> dict[str, metrics.Counts]:
-    """``metrics.dataset_counts`` with one progress bar over all files (documents) of all datasets."""
+def _encoded(handle, texts: list[str], pool) -> Iterator[list[int]]:
+    """``handle``'s ids of each text, in order, as they come.
+
+    A tiktoken encoding releases the GIL per text: its texts go through ``pool`` (one pool for the whole
+    ``compare``, not one per batch as ``encode_ordinary_batch`` makes). Any other tokenizer encodes ~1 MB
+    batches with its own ``encode_batch`` (HF tokenizers: Rust threads, no Python pool).
+    """
+    if pool is not None and getattr(handle, "kind", None) == "tiktoken":
+        yield from pool.map(handle.encode, texts)
+        return
+    batch = getattr(handle, "encode_batch", None)
+    start, size = 0, 0
+    for i, t in enumerate(texts):
+        size += len(t)
+        if size >= _BATCH_CHARS or i == len(texts) - 1:
+            part = texts[start:i + 1]
+            yield from (batch(part) if callable(batch) else map(handle.encode, part))
+            start, size = i + 1, 0
+
+
+def counts(handle, datasets: metrics.Datasets, desc: str, pool=None) -> dict[str, metrics.Counts]:
+    """Token, byte, char and document totals and the id counter of ``handle`` on every dataset (one progress bar
+    over all files). ``pool``: a ``ThreadPoolExecutor`` for a tokenizer that releases the GIL (:func:`_encoded`)."""
+    import numpy as np
+
     out: dict[str, metrics.Counts] = {}
     with tqdm(total=sum(len(texts) for _dom, texts in datasets.values()), desc=desc, unit="file") as bar:
         for name, (_domain, texts) in sorted(datasets.items()):
-            total = metrics.Counts()
-            for i in range(0, len(texts), _CHUNK):
-                part = metrics.token_counts(handle, texts[i:i + _CHUNK])
-                total.tokens, total.bytes = total.tokens + part.tokens, total.bytes + part.bytes
-                total.chars, total.docs = total.chars + part.chars, total.docs + part.docs
-                total.counter.update(part.counter)
-                bar.update(len(texts[i:i + _CHUNK]))
-            if total.docs == 0:
+            texts = [t for t in texts if t]
+            if not texts:
                 raise metrics.MetricsError(f"dataset {name!r} has no non-empty text; drop it or give other files")
+            total, ids_seen = metrics.Counts(), np.zeros(0, dtype=np.int64)
+            pending: list = []
+            for text, ids in zip(texts, _encoded(handle, texts, pool), strict=True):
+                total.tokens += len(ids)
+                total.bytes += len(text.encode("utf-8"))
+                total.chars += len(text)
+                total.docs += 1
+                pending.append(np.asarray(ids, dtype=np.int64))
+                if len(pending) >= _CHUNK or total.docs == len(texts):  # bincount in chunks: few numpy calls
+                    part = np.bincount(np.concatenate(pending)) if any(len(p) for p in pending) else ids_seen[:0]
+                    if len(part) > len(ids_seen):
+                        ids_seen = np.pad(ids_seen, (0, len(part) - len(ids_seen)))
+                    ids_seen[:len(part)] += part
+                    bar.update(len(pending))
+                    pending = []
+            seen = np.flatnonzero(ids_seen)
+            total.counter.update(dict(zip(seen.tolist(), ids_seen[seen].tolist(), strict=True)))
             out[name] = total
     return out
 
 
-def compare(handles: dict[str, tuple[str, Any]], base, datasets: metrics.Datasets, *, base_name: str, alpha: float,
-            out: str | os.PathLike, force: bool = False, inputs=()) -> pd.DataFrame:
-    """Compression rows of every tokenizer (NSL against ``base``); writes ``compare.csv`` and the figure to ``out``.
+def _merged(parts: list[metrics.Counts]) -> metrics.Counts:
+    """The counts of several datasets taken as one (pooled)."""
+    out = metrics.Counts()
+    for c in parts:
+        out.tokens, out.bytes, out.chars, out.docs = (out.tokens + c.tokens, out.bytes + c.bytes,
+                                                      out.chars + c.chars, out.docs + c.docs)
+        out.counter.update(c.counter)
+    return out
 
+
+def same_tokenizer(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two tokenizer specs name the same tokenizer (``cl100k`` and ``cl100k_base``; a folder and its
+    ``tokenizer.json``), so that ``compare`` loads and encodes it once."""
+    from tokstudy import reference, tokenizer
+
+    def identity(spec):
+        p = Path(spec)
+        if p.exists():
+            p = p.resolve()
+            return ("path", str(p / "tokenizer.json" if (p / "tokenizer.json").is_file() else p))
+        try:
+            return ("ref", reference.resolve(str(spec)) or str(spec))
+        except tokenizer.TokenizerError:
+            return ("spec", str(spec))
+
+    return identity(a) == identity(b)
+
+
+def training_overlap(handles: dict[str, tuple[str, Any]], corpus_spec: str) -> list[str]:
+    """One warning per tokenizer whose recorded training data (its ``meta.json`` ``data``: what ``train --data``
+    or the pipeline wrote) overlaps the compared corpus: its scores there are not out-of-sample."""
+    import json
+
+    corpus_path = Path(corpus_spec).expanduser()
+    corpus = corpus_path.resolve() if corpus_path.exists() else None
+    out = []
+    for label, (where_, _h) in handles.items():
+        p = Path(where_)
+        meta = (p if p.is_dir() else p.parent) / "meta.json"
+        try:
+            data = json.loads(meta.read_text(encoding="utf-8")).get("data") if p.exists() else None
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(data, str) or not data:
+            continue
+        if corpus is None:  # PROFILE:SPLIT: the pipeline records "corpus PROFILE:train, mix ..."
+            hit = data.startswith(f"corpus {corpus_spec},") or data == f"corpus {corpus_spec}"
+        else:
+            trained = Path(data)
+            hit = trained.is_absolute() and (trained == corpus or trained.is_relative_to(corpus)
+                                             or corpus.is_relative_to(trained))
+        if hit:
+            out.append(f"warning: tokenizer {label} was trained on {data} ({meta}), which overlaps {corpus_spec}: "
+                       "its scores there are in-sample (optimistic); compare on files it was not trained on")
+    return out
+
+
+@dataclasses.dataclass
+class Comparison:
+    """What ``compare`` computed: the tidy rows (compare.csv), the JSON metadata block, notes to print."""
+
+    rows: pd.DataFrame
+    metadata: dict
+    notes: list[str]
+
+
+def _rows(label: str, path: str, handle, datasets, own, base_counts, included, alpha: float,
+          common: dict) -> list[dict]:
+    """Per-dataset rows (``in_means`` says whether the dataset counts in the means), then the macro means
+    (``mean:<domain>``, ``average``: the paper's) and the pooled ones (``pooled:<domain>``, ``pooled:all``) over
+    the included datasets."""
+    extra = {"tokenizer": label, "path": path, **common}
+    rows = [{**r, "in_means": r["dataset"] in included}
+            for r in metrics.compression_rows(handle, datasets, base_counts, alpha=alpha, counts=own, extra=extra)
+            if r["dataset"] in datasets]
+    if not included:
+        return rows
+    vocab = int(handle.vocab_size)
+    values = {n: metrics.dataset_metrics(own[n], base_counts[n], vocab, alpha) for n in included}
+    domains = {n: datasets[n][0] for n in included}
+    groups = {d: [n for n in included if domains[n] == d] for d in sorted(set(domains.values()))}
+    groups_all = {**{f"mean:{d}": names for d, names in groups.items()}, "average": list(included)}
+    for name, means in metrics.aggregate(values, domains).items():
+        names = groups_all[name]
+        totals = _merged([own[n] for n in names])
+        means.update(docs=totals.docs, bytes=totals.bytes, tokens=totals.tokens)
+        rows += [{**extra, "vocab_size": vocab, "renyi_alpha": alpha, "dataset": name,
+                  "domain": name.split(":", 1)[1] if ":" in name else "all", "metric": m, "value": v,
+                  "aggregate": "macro"} for m, v in means.items()]
+    for name, names in {**{f"pooled:{d}": n for d, n in groups.items()}, "pooled:all": list(included)}.items():
+        pooled = metrics.dataset_metrics(_merged([own[n] for n in names]), _merged([base_counts[n] for n in names]),
+                                         vocab, alpha)
+        rows += [{**extra, "vocab_size": vocab, "renyi_alpha": alpha, "dataset": name,
+                  "domain": name.split(":", 1)[1], "metric": m, "value": v, "aggregate": "pooled"}
+                 for m, v in pooled.items()]
+    return rows
+
+
+def compare(handles: dict[str, tuple[str, Any]], base, datasets: metrics.Datasets, *, base_name: str, alpha: float,
+            out: str | os.PathLike, force: bool = False, inputs=(), corpus: str = "", min_bytes: int = 0,
+            min_docs: int = 0, figure: bool = True) -> Comparison:
+    """Compression rows of every tokenizer (NSL against ``base``); writes ``compare.csv`` (and, with ``figure``,
+    the figure) to ``out``.
+
+    ``base`` is a handle, or the label of one of ``handles`` (it is then encoded once). A dataset with fewer
+    than ``min_docs`` documents or ``min_bytes`` bytes is shown but left out of the means (a note says so).
     ``out`` follows the output rule (:func:`check_out`; ``inputs``: the paths read, never written into).
     """
-    from tokstudy import paths, plots
+    from concurrent.futures import ThreadPoolExecutor
 
-    with output_dir("compare", out, force=force, inputs=inputs) as stage:
-        base_counts = counts(base, datasets, f"count base {base_name}")
+    import tokstudy
+    from tokstudy import paths
+
+    with output_dir("compare", out, force=force, inputs=inputs) as stage, \
+            ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        own = {label: counts(h, datasets, f"encode {label}", pool) for label, (_w, h) in handles.items()}
+        base_counts = own[base] if isinstance(base, str) else counts(base, datasets, f"count base {base_name}", pool)
+        small = {n: c for n, c in base_counts.items() if c.docs < min_docs or c.bytes < min_bytes}
+        included = [n for n in sorted(datasets) if n not in small]
+        common = {"base": base_name, "corpus": corpus}
         rows: list[dict] = []
         for label, (path, handle) in handles.items():
-            rows += metrics.compression_rows(handle, datasets, base_counts, alpha=alpha,
-                                             counts=counts(handle, datasets, f"encode {label}"),
-                                             extra={"tokenizer": label, "path": path, "base": base_name})
+            rows += _rows(label, path, handle, datasets, own[label], base_counts, included, alpha, common)
         df = pd.DataFrame(rows)
+        notes = []
+        if small:
+            what = ", ".join(f"{n} ({c.docs} file{'s' * (c.docs != 1)}, {c.bytes} bytes)"
+                             for n, c in sorted(small.items()))
+            notes.append(f"note: left out of the means, under --min-docs {min_docs} or --min-bytes {min_bytes}: "
+                         f"{what}" + ("" if included else "; no dataset is large enough for a mean"))
         stage.mkdir()
         df.to_csv(stage / "compare.csv", index=False)
-        plots.compare(df, stage)
+        if figure:
+            from tokstudy import plots
+
+            plots.compare(df[df["aggregate"].isna()] if "aggregate" in df else df, stage)
         paths.write_marker(stage, "compare")
-    return df
+    metadata = {
+        "tokstudy_version": tokstudy.__version__,
+        "corpus": corpus,
+        "base": base_name,
+        "tokenizers": {label: w for label, (w, _h) in handles.items()},
+        "renyi_alpha": alpha,
+        "min_bytes": min_bytes,
+        "min_docs": min_docs,
+        "counts": {"datasets": len(datasets), "datasets_in_means": len(included),
+                   "docs": sum(c.docs for c in base_counts.values()),
+                   "bytes": sum(c.bytes for c in base_counts.values())},
+        "datasets_left_out_of_means": sorted(small),
+        "means": {"mean:<domain>, average": "macro: unweighted mean over datasets (the paper's)",
+                  "pooled:<domain>, pooled:all": "pooled: all tokens over all bytes (byte-weighted)"},
+    }
+    return Comparison(df, metadata, notes)
 
 
 def compare_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, tokenizer), one column per compression metric, datasets in the rows' order."""
-    sel = df[df["metric"].isin(COMPARE_METRICS)]
+    """One row per (dataset, tokenizer): documents, bytes, tokens, each compression metric and ``in_means``
+    (empty on the mean rows), in the rows' order."""
+    sel = df[df["metric"].isin(COMPARE_COLUMNS)]
     table = sel.pivot_table(index=["dataset", "tokenizer"], columns="metric", values="value", aggfunc="first",
                             sort=False)
     table.columns.name = None
-    return table[[m for m in COMPARE_METRICS if m in table.columns]]
+    table = table[[m for m in COMPARE_COLUMNS if m in table.columns]]
+    for col in COUNT_COLUMNS:
+        table[col] = table[col].round().astype("int64")
+    flags = df.drop_duplicates(["dataset", "tokenizer"]).set_index(["dataset", "tokenizer"])["in_means"]
+    table["in_means"] = flags.reindex(table.index).map({True: "yes", False: "no"}).fillna("")
+    return table
 
 
 def overlap(handles: dict[str, tuple[str, Any]], out: str | os.PathLike, force: bool = False,
@@ -199,6 +379,13 @@ def overlap(handles: dict[str, tuple[str, Any]], out: str | os.PathLike, force: 
         plots.overlap_heatmap(df, stage)
         paths.write_marker(stage, "overlap")
     return df
+
+
+def overlap_metadata(handles: dict[str, tuple[str, Any]]) -> dict:
+    """The ``metadata`` block of ``overlap --format json``: the tokenizers (label: path) and the tokstudy version."""
+    import tokstudy
+
+    return {"tokstudy_version": tokstudy.__version__, "tokenizers": {label: w for label, (w, _h) in handles.items()}}
 
 
 def overlap_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -274,13 +461,47 @@ def train_custom(P: Params, *, variant: str | None = None, data: str | None = No
         tok = bpe.train(texts, v, seed=P.seed, info=info)
         if "data_sha256" not in source:
             source.update(data_sha256=info["train_texts_sha256"], data_sha256_of="the training texts (texts_sha256)")
-        bpe.save(tok, stage, {"variant": v, "profile": P.profile, **info, **source})
+        bpe.save(tok, stage, {"variant": _variant_record(v, data=bool(data), sized=vocab_size is not None),
+                              "profile": P.profile, **info, **source})
     return out_dir, tok.get_vocab_size(), report
+
+
+def _variant_record(v, *, data: bool, sized: bool) -> dict:
+    """What meta.json records of the variant a custom run used: only what applied to it. With ``--data`` the
+    variant's corpus mix and byte budget did not (``data`` and ``train_bytes`` beside it say what was read), and
+    with ``--vocab-size`` its size label did not (``vocab_size``: the size asked for; the top-level one is the
+    trained size)."""
+    rec = dataclasses.asdict(v)
+    for key in (("mix", "train_bytes") if data else ()) + (("vocab",) if data or sized else ()):
+        rec.pop(key, None)
+    return rec
+
+
+def focus_aux(method: str, aux_text: Sequence[str] | None, *, profile: str | None, dim: int | None,
+              epochs: int | None, min_count: int | None, seed: int | None):
+    """``transfer --method focus``'s auxiliary text and settings (:class:`tokstudy.transfer.FocusAux`), a flag left
+    out taken from the profile's ``transfer.focus`` (and ``seed``); ``None`` for the other methods, which refuse
+    ``--aux-*`` flags. Checked (the files read) before anything loads or is written."""
+    from tokstudy import params, transfer
+
+    given = [f for f, v in (("--aux-text", aux_text), ("--aux-dim", dim), ("--aux-epochs", epochs),
+                            ("--aux-min-count", min_count), ("--seed", seed)) if v is not None]
+    if method != "focus":
+        if given:
+            raise ToolError(f"{given[0]} is used by --method focus only; drop it or pass --method focus")
+        return None
+    if not aux_text:
+        raise ToolError("--method focus needs --aux-text FILE: text in the new tokenizer's domain (e.g. code "
+                        "like the model will see) that FOCUS's auxiliary fastText embeddings train on")
+    P = params.load(profile)
+    F = P.transfer.focus
+    return transfer.FocusAux(texts=transfer.read_aux_texts(aux_text), dim=dim or F.dim, epochs=epochs or F.epochs,
+                             min_count=min_count or F.min_count, seed=P.seed if seed is None else seed)
 
 
 def transfer_model(base_model: str, new_tokenizer: str, *, out: str, old_tokenizer: str | None = None,
                    method: str = "fvt", pad_to_multiple_of: int | None = None,
-                   force: bool = False) -> tuple[Path, list[dict]]:
+                   force: bool = False, focus=None) -> tuple[Path, list[dict]]:
     """Swap the tokenizer of the model directory ``base_model`` and save it to ``out``; returns ``(out, rows)``.
 
     ``out`` follows the output rule (:func:`check_out`) and is never an input, not even with ``force``;
@@ -297,7 +518,8 @@ def transfer_model(base_model: str, new_tokenizer: str, *, out: str, old_tokeniz
     new = load_tokenizer(new_tokenizer, "NEW_TOKENIZER")
     with output_dir("transfer", out, force=force, inputs=inputs) as stage:
         model = transfer.load_base(base_model)
-        model, stats = transfer.swap_tokenizer(model, old, new, method, pad_to_multiple_of=pad_to_multiple_of)
+        model, stats = transfer.swap_tokenizer(model, old, new, method, pad_to_multiple_of=pad_to_multiple_of,
+                                               focus=focus)
         transfer.save_transferred(model, stats.tokenizer, stage, stats)
     return Path(out), stats.rows()
 

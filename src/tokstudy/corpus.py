@@ -45,16 +45,39 @@ Byte budget
     source stops at the first file that does not fit its share, so the total
     never exceeds the budget.
 
+Split groups
+    The split is decided per group, never per document, so that no test
+    document shares its package or page with a training or validation
+    document (:func:`tokstudy.sources.group_key`): a man page's group is its
+    page name (every section, and every language's translation, of ``printf``
+    share ``page:printf``); a JSONL record is its own group; any other file's
+    group is the directory it sits in (``dir:asyncio/``, ``dir:net/http/``,
+    ``dir:core/src/sync/``), except a file at the source root or in a *flat*
+    directory, one that holds more than half of the source's candidate files
+    (bash completions, Linux UAPI headers, the Python docs' ``library/``): such
+    a file is its own group. A directory rather than the top-level package:
+    top-level packages leave too few units to split (Java 4, TypeScript 6,
+    PHP 1 on the cpu corpus) for little less verbatim overlap.
+
 Split
-    A document goes to ``test`` when ``int(sha256[:8], 16) % 10000`` is below
+    A group goes to ``test`` when ``int(sha256(key)[:8], 16) % 10000`` is below
     ``test_fraction * 10000``, to ``validation`` when below
     ``(test_fraction + val_fraction) * 10000``, otherwise to ``train``: the split
-    of a document never changes when sources are added or removed. A dataset
-    (language) whose test share would hold fewer than ``min_test_docs``
-    documents gets its lowest-hash training documents moved to ``test`` until
-    it has that many (at most half the dataset), so that a small language is
-    still scored on more than a handful of documents; this depends only on
-    the dataset's own documents.
+    of a document depends only on its group key (the key of a file in a
+    directory source, on the source's own listing), never on other sources. A
+    dataset (language) whose test share would hold fewer than ``min_test_docs``
+    documents gets its lowest-hash training groups moved whole to ``test``
+    until it has that many, skipping a group that would take the test share
+    past half the dataset's documents, so that a small language is still
+    scored on more than a handful of documents; this depends only on the
+    dataset's own documents.
+
+Verbatim overlap
+    The manifest's ``overlap`` records, per dataset of the test and validation
+    splits, the share of its bytes in lines whose stripped text has at least
+    :data:`MIN_LINE_CHARS` characters and appears as a (stripped) line of any
+    training document; a line's bytes count its ``\\n``. What is left after the
+    group split is mostly licence and generated-file boilerplate.
 
 Building twice from the same artifacts gives byte-identical outputs; the
 manifest records, per source, the artifact pinned and the version and sha256
@@ -77,20 +100,21 @@ import math
 import os
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
-from tokstudy import fetch, packages, paths
+from tokstudy import fetch, packages, paths, sources
 from tokstudy.errors import CorpusError
 from tokstudy.params import DOMAINS, CorpusParams, SourceSpec
-from tokstudy.sources import SKIP_REASONS, Document, Limits, SourceReader, jsonl_records
+from tokstudy.sources import SKIP_REASONS, Document, Limits, SourceReader, group_key, jsonl_records
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 SPLIT_MODULUS = 10_000
+MIN_LINE_CHARS = 30  # verbatim overlap counts lines of at least this many characters (stripped)
 REBUILD_HINT = "run notebooks/00_corpus.ipynb or `dvc repro corpus`"
 
 
@@ -163,7 +187,7 @@ def _fill(readers: list[SourceReader], budget: int, max_files: int) -> None:
 
 
 def split_of(sha256: str, val_fraction: float, test_fraction: float) -> str:
-    """The split of a document, from its content hash only."""
+    """The split of a group (or document) from the hex sha256 of its key."""
     h = int(sha256[:8], 16) % SPLIT_MODULUS
     if h < round(test_fraction * SPLIT_MODULUS):
         return "test"
@@ -172,24 +196,95 @@ def split_of(sha256: str, val_fraction: float, test_fraction: float) -> str:
     return "train"
 
 
-def assign_splits(docs: Sequence[Document], cp: CorpusParams) -> dict[str, list[Document]]:
-    """Documents by split: :func:`split_of`, then topped up to ``cp.min_test_docs`` test documents per language."""
+def group_hash(key: str) -> str:
+    """The hex sha256 of a group key, which :func:`split_of` reads."""
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def assign_splits(docs: Sequence[Document], cp: CorpusParams, group: Callable[[Document], str]
+                  ) -> dict[str, list[Document]]:
+    """Documents by split: each group ``(source, group(doc))`` by :func:`split_of` of ``group_hash(key)``,
+    then whole training groups moved to test up to ``cp.min_test_docs`` test documents per language."""
+    key = {id(d): (d.source, group(d)) for d in docs}
+    rank = {k: int(group_hash(k[1])[:8], 16) % SPLIT_MODULUS for k in set(key.values())}
+    of_group = {k: split_of(group_hash(k[1]), cp.val_fraction, cp.test_fraction) for k in rank}
+    size = Counter(key.values())
+    per_language = Counter(d.language for d in docs)
+    in_test = Counter(d.language for d in docs if of_group[key[id(d)]] == "test")
+    for language, n in sorted(per_language.items()):
+        want, cap = min(cp.min_test_docs, n // 2), n // 2
+        train_groups = sorted({key[id(d)] for d in docs if d.language == language and of_group[key[id(d)]] == "train"},
+                              key=lambda k: (rank[k], group_hash(k[1]), k))
+        for k in train_groups:
+            if in_test[language] >= want:
+                break
+            if in_test[language] + size[k] <= cap:
+                of_group[k] = "test"
+                in_test[language] += size[k]
     splits: dict[str, list[Document]] = {s: [] for s in SPLITS}
     for doc in docs:
-        splits[split_of(doc.sha256, cp.val_fraction, cp.test_fraction)].append(doc)
-    per_language = Counter(d.language for d in docs)
-    in_test = Counter(d.language for d in splits["test"])
-    moved: set[str] = set()
-    for language, n in per_language.items():
-        want = min(cp.min_test_docs, n // 2) - in_test[language]
-        if want > 0:
-            train = sorted((d for d in splits["train"] if d.language == language),
-                           key=lambda d: (int(d.sha256[:8], 16) % SPLIT_MODULUS, d.sha256))
-            moved |= {d.sha256 for d in train[:want]}
-    if moved:
-        splits["test"] += [d for d in splits["train"] if d.sha256 in moved]
-        splits["train"] = [d for d in splits["train"] if d.sha256 not in moved]
+        splits[of_group[key[id(doc)]]].append(doc)
     return splits
+
+
+def straddling(splits: Mapping[str, Sequence[Document]], group: Callable[[Document], str]) -> list[tuple[str, str]]:
+    """The groups ``(source, key)`` with documents in more than one split (a leak; empty for a built corpus)."""
+    where: dict[tuple[str, str], set[str]] = {}
+    for name, docs in splits.items():
+        for d in docs:
+            where.setdefault((d.source, group(d)), set()).add(name)
+    return sorted(k for k, v in where.items() if len(v) > 1)
+
+
+def _long_lines(text: str, min_chars: int) -> Iterable[tuple[str, int]]:
+    """``(stripped line, its UTF-8 bytes with its newline)`` of each line of at least ``min_chars`` stripped chars."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if len(stripped) >= min_chars:
+            yield stripped, len(line.encode("utf-8", "surrogatepass")) + (i < len(lines) - 1)
+
+
+def verbatim_overlap(train: Iterable[Document], docs: Iterable[Document], min_chars: int = MIN_LINE_CHARS) -> dict:
+    """How much of ``docs`` is in lines that appear verbatim in ``train`` (see the module docstring).
+
+    Returns ``{"datasets": {language: {domain, documents, bytes, overlap_bytes, share}},
+    "domains": {domain: {...}}, "all": {...}}`` (``share`` = overlap_bytes / bytes).
+    """
+    seen = {s for d in train for s, _ in _long_lines(d.text, min_chars)}
+    per: dict[str, dict] = {}
+    for d in docs:
+        e = per.setdefault(d.language, {"domain": d.domain, "documents": 0, "bytes": 0, "overlap_bytes": 0})
+        e["documents"] += 1
+        e["bytes"] += d.nbytes
+        e["overlap_bytes"] += sum(n for s, n in _long_lines(d.text, min_chars) if s in seen)
+
+    def total(entries: Iterable[dict]) -> dict:
+        entries = list(entries)
+        out = {k: sum(e[k] for e in entries) for k in ("documents", "bytes", "overlap_bytes")}
+        return {**out, "share": out["overlap_bytes"] / out["bytes"] if out["bytes"] else 0.0}
+
+    datasets_ = {lang: {**e, "share": e["overlap_bytes"] / e["bytes"]} for lang, e in sorted(per.items())}
+    domains = {dom: total(e for e in per.values() if e["domain"] == dom)
+               for dom in sorted({e["domain"] for e in per.values()})}
+    return {"min_line_chars": min_chars, "datasets": datasets_, "domains": domains,
+            "all": total(per.values())}
+
+
+def group_of(manifest: Mapping) -> Callable[[Document], str]:
+    """The split-group function of a built corpus, from its ``manifest.json`` (each source's kind and flat dirs)."""
+    if any("groups" not in s for s in manifest["sources"].values()):
+        raise CorpusError(f"the corpus manifest has no split groups (built before they existed); {REBUILD_HINT}")
+    rules = {name: (s["kind"], frozenset(s["groups"]["flat_dirs"])) for name, s in manifest["sources"].items()}
+
+    def group(d: Document) -> str:
+        if d.source not in rules:
+            raise CorpusError(f"document {d.path!r} names source {d.source!r}, which the manifest lacks; "
+                              f"{REBUILD_HINT}")
+        kind, flat = rules[d.source]
+        return group_key(kind, d.path, flat)
+
+    return group
 
 
 def _hash_list(hashes: Iterable[str]) -> str:
@@ -291,15 +386,20 @@ def _source_manifest(r: SourceReader, artifact: fetch.Artifact | None) -> dict:
         "sha256": _hash_list(d.sha256 for d in r.kept),
         "exhausted": r.exhausted,
         "skipped": dict(r.skipped),
+        "groups": {"flat_dirs": sorted(r.flat), "kept": len({r.group(d.path) for d in r.kept})},
     }
 
 
-def _split_manifest(docs: list[Document]) -> dict:
+def _split_manifest(docs: list[Document], group: Callable[[Document], str]) -> dict:
     langs: dict[str, dict[str, int]] = {}
+    groups: dict[str, set] = {}
     for d in sorted(docs, key=lambda d: d.language):
-        e = langs.setdefault(d.language, {"documents": 0, "bytes": 0})
+        e = langs.setdefault(d.language, {"documents": 0, "bytes": 0, "groups": 0})
         e["documents"] += 1
         e["bytes"] += d.nbytes
+        groups.setdefault(d.language, set()).add((d.source, group(d)))
+    for lang, e in langs.items():
+        e["groups"] = len(groups[lang])
     return {
         "documents": len(docs),
         "bytes": sum(e["bytes"] for e in langs.values()),
@@ -318,9 +418,18 @@ def build(specs: Sequence[SourceSpec], cp: CorpusParams, out_dir: str | os.PathL
     out_dir = Path(out_dir)
     artifacts = fetch_artifacts(specs)
     readers = _read_sources(specs, cp, artifacts)
-    splits = assign_splits([d for r in readers for d in r.kept], cp)
-    split_manifest = {name: _split_manifest(docs) for name, docs in splits.items()}
+    by_source = {r.spec.name: r for r in readers}
+
+    def group(d: Document) -> str:
+        return by_source[d.source].group(d.path)
+
     all_docs = [d for r in readers for d in r.kept]
+    splits = assign_splits(all_docs, cp, group)
+    leaks = straddling(splits, group)
+    if leaks:  # cannot happen: assign_splits moves whole groups
+        raise CorpusError(f"split groups {leaks[:3]} straddle splits; this is a bug in tokstudy.corpus.assign_splits")
+    split_manifest = {name: _split_manifest(docs, group) for name, docs in splits.items()}
+    overlap = {name: verbatim_overlap(splits["train"], splits[name]) for name in ("test", "validation")}
     manifest = {
         "profile": label,
         "documents": len(all_docs),
@@ -329,11 +438,16 @@ def build(specs: Sequence[SourceSpec], cp: CorpusParams, out_dir: str | os.PathL
         "corpus_params": dataclasses.asdict(cp),
         "selection": "candidates in sha256(relative path) order; whole files; even byte share per domain, "
         "then per source within a domain; unused shares go to the domain's other sources, then to the other domains",
-        "split_rule": f"int(sha256[:8],16) % {SPLIT_MODULUS}: < test_fraction*{SPLIT_MODULUS} -> test, "
-        f"< (test_fraction+val_fraction)*{SPLIT_MODULUS} -> validation, else train; then per language the "
-        "lowest-hash train documents move to test until it holds min(min_test_docs, half the language's documents)",
+        "group_rule": "man page: page:<name> (all sections and languages); JSONL record: file:<path>; other files: "
+        "dir:<directory>/, except a file at the source root or in a flat directory (one holding more than "
+        f"{sources.FLAT_SHARE:g} of the source's candidates: groups.flat_dirs) is file:<path>",
+        "split_rule": f"per group (source, key): int(sha256(key)[:8],16) % {SPLIT_MODULUS}: < test_fraction*"
+        f"{SPLIT_MODULUS} -> test, < (test_fraction+val_fraction)*{SPLIT_MODULUS} -> validation, else train; then "
+        "per language the lowest-hash train groups move whole to test until it holds min(min_test_docs, half the "
+        "language's documents), skipping a group that would pass half",
         "sources": {r.spec.name: _source_manifest(r, artifacts.get(r.spec.name)) for r in readers},
         "splits": split_manifest,
+        "overlap": overlap,
     }
     with paths.atomic_dir(out_dir) as tmp:
         for name, docs in splits.items():
@@ -438,4 +552,8 @@ __all__ = [
     "sample_mix",
     "split_of",
     "assign_splits",
+    "group_hash",
+    "group_of",
+    "straddling",
+    "verbatim_overlap",
 ]

@@ -362,7 +362,8 @@ def _speed_measurements(measured: Sequence[Mapping[str, Any]], bytes_per_token: 
             raise CostsError(f"no bytes/token for {name!r}; pass its compression rows (costs.sweep_points)")
         meas[name] = {"vocab_size": int(m["vocab_size"]), "tokens_per_s": tps, "source": source,
                       "bpt": float(bytes_per_token[name]),
-                      "shape_vocab": int(m.get("model_vocab_size") or m["vocab_size"])}
+                      "shape_vocab": int(m.get("model_vocab_size") or m["vocab_size"]),
+                      "round_tokens_per_s": [float(x) for x in m.get("round_tokens_per_s", ())]}
     if len(meas) < 2:
         raise CostsError(f"a speed check needs >= 2 measured tokenizers, got {sorted(meas)}")
     return meas
@@ -398,7 +399,8 @@ def speed_check_rows(
 
     Rows (tidy, ``value`` column): per tokenizer ``gen_tokens_per_s_random``
     (``gen_tokens_per_s_finetuned`` for fine-tuned input) and
-    ``speed_measured_ratio`` (bytes/s over the anchor's; the anchor's row is 1);
+    ``speed_measured_ratio`` (bytes/s over the anchor's; the anchor's row is 1), and with per-round
+    measurements (``round_tokens_per_s``) ``speed_measured_ratio_round`` per round against the anchor's same round;
     per tokenizer and regime of :data:`REGIMES`, ``speed_predicted_ratio``
     (:func:`predicted_speed_ratio` with the same shapes) and, except for the
     anchor, ``speed_prediction_error`` = measured / predicted − 1; per regime
@@ -427,6 +429,10 @@ def speed_check_rows(
         measured_ratio = m["tokens_per_s"] * m["bpt"] / a_bytes_per_s
         rows.append({**common, "metric": tps_metric, "value": m["tokens_per_s"]})
         rows.append({**common, "metric": "speed_measured_ratio", "value": measured_ratio})
+        if m["round_tokens_per_s"] and len(m["round_tokens_per_s"]) == len(a["round_tokens_per_s"]):
+            for i, (t, ta) in enumerate(zip(m["round_tokens_per_s"], a["round_tokens_per_s"], strict=True)):
+                rows.append({**common, "metric": "speed_measured_ratio_round", "round": i,  # vs the anchor's round i
+                             "value": t * m["bpt"] / (ta * a["bpt"])})
         shape = shape_of(m["shape_vocab"])
         for r in REGIMES:
             predicted = predicted_speed_ratio(shape, m["bpt"], a_shape, a["bpt"], regime=r, ctx=ctx,

@@ -107,8 +107,24 @@ def wrap(model, d: Dist, device: torch.device, *, fsdp: bool, compile: bool):
     else:
         wrapped = model
     if compile:
+        if device.type == "cpu":
+            _inductor_widest_isa()
         wrapped = torch.compile(wrapped)
     return wrapped
+
+
+def _inductor_widest_isa() -> None:
+    """``torch.compile`` on CPU: inductor generates code for the machine's widest vector ISA, not the AVX2 level
+    :mod:`tokstudy.threads` pins eager kernels to (inductor follows ``ATEN_CPU_CAPABILITY`` too). This torch's
+    inductor gives NaN losses on our training step with AVX2 code on an AVX-512 machine
+    (``tests/test_gpu_paths.py``). Compiled CPU runs exist to test the gpu profile's code paths
+    (``train.compile: auto`` is off on CPU), so their bytes need not match across machines. A ``simdlen`` the
+    user set is kept."""
+    from torch._inductor import config, cpu_vec_isa
+
+    widths = [isa.bit_width() for isa in cpu_vec_isa.valid_vec_isa_list()]
+    if widths and config.cpp.simdlen is None:
+        config.cpp.simdlen = max(widths)
 
 
 def no_sync(wrapped):

@@ -58,6 +58,7 @@ ALLOW_MOVED_ENV = "TOKSTUDY_ALLOW_MOVED_PINS"
 #: the client each registry needs, as argv prefixes (tests swap in fakes)
 CLIENTS = {"deb": ("apt-get",), "deb-index": ("apt-cache",), "deb-unpack": ("dpkg-deb",),
            "pypi": (sys.executable, "-m", "pip"), "npm": ("npm",)}
+_DOWNLOADER = {"deb": "apt-get download", "pypi": "pip download", "npm": "npm pack"}  # for the progress line
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,11 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def progress(line: str) -> None:
+    """One progress line on stderr (a download's start and end), whatever the log level."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def artifacts_dir() -> Path:
@@ -304,6 +310,8 @@ def get(pin: Pin, allow_moved: bool = False) -> Artifact:
         return hit
     root = artifacts_dir()
     root.mkdir(parents=True, exist_ok=True)
+    # a download can take minutes and logs are quiet by default: one line before and one after, always
+    progress(f"downloading {pin} ({_DOWNLOADER[pin.registry]}) into {root} ...")
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as tmp:
         if pin.registry == "deb":
             name, version, expected = _fetch_deb(pin, tmp, allow_moved)
@@ -315,6 +323,8 @@ def get(pin: Pin, allow_moved: bool = False) -> Artifact:
         if got != expected:
             raise FetchError(f"{pin.where}.sha256: {name} has sha256 {got}, the pin says {expected}; the registry "
                              "served another file: check it, then fix the pin in params.yaml")
+        progress(f"downloaded {pin}: {name} ({(Path(tmp) / name).stat().st_size / 1e6:.1f} MB, sha256 {got[:12]} as "
+                 "pinned); unpacking")
         staged = Path(tmp) / "artifact"
         staged.mkdir()
         os.replace(Path(tmp) / name, staged / name)

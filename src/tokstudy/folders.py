@@ -6,9 +6,11 @@ A folder is read like ``git`` sees a project:
   are honoured, and :data:`SKIP_DIRS` (``.git``, ``.venv``, ``node_modules``,
   ``vendor``, ``build``, ...) are never entered;
 * ``include`` / ``exclude`` are gitignore-style globs on the relative path;
-* the language comes from the extension (:data:`EXTENSION_LANGUAGES`); a file
-  with an unknown extension (``.json``, ``.yaml``, none) is skipped and
-  counted per extension, never called English;
+* the language comes from the extension (:data:`EXTENSION_LANGUAGES`: code,
+  markup, styles, templates, config, prose; ``extensions`` adds or overrides
+  entries, ``tokstudy compare --ext .foo=lang``); a file with an unknown
+  extension (``.json``, ``.lock``, none) is skipped and counted per extension,
+  never called English;
 * a file over ``max_file_bytes`` is skipped before it is read, one with a line
   over ``max_line_chars`` after (minified or generated);
 * files are visited in the order of the sha256 of their relative path, so
@@ -22,14 +24,17 @@ A ``.jsonl`` file gives one document per validated record
 The extension table is a plain dict rather than Pygments' lexer table:
 Pygments also names data formats (JSON, YAML, INI) as languages, resolves
 ambiguous extensions by sniffing the content, and renames lexers between
-releases; the study needs a short, stable list of code languages.
+releases; the study needs a short, stable list. Markup, styles, templates
+and configuration count as languages of the ``code`` domain, each under its
+own name, so a user sees (and can exclude) them apart from the source code.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +61,19 @@ EXTENSION_LANGUAGES = {
     ".pl": "perl", ".pm": "perl", ".r": "r", ".jl": "julia", ".sql": "sql", ".hs": "haskell",
     ".ex": "elixir", ".exs": "elixir", ".erl": "erlang", ".dart": "dart", ".clj": "clojure",
     ".ml": "ocaml", ".mli": "ocaml", ".fs": "f#", ".f90": "fortran", ".zig": "zig", ".nim": "nim",
-    ".groovy": "groovy", ".ps1": "powershell",
-    ".md": "markdown", ".markdown": "markdown", ".rst": "english", ".txt": "english",
+    ".groovy": "groovy", ".ps1": "powershell", ".fish": "shell", ".bat": "batch", ".cmd": "batch",
+    ".mm": "objective-c", ".vb": "visual-basic", ".proto": "protobuf",
+    ".graphql": "graphql", ".gql": "graphql", ".tf": "terraform", ".cmake": "cmake", ".mk": "make",
+    # markup, styles, templates (each its own language: their token statistics differ from the code's)
+    ".html": "html", ".htm": "html", ".xhtml": "html", ".xml": "xml", ".svg": "xml", ".vue": "vue",
+    ".svelte": "svelte", ".css": "css", ".scss": "scss", ".sass": "sass", ".less": "less", ".styl": "stylus",
+    ".ejs": "ejs", ".jinja": "jinja", ".jinja2": "jinja", ".j2": "jinja", ".njk": "nunjucks",
+    ".hbs": "handlebars", ".handlebars": "handlebars", ".mustache": "mustache", ".pug": "pug", ".erb": "erb",
+    ".twig": "twig", ".liquid": "liquid", ".tex": "latex",
+    # configuration (.json is left out: mostly data and lock files; `--ext .json=json` adds it)
+    ".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".ini": "ini", ".cfg": "ini", ".conf": "ini",
+    ".properties": "ini",
+    ".md": "markdown", ".markdown": "markdown", ".rst": "english", ".txt": "english", ".adoc": "english",
 }
 PROSE_LANGUAGES = frozenset({"english", "markdown"})
 MAX_FILE_BYTES = 1_000_000
@@ -87,10 +103,31 @@ class FolderReport:
         return f"{self.path}: read {kept}; skipped: {'; '.join(parts) or 'nothing'}"
 
 
-def language_of(rel: str) -> tuple[str, str] | None:
-    """``(language, domain)`` of a file from its extension; None for an unknown extension."""
-    language = EXTENSION_LANGUAGES.get(os.path.splitext(rel)[1].lower())
+def language_of(rel: str, extensions: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """``(language, domain)`` of a file from its extension; None for an unknown extension.
+
+    ``extensions`` (``{".foo": "lang"}``) is looked up before :data:`EXTENSION_LANGUAGES`.
+
+    >>> language_of("site/base.j2"), language_of("a.foo", {".foo": "python"}), language_of("a.foo")
+    (('jinja', 'code'), ('python', 'code'), None)
+    """
+    ext = os.path.splitext(rel)[1].lower()
+    language = (extensions or {}).get(ext) or EXTENSION_LANGUAGES.get(ext)
     return None if language is None else (language, _domain(language))
+
+
+def parse_extension(text: str) -> tuple[str, str]:
+    """``".foo=lang"`` as ``(".foo", "lang")`` (``tokstudy compare --ext``); else a one-line :class:`CorpusError`.
+
+    >>> parse_extension(".TPL=html")
+    ('.tpl', 'html')
+    """
+    ext, sep, language = text.partition("=")
+    ext, language = ext.strip().lower(), language.strip().lower()
+    if not (sep and re.fullmatch(r"\.[a-z0-9_+-]+", ext) and re.fullmatch(r"[a-z0-9][a-z0-9_+#.-]*", language)):
+        raise CorpusError(f"{text!r} is not .EXT=LANGUAGE; write e.g. .tpl=html (an extension with its dot, a "
+                          "language name of letters, digits, + # . _ -)")
+    return ext, language
 
 
 def _domain(language: str) -> str:
@@ -205,10 +242,11 @@ class _Keeper:
         self.report.kept[language] += 1
 
 
-def _read_dir(root: Path, language: str, domain: str, walked: list[str], limits: Limits, keeper: _Keeper) -> None:
+def _read_dir(root: Path, language: str, domain: str, walked: list[str], limits: Limits, keeper: _Keeper,
+              extensions: Mapping[str, str] | None = None) -> None:
     for rel in sorted(walked, key=lambda r: (path_rank(r), r)):
         if language == "auto":
-            guessed = language_of(rel)
+            guessed = language_of(rel, extensions)
             if guessed is None:
                 ext = os.path.splitext(rel)[1].lower() or "(no extension)"
                 keeper.report.unknown_extensions[ext] += 1
@@ -257,12 +295,14 @@ def read_user_source(
     max_line_chars: int | None = MAX_LINE_CHARS,
     max_docs: int | None = None,
     skip_dirs: Iterable[str] = SKIP_DIRS,
+    extensions: Mapping[str, str] | None = None,
 ) -> tuple[list[Document], FolderReport]:
     """Documents of a user folder or ``.jsonl`` file (see the module docstring) and the report of what was skipped.
 
     ``language="auto"`` names each file's language by its extension (a JSONL
     record by its ``language`` field); another value labels every file (or
-    record without a language) with it. ``domain="auto"`` follows the language.
+    record without a language) with it; ``extensions`` (``{".foo": "lang"}``, from
+    :func:`parse_extension`) adds to or overrides :data:`EXTENSION_LANGUAGES`. ``domain="auto"`` follows the language.
     ``max_docs`` caps the documents per language. Documents come in the order
     of the sha256 of their relative path (``name.jsonl:LINE`` for records).
     """
@@ -278,7 +318,7 @@ def read_user_source(
     keeper = _Keeper(report, max_docs, p.stem or "user")
     if p.is_dir():
         walked = _walk(str(p), _globs(include), _globs(exclude), skip_dirs, report)
-        _read_dir(p, language, domain, walked, limits, keeper)
+        _read_dir(p, language, domain, walked, limits, keeper, extensions)
     elif p.is_file() and p.suffix == ".jsonl":
         if include or exclude:
             raise CorpusError(f"{p}: --include/--exclude apply to folders, not to a .jsonl file; drop them")
@@ -291,4 +331,5 @@ def read_user_source(
     return keeper.docs, report
 
 
-__all__ = ["EXTENSION_LANGUAGES", "PROSE_LANGUAGES", "SKIP_DIRS", "FolderReport", "language_of", "read_user_source"]
+__all__ = ["EXTENSION_LANGUAGES", "PROSE_LANGUAGES", "SKIP_DIRS", "FolderReport", "language_of", "parse_extension",
+           "read_user_source"]

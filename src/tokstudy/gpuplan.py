@@ -1,7 +1,7 @@
 """How long each ``gpu``-profile stage should take on one H100, from the FLOPs model and stated assumptions.
 
 No GPU has run this project, so this is a plan, not a measurement: training time =
-tokens x 3 x forward FLOPs/token (:func:`tokstudy.costs.flops_per_token` at half the window)
+tokens x replicates x 3 x forward FLOPs/token (:func:`tokstudy.costs.flops_per_token` at half the window)
 / (MFU x 989 TFLOP/s, the H100 SXM bf16 dense peak); evaluation time = forward FLOPs of the
 bits/byte windows at the same rate plus HumanEval decoding (steps x seconds per decode step,
 one batch per problem since n <= batch_size) plus sandbox judging. The assumptions are
@@ -34,11 +34,23 @@ def _train_s(P: Params, vocab: int, tokens: float, a: dict) -> float:
     return tokens * 3 * costs.flops_per_token(shape, ctx=cfg.seq_len / 2) / (a["mfu"] * H100_BF16_PEAK)
 
 
-def _evaluate_s(P: Params, vocab: int, a: dict) -> float:
+def _datasets(P: Params, domain: str | None = None) -> int:
+    """Test datasets of the profile's corpus (one per ``language`` of its sources), of ``domain`` or all."""
+    chosen = P.corpus.sources or tuple(P.sources)
+    return len({s.language for n, s in P.sources.items() if n in chosen and domain in (None, s.domain)})
+
+
+def _forward_s(P: Params, vocab: int, n_bytes: float, a: dict) -> float:
+    """Scoring ``n_bytes`` of text plus every HumanEval solution once (bits/byte windows)."""
     ev, cfg = P.evaluate, P.train("pretrain")
     shape = costs.shape_from_size(cfg.size, vocab, context=ev.bpb.seq_len)
-    bpb_tokens = 6 * ev.bpb.max_bytes / a["code_bytes_per_token"] + 164 * ev.bpb.seq_len  # 6 datasets + solutions
-    forward = bpb_tokens * costs.flops_per_token(shape, ctx=ev.bpb.seq_len / 2) / (a["mfu"] * H100_BF16_PEAK)
+    tokens = n_bytes / a["code_bytes_per_token"] + 164 * ev.bpb.seq_len
+    return tokens * costs.flops_per_token(shape, ctx=ev.bpb.seq_len / 2) / (a["mfu"] * H100_BF16_PEAK)
+
+
+def _evaluate_s(P: Params, vocab: int, a: dict) -> float:
+    ev = P.evaluate
+    forward = _forward_s(P, vocab, _datasets(P) * ev.bpb.max_bytes, a)
     he = ev.humaneval
     problems = he.limit or 164
     decode = problems * math.ceil(he.n / he.batch_size) * he.max_new_tokens * a["decode_step_s"]
@@ -51,13 +63,14 @@ def stage_estimates(P: Params, assumptions: dict | None = None) -> list[dict]:
     """One row per model-side stage of profile ``P``: stage, tokens, estimated seconds, within the 10 min limit."""
     a = {**ASSUMPTIONS, **(assumptions or {})}
     rows = []
-    for spec in P.models.values():
+    for spec in P.models.values():  # a stage trains (evaluates) every replicate of its run
         vocab = P.tokenizer(spec.tokenizer).vocab_size
         tokens = spec.tokens if spec.tokens is not None else spec.bytes / a["code_bytes_per_token"]
-        rows.append({"stage": f"{spec.stage}@{spec.name}", "tokens": tokens,
-                     "seconds": _train_s(P, vocab, tokens, a) + a["stage_overhead_s"]})
+        rows.append({"stage": f"{spec.stage}@{spec.name}", "tokens": tokens * spec.seeds,
+                     "seconds": spec.seeds * _train_s(P, vocab, tokens, a) + a["stage_overhead_s"]})
+        replicates = (spec.seeds - 1) * _forward_s(P, vocab, _datasets(P, "code") * P.evaluate.bpb.max_bytes, a)
         rows.append({"stage": f"evaluate_{spec.stage}@{spec.name}", "tokens": None,
-                     "seconds": _evaluate_s(P, vocab, a) + a["stage_overhead_s"]})
+                     "seconds": _evaluate_s(P, vocab, a) + replicates + a["stage_overhead_s"]})
     for r in rows:
         r["within_limit"] = r["seconds"] <= LIMIT_S
     return rows

@@ -25,6 +25,10 @@ Definitions follow the authors' released evaluation code (``eval.py``,
 Counting is the only step that touches a tokenizer: :func:`token_counts` takes
 anything with ``.encode(text) -> list[int]`` (``tokstudy.tokenizer.TokenizerHandle``).
 The base tokenizer's counts are cached (in a folder the caller names) by :func:`base_counts`.
+
+Each :class:`Counts` also keeps every document's token and byte count (in order), so a run record can
+carry them (:func:`document_counts`, integer lists) and a domain's NSL gets a bootstrap interval over test
+documents (:func:`nsl_interval`: documents resampled within each dataset, paired with the base's counts).
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ RATIO_METRICS = (
     "utilisation",
 )
 TOTAL_METRICS = ("tokens", "bytes", "docs")
-CACHE_VERSION = 1
+INTERVAL_METRICS = ("nsl_ci_low", "nsl_ci_high")
+CACHE_VERSION = 2  # 2: per-document token and byte counts
 
 
 @dataclass
@@ -67,6 +72,8 @@ class Counts:
     chars: int = 0
     docs: int = 0
     counter: Counter = field(default_factory=Counter)
+    doc_tokens: list[int] = field(default_factory=list)  # per document, in order
+    doc_bytes: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -75,6 +82,8 @@ class Counts:
             "chars": self.chars,
             "docs": self.docs,
             "counter": {str(k): v for k, v in sorted(self.counter.items())},
+            "doc_tokens": list(self.doc_tokens),
+            "doc_bytes": list(self.doc_bytes),
         }
 
     @classmethod
@@ -85,6 +94,8 @@ class Counts:
             chars=int(data["chars"]),
             docs=int(data["docs"]),
             counter=Counter({int(k): int(v) for k, v in data.get("counter", {}).items()}),
+            doc_tokens=[int(x) for x in data["doc_tokens"]],
+            doc_bytes=[int(x) for x in data["doc_bytes"]],
         )
 
 
@@ -101,11 +112,14 @@ def token_counts(handle, texts: Iterable[str]) -> Counts:
     batch = getattr(handle, "encode_batch", None)
     encoded = batch(texts) if callable(batch) and texts else (handle.encode(t) for t in texts)
     for text, ids in zip(texts, encoded, strict=True):
+        nbytes = len(text.encode("utf-8"))
         out.tokens += len(ids)
-        out.bytes += len(text.encode("utf-8"))
+        out.bytes += nbytes
         out.chars += len(text)
         out.docs += 1
         out.counter.update(ids)
+        out.doc_tokens.append(len(ids))
+        out.doc_bytes.append(nbytes)
     return out
 
 
@@ -313,6 +327,42 @@ def aggregate(
     return out
 
 
+def document_counts(counts: Mapping[str, Counts], base: Mapping[str, Counts] | None = None) -> dict[str, dict]:
+    """Per-document counts for a run record: ``{dataset: {"bytes": [...], "tokens": [...], "base_tokens": [...]}}``.
+
+    Integer lists in document order (``base_tokens`` only with ``base``), enough to recompute every NSL and
+    its interval from the record alone.
+    """
+    out = {}
+    for name, c in sorted(counts.items()):
+        out[name] = {"bytes": list(c.doc_bytes), "tokens": list(c.doc_tokens)}
+        if base is not None:
+            b = base[name]
+            if b.doc_bytes != c.doc_bytes:
+                raise MetricsError(f"dataset {name!r}: the base was counted on other documents; recompute its counts")
+            out[name]["base_tokens"] = list(b.doc_tokens)
+    return out
+
+
+def nsl_interval(counts: Mapping[str, Counts], base: Mapping[str, Counts], names: Iterable[str], n_boot: int,
+                 confidence: float, seed: int) -> tuple[float, float]:
+    """Bootstrap interval of the unweighted mean over datasets ``names`` of their NSL (a domain's NSL).
+
+    Documents are resampled within each dataset, each with its own and the base's token count
+    (:func:`tokstudy.bootstrap.stratified_ratio_ci`; percentile, ``n_boot`` resamples, seeded).
+    """
+    from tokstudy.bootstrap import stratified_ratio_ci
+
+    groups = []
+    for name in sorted(names):
+        c, b = counts[name], base[name]
+        if c.doc_bytes != b.doc_bytes or len(c.doc_tokens) != c.docs:
+            raise MetricsError(f"dataset {name!r}: no per-document counts of both tokenizers on the same documents; "
+                               "recompute the counts (and delete stale base-count caches)")
+        groups.append((c.doc_tokens, b.doc_tokens))
+    return stratified_ratio_ci(groups, n_boot, confidence, seed)
+
+
 def compression_rows(
     handle,
     datasets: Datasets,
@@ -321,6 +371,9 @@ def compression_rows(
     *,
     extra: Mapping[str, Any] | None = None,
     counts: Mapping[str, Counts] | None = None,
+    n_boot: int | None = None,
+    confidence: float | None = None,
+    seed: int = 0,
 ) -> list[dict]:
     """Tidy rows of every compression metric of ``handle`` on ``datasets``.
 
@@ -333,7 +386,9 @@ def compression_rows(
 
     Rows: ``tokenizer, dataset, domain, metric, value, vocab_size, base`` with
     per-dataset rows, ``dataset="mean:<domain>"`` rows (unweighted mean over the
-    domain's datasets) and ``dataset="average", domain="all"`` rows.
+    domain's datasets) and ``dataset="average", domain="all"`` rows. With a base and
+    ``n_boot``/``confidence``, each ``mean:<domain>`` also gets ``nsl_ci_low``/``nsl_ci_high``
+    rows (:func:`nsl_interval`, seeded with ``seed``; the rows carry ``n_boot`` and ``confidence``).
     """
     if not datasets:
         raise MetricsError("no datasets to evaluate; build the corpus test split first")
@@ -371,10 +426,70 @@ def compression_rows(
         domain = name.split(":", 1)[1] if name.startswith("mean:") else "all"
         for metric, value in values.items():
             rows.append({**common, "dataset": name, "domain": domain, "metric": metric, "value": value})
+        if base is not None and (n_boot, confidence) != (None, None) and domain != "all":
+            names = [n for n, d in domains.items() if d == domain]
+            lo, hi = nsl_interval(counts, base, names, int(n_boot or 0), float(confidence or 0), seed)
+            for metric, value in zip(INTERVAL_METRICS, (lo, hi), strict=True):
+                rows.append({**common, "dataset": name, "domain": domain, "metric": metric, "value": value,
+                             "n_boot": n_boot, "confidence": confidence})
     return rows
 
 
 # --------------------------------------------------------------------------- vocabulary overlap
+
+
+LONG_TOKEN_BYTES = (16, 32)  # token lengths worth reporting for code generation (docs/paper.md#superbpe)
+
+
+def token_shape_rows(handle, counts: Mapping[str, Counts], domains: Mapping[str, str],
+                     extra: Mapping[str, Any] | None = None) -> list[dict]:
+    """Per domain, the share of token occurrences on the test text that are longer than each of
+    :data:`LONG_TOKEN_BYTES` bytes (``tokens_over_<n>b``) and that cross a line break, i.e. hold a newline
+    followed by more text (``tokens_crossing_newline``); and per vocabulary the count of such tokens
+    (``dataset="vocab"``). Counts come from :func:`dataset_counts` (no re-encoding).
+
+    >>> class H:  # ids 0..2: b"a", b"x\\ny" (crosses a line), 20 bytes
+    ...     vocab_size, special_ids = 3, ()
+    ...     def token_bytes(self, i): return [b"a", b"x\\ny", b"z" * 20][i]
+    >>> c = Counts(tokens=4, counter=Counter({0: 2, 1: 1, 2: 1}))
+    >>> {(r["dataset"], r["metric"]): r["value"] for r in token_shape_rows(H(), {"py": c}, {"py": "code"})
+    ...  if r["dataset"] == "mean:code"}  # doctest: +NORMALIZE_WHITESPACE
+    {('mean:code', 'tokens_over_16b'): 0.25, ('mean:code', 'tokens_over_32b'): 0.0,
+     ('mean:code', 'tokens_crossing_newline'): 0.25}
+    """
+    specials = set(getattr(handle, "special_ids", ()) or ())
+    shape: dict[int, tuple[int, bool]] = {}
+    for i in range(int(handle.vocab_size)):
+        if i in specials:
+            continue
+        try:
+            b = bytes(handle.token_bytes(i))
+        except (KeyError, IndexError):
+            continue
+        shape[i] = (len(b), b"\n" in b.rstrip(b"\n"))
+    extra = dict(extra or {})
+    tok_name = getattr(handle, "name", None)
+    rows = [{**extra, "tokenizer": tok_name, "dataset": "vocab", "domain": "all", "metric": f"vocab_tokens_over_{n}b",
+             "value": sum(length > n for length, _ in shape.values())} for n in LONG_TOKEN_BYTES]
+    rows.append({**extra, "tokenizer": tok_name, "dataset": "vocab", "domain": "all",
+                 "metric": "vocab_tokens_crossing_newline", "value": sum(c for _, c in shape.values())})
+    for domain in sorted(set(domains.values())):
+        total, over, crossing = 0, dict.fromkeys(LONG_TOKEN_BYTES, 0), 0
+        for name, c in counts.items():
+            if domains.get(name) != domain:
+                continue
+            for i, k in c.counter.items():
+                length, crosses = shape.get(int(i), (0, False))
+                total += k
+                crossing += k * crosses
+                for n in LONG_TOKEN_BYTES:
+                    over[n] += k * (length > n)
+        if not total:
+            continue
+        base = {**extra, "tokenizer": tok_name, "dataset": f"mean:{domain}", "domain": domain}
+        rows += [{**base, "metric": f"tokens_over_{n}b", "value": over[n] / total} for n in LONG_TOKEN_BYTES]
+        rows.append({**base, "metric": "tokens_crossing_newline", "value": crossing / total})
+    return rows
 
 
 def token_set(handle) -> set[bytes]:

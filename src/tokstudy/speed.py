@@ -101,7 +101,8 @@ def random_model_speeds(tokenizers: Mapping[str, Any], size, prompts: Sequence[s
 
     Returns one dict per tokenizer: ``tokenizer``, ``vocab_size`` (the tokenizer's),
     ``model_vocab_size`` (embedding rows after padding), ``tokens_per_s``,
-    ``source="random-weights"``, ``size``, ``device``, ``rounds`` — the input of
+    ``source="random-weights"``, ``size``, ``device``, ``rounds``, ``round_tokens_per_s`` (every round's
+    tokens/s, in order: the spread the best-of hides) — the input of
     ``costs.speed_check_rows``.  Bytes/s of random text are meaningless; the check
     multiplies tokens/s by corpus bytes/token.
     """
@@ -118,9 +119,11 @@ def random_model_speeds(tokenizers: Mapping[str, Any], size, prompts: Sequence[s
         model = model_mod.build_model(size, len(tok), seed=seed).to(device=dev, dtype=dtype).eval()
         models.append((name, tok, model))
     best: dict[str, Speed] = {}
+    per_round: dict[str, list[float]] = {name: [] for name, _, _ in models}
     for r in range(rounds):
         for name, tok, model in models:
             s = generation_speed(model, tok, prompts, max_new_tokens, warmup=warmup if r == 0 else 0)
+            per_round[name].append(s.tokens_per_s)
             if name not in best or s.tokens_per_s > best[name].tokens_per_s:
                 best[name] = s
     out = []
@@ -129,7 +132,8 @@ def random_model_speeds(tokenizers: Mapping[str, Any], size, prompts: Sequence[s
                     "model_vocab_size": model.get_input_embeddings().num_embeddings,
                     "tokens_per_s": best[name].tokens_per_s, "tokens": best[name].n_tokens,
                     "seconds": best[name].seconds, "source": "random-weights",
-                    "size": getattr(size, "name", str(size)), "device": dev.type, "rounds": rounds})
+                    "size": getattr(size, "name", str(size)), "device": dev.type, "rounds": rounds,
+                    "round_tokens_per_s": per_round[name]})
         log.info("random %s model, %s (V=%d): %.1f tokens/s", out[-1]["size"], name, len(tok), out[-1]["tokens_per_s"])
     return out
 

@@ -1,4 +1,5 @@
-"""CPU thread policy: idle OpenMP threads sleep instead of spinning.
+"""CPU thread and kernel policy: idle OpenMP threads sleep instead of spinning, and x86 CPU kernels are
+pinned to AVX2 so two machines can give the same bytes.
 
 torch's CPU kernels run on OpenMP (libgomp in the Linux pip wheels, Intel's
 libiomp in some conda builds). By default an idle OpenMP thread spins for a
@@ -17,6 +18,15 @@ imported first the setting comes too late, and :func:`apply` warns once.
 Child processes (papermill kernels, torchrun workers, DVC stages via the
 Makefile) inherit the variable.
 
+Kernel path (x86-64 only): torch dispatches each CPU kernel to the widest instruction set the machine
+has (AVX-512 here, AVX2 on most laptops), and MKL and oneDNN pick their own code paths, so the same
+training run gives different floating-point sums, then a different base model, on two machines. On x86
+:func:`apply` also sets ``ATEN_CPU_CAPABILITY=avx2``, ``MKL_CBWR=AVX2`` and ``ONEDNN_MAX_CPU_ISA=AVX2``
+(every x86-64 CPU since 2013 has AVX2): on this project's 2-core AVX-512 machine a training step of the
+cpu model took 0.70x the time of torch's own AVX-512 dispatch, and the final weights differ between the
+two, as expected (``benchmarks/bench_kernel_pin.py``, ``benchmarks/results/kernel_pin.json``). A value
+already in the environment wins. :func:`recorded` is what every run record stores (results.provenance).
+
 Not set: ``KMP_BLOCKTIME`` (libiomp only, and PASSIVE already makes its default
 0) and the thread count: torch's default (one per core) with PASSIVE matched one
 thread alone and beat it beside a busy neighbour in ``benchmarks/bench_threads.py``.
@@ -25,10 +35,14 @@ thread alone and beat it beside a busy neighbour in ``benchmarks/bench_threads.p
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import warnings
 
-DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+#: the x86 CPU kernel pins (see above); a level every x86-64 laptop has
+KERNEL_PIN = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", **(KERNEL_PIN if X86 else {})}
 
 
 def apply() -> dict[str, str]:
@@ -43,3 +57,13 @@ def apply() -> dict[str, str]:
         )
     os.environ.update(added)
     return added
+
+
+def recorded() -> dict[str, str | None]:
+    """The thread and kernel settings in effect, for run records: each variable of :data:`DEFAULTS` and
+    :data:`KERNEL_PIN` as the environment has it, and the kernel level torch dispatches to (None before
+    ``import torch``)."""
+    out: dict[str, str | None] = {k: os.environ.get(k) for k in {**DEFAULTS, **KERNEL_PIN}}
+    torch = sys.modules.get("torch")
+    out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability() if torch is not None else None
+    return out

@@ -16,6 +16,12 @@ tokenizer. New embedding rows are initialised by one of:
 ``merged``  the paper's "Merged" condition: keep the old vocabulary and its
             rows by index, append the new tokens whose bytes the old vocab lacks
             (rows by FVT). See :func:`tokstudy.tokenmap.extend_tokenizer` for its limitation.
+``focus``   FOCUS (Dobler & de Melo, EMNLP 2023; docs/paper.md#focus): exact matches
+            copied; every other new token is a sparsemax-weighted mix of the copied
+            (overlapping) rows, the weights from cosine similarities in an auxiliary
+            fastText space (gensim, CBOW) trained on caller-given text tokenized with
+            the *new* tokenizer (:class:`FocusAux`); a new token too rare in that text
+            to get an auxiliary vector is drawn from ``N(mean, std)`` of the old rows.
 
 Which old rows feed each new row comes from :func:`tokstudy.tokenmap.map_tokens`
 (tokens matched on raw bytes). FVT is applied to the input embeddings *and* an
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import logging
 import math
@@ -37,7 +44,7 @@ from typing import Any
 
 import torch
 
-from tokstudy import choices, paths, tokenizer
+from tokstudy import bpe, choices, paths, tokenizer
 from tokstudy import model as model_mod
 from tokstudy.errors import TransferError
 from tokstudy.tokenmap import TokenMap, extend_tokenizer, hf_tokenizer, map_added, map_tokens, special_ids_by_role
@@ -96,6 +103,182 @@ def init_rows(
     return out
 
 
+# --------------------------------------------------------------------------- focus
+
+#: fastText settings FOCUS's reference code trains with (CBOW, window 5, 10 negatives, char n-grams 3-6); the
+#: n-gram hash table is smaller than fastText's 2M buckets so that it fits a laptop (the vectors of in-vocabulary
+#: tokens are all FOCUS reads; a collision only shares an n-gram's vector)
+AUX_WINDOW, AUX_NEGATIVE, AUX_MIN_N, AUX_MAX_N, AUX_BUCKETS = 5, 10, 3, 6, 200_000
+_AUX_SENTENCE = 10_000  # gensim drops the tokens of a sentence past 10,000: longer texts are cut into such pieces
+_CHUNK = 1024  # new tokens per similarity block
+
+
+@dataclass(frozen=True)
+class FocusAux:
+    """What FOCUS's auxiliary embeddings are trained on and how (plain values; the defaults live in params.yaml).
+
+    ``texts`` are tokenized with the *new* tokenizer; ``dim`` / ``epochs`` / ``min_count`` are fastText's
+    (a token seen fewer than ``min_count`` times gets no auxiliary vector); ``seed`` seeds the training.
+    """
+
+    texts: tuple[str, ...]
+    dim: int
+    epochs: int
+    min_count: int
+    seed: int
+
+    def record(self) -> dict:
+        """What the run record keeps of it: the data's sha256 (:func:`tokstudy.bpe.texts_sha256`) and size, no text."""
+        return {"aux_texts": len(self.texts), "aux_bytes": sum(len(t.encode("utf-8")) for t in self.texts),
+                "aux_sha256": bpe.texts_sha256(self.texts), "aux_sha256_of": "the auxiliary texts (texts_sha256)",
+                "aux_dim": self.dim, "aux_epochs": self.epochs, "aux_min_count": self.min_count,
+                "aux_seed": self.seed, "aux_engine": f"gensim {importlib.metadata.version('gensim')} FastText cbow",
+                "aux_window": AUX_WINDOW, "aux_negative": AUX_NEGATIVE, "aux_ngrams": [AUX_MIN_N, AUX_MAX_N],
+                "aux_buckets": AUX_BUCKETS}
+
+
+def read_aux_texts(files, flag: str = "--aux-text") -> tuple[str, ...]:
+    """The UTF-8 text of each file (one auxiliary text each); a missing, unreadable, non-UTF-8 or empty one is a
+    one-line :class:`TransferError` naming ``flag`` and the file."""
+    texts = []
+    for f in files:
+        try:
+            text = Path(f).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TransferError(f"{flag} {f}: not UTF-8 text (byte {exc.start}); pass a UTF-8 text file") from None
+        except OSError as exc:
+            raise TransferError(f"{flag} {f}: cannot read it ({exc.strerror or exc}); pass a readable text "
+                                "file") from None
+        if not text.strip():
+            raise TransferError(f"{flag} {f}: the file is empty; pass text in the new tokenizer's domain")
+        texts.append(text)
+    return tuple(texts)
+
+
+def _stable_hash(s: str) -> int:
+    """A hash that does not change with PYTHONHASHSEED (gensim's ``hashfxn``; Python's ``hash`` of a str does)."""
+    return int.from_bytes(hashlib.blake2b(s.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def aux_word(new_tok, i: int) -> str:
+    """The auxiliary-space word of new token ``i``: its bytes in the ByteLevel alphabet (no spaces, one per bytes)."""
+    return "".join(bpe.bytes_to_unicode()[b] for b in new_tok.token_bytes(i))
+
+
+def aux_vectors(new_tok, aux: FocusAux) -> dict[int, torch.Tensor]:
+    """Train fastText (gensim, one worker: same seed and text, same vectors) on ``aux.texts`` tokenized by
+    ``new_tok``; returns ``{new id: vector}`` for the tokens seen at least ``aux.min_count`` times."""
+    from gensim.models import FastText
+
+    specials = set(new_tok.special_ids)
+    words = {}
+    sentences: list[list[str]] = []
+    for text in aux.texts:
+        ids = [t for t in new_tok.encode(text) if t not in specials]
+        for i in ids:
+            if i not in words:
+                words[i] = aux_word(new_tok, i)
+        seq = [words[i] for i in ids]
+        sentences += [seq[k:k + _AUX_SENTENCE] for k in range(0, len(seq), _AUX_SENTENCE)]
+    if not sentences:
+        raise TransferError("FOCUS: the auxiliary text has no tokens; pass non-empty text in the new tokenizer's "
+                            "domain (e.g. the corpus train split)")
+    log.info("FOCUS: training %d-d fastText on %d tokens (%d distinct) for %d epochs", aux.dim,
+             sum(map(len, sentences)), len(words), aux.epochs)
+    ft = FastText(sg=0, vector_size=aux.dim, window=AUX_WINDOW, negative=AUX_NEGATIVE, min_count=aux.min_count,
+                  epochs=aux.epochs, min_n=AUX_MIN_N, max_n=AUX_MAX_N, bucket=AUX_BUCKETS, seed=aux.seed, workers=1,
+                  hashfxn=_stable_hash)
+    ft.build_vocab(corpus_iterable=sentences)
+    if not ft.wv.key_to_index:
+        raise TransferError(f"FOCUS: no token occurs min_count={aux.min_count} times in the {len(aux.texts)} "
+                            "auxiliary text(s); pass more auxiliary text or a lower min_count")
+    ft.train(corpus_iterable=sentences, total_examples=ft.corpus_count, epochs=ft.epochs)
+    known = ft.wv.key_to_index  # not `in ft.wv`: fastText makes a vector for any string from its n-grams
+    return {i: torch.from_numpy(ft.wv[w].copy()) for i, w in words.items() if w in known}
+
+
+@dataclass
+class FocusPlan:
+    """Each FOCUS row as weights over old rows: ``new[rows[k]] += weights[k] * old[cols[k]]`` (weights of a row sum
+    to 1), ``random`` the new ids drawn from ``N(mean, std)`` of the old rows (no auxiliary vector)."""
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+    weights: torch.Tensor
+    random: list[int]
+    n_candidates: int
+
+    def stats(self) -> dict[str, float | int]:
+        n = len(torch.unique(self.rows))
+        return {"n_focus": n, "n_focus_random": len(self.random), "n_focus_candidates": self.n_candidates,
+                "focus_mean_support": len(self.rows) / n if n else 0.0}
+
+
+def focus_plan(tmap: TokenMap, vectors: dict[int, torch.Tensor]) -> FocusPlan:
+    """The sparsemax weights of every composed (non-overlapping) new token over the exact (overlapping) ones.
+
+    Candidates are the exact matches that have an auxiliary vector; a composed token's weights are
+    ``sparsemax(cos(aux[new], aux[candidate]))`` (entmax's sparsemax: a projection onto the simplex, so
+    most weights are exactly 0). A composed token without a vector is drawn at random (the FOCUS rule).
+    """
+    from entmax import sparsemax
+
+    cand = [i for i, k in enumerate(tmap.kinds) if k == "exact" and i in vectors]
+    todo = [i for i, k in enumerate(tmap.kinds) if k == "composed"]
+    new = [i for i in todo if i in vectors]
+    random_ids = [i for i in todo if i not in vectors]
+    if todo and not cand:
+        raise TransferError(
+            f"FOCUS: none of the {tmap.kinds.count('exact')} tokens shared by both vocabularies occurs "
+            "min_count times in the auxiliary text, so there is nothing to combine; pass more auxiliary text "
+            "or a lower min_count")
+    if todo and not new:
+        raise TransferError(
+            f"FOCUS: none of the {len(todo)} new tokens occurs min_count times in the auxiliary text, so every one "
+            "would be random; pass more auxiliary text (in the new tokenizer's domain) or a lower min_count")
+    old_ids = torch.tensor([tmap.pieces[i][0] for i in cand], dtype=torch.long)
+    rows, cols, weights = [], [], []
+    if new:
+        C = torch.nn.functional.normalize(torch.stack([vectors[i] for i in cand]).double(), dim=1)
+        for k in range(0, len(new), _CHUNK):
+            ids = new[k:k + _CHUNK]
+            N = torch.nn.functional.normalize(torch.stack([vectors[i] for i in ids]).double(), dim=1)
+            W = sparsemax(N @ C.T, dim=-1)
+            r, c = W.nonzero(as_tuple=True)
+            rows.append(torch.tensor(ids, dtype=torch.long)[r])
+            cols.append(old_ids[c])
+            weights.append(W[r, c])
+    if not new:  # every new token is in the old vocabulary: nothing to combine
+        rows, cols, weights = [torch.zeros(0, dtype=torch.long)], [torch.zeros(0, dtype=torch.long)], [
+            torch.zeros(0, dtype=torch.float64)]
+    return FocusPlan(torch.cat(rows), torch.cat(cols), torch.cat(weights), random_ids, len(cand))
+
+
+def focus_rows(old: torch.Tensor, tmap: TokenMap, plan: FocusPlan, generator: torch.Generator) -> torch.Tensor:
+    """New rows by ``plan`` (:func:`focus_plan`) from old rows ``old`` (a weight matrix or a 1-D output bias).
+
+    Exact matches and mapped specials copy their old row, a special with no counterpart gets the mean,
+    a token of ``plan.random`` is drawn from ``N(mean, std)`` of the old rows (per dimension).
+    """
+    old = old.detach().float().cpu()
+    mean = old.mean(0)
+    out = mean.expand(len(tmap.pieces), *old.shape[1:]).clone().double()
+    if len(plan.rows):
+        out[torch.unique(plan.rows)] = 0
+        w = plan.weights.reshape(-1, *([1] * (old.dim() - 1)))
+        out.index_add_(0, plan.rows, w * old.double()[plan.cols])
+    out = out.float()
+    if plan.random:
+        std = old.std(0)
+        out[plan.random] = torch.stack([torch.normal(mean, std, generator=generator) for _ in plan.random])
+    for i, ok in enumerate(tmap.copied()):
+        if ok:
+            out[i] = old[tmap.pieces[i][0]]
+    if not torch.isfinite(out).all():
+        raise TransferError("focus produced non-finite rows; check the base model's embeddings for NaN/inf")
+    return out
+
+
 # --------------------------------------------------------------------------- swap
 
 
@@ -119,6 +302,7 @@ class TransferStats:
     mapping: dict[str, float | int]
     n_added: int = 0  # merged only: new tokens appended to the old vocab
     n_skipped: int = 0  # merged only: new tokens that could not become added tokens
+    focus: dict = field(default_factory=dict)  # focus only: FocusAux.record() and FocusPlan.stats()
     special_ids: dict[str, int | None] = field(default_factory=dict)
     tokenizer: Any = field(default=None, repr=False, compare=False)  # the HF tokenizer to save with the model
     token_map: TokenMap | None = field(default=None, repr=False, compare=False)
@@ -136,6 +320,8 @@ class TransferStats:
             "padded_vocab_size": self.padded_vocab_size,
             "old_vocab_size": self.old_vocab_size,
             **({"n_added": self.n_added, "n_skipped": self.n_skipped} if self.method == "merged" else {}),
+            **{k: v for k, v in self.focus.items() if k in ("n_focus", "n_focus_random", "n_focus_candidates",
+                                                            "focus_mean_support", "aux_bytes")},
         }
         return [{"metric": k, "value": v, **cols} for k, v in values.items()]
 
@@ -203,6 +389,7 @@ class _NewVocab:
     copy_exact: bool
     n_added: int = 0
     n_skipped: int = 0
+    focus: dict = field(default_factory=dict)
 
 
 def _old_rows(model, n: int, tied: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -237,6 +424,19 @@ def _replaced_vocab(old_tok, new_tok, old: tuple, method: str, copy_exact: bool 
     return _NewVocab(rows, tmap, hf, new_tok.vocab_size, roles, copy_exact_used)
 
 
+def _focus_vocab(old_tok, new_tok, old: tuple, aux: FocusAux, gen: torch.Generator) -> _NewVocab:
+    """``method="focus"``: one sparsemax plan from auxiliary vectors trained on ``aux``, applied to every matrix."""
+    tmap = map_tokens(new_tok, old_tok)
+    plan = focus_plan(tmap, aux_vectors(new_tok, aux))
+    rows = tuple(focus_rows(m, tmap, plan, gen) if m is not None else None for m in old)
+    roles = special_ids_by_role(new_tok)
+    info = {**aux.record(), **plan.stats()}
+    log.info("FOCUS: %d new tokens from %d overlapping ones (%.1f non-zero weights each), %d random (too rare in "
+             "%d auxiliary bytes)", info["n_focus"], info["n_focus_candidates"], info["focus_mean_support"],
+             info["n_focus_random"], info["aux_bytes"])
+    return _NewVocab(rows, tmap, hf_tokenizer(new_tok, roles), new_tok.vocab_size, roles, True, focus=info)
+
+
 def swap_tokenizer(
     model,
     old_tok,
@@ -247,6 +447,7 @@ def swap_tokenizer(
     *,
     copy_exact: bool | None = None,
     noise_std: float | None = None,
+    focus: FocusAux | None = None,
 ) -> tuple[Any, TransferStats]:
     """Give ``model`` (any ``transformers`` causal LM trained with ``old_tok``) the vocabulary of ``new_tok``.
 
@@ -258,9 +459,17 @@ def swap_tokenizer(
     Padding rows get the model's own init, ``N(0, initializer_range)``. Returns the
     model (modified in place) and :class:`TransferStats`, whose ``.tokenizer`` is
     the HF tokenizer to save with it. ``copy_exact`` defaults to ``method != "random"``.
+    ``method="focus"`` needs ``focus`` (its auxiliary text and settings) and takes no ``copy_exact``.
     """
     if method not in METHODS:
         raise TransferError(f"unknown transfer method {method!r}; choose one of {METHODS}")
+    if (method == "focus") != (focus is not None):
+        raise TransferError("method focus needs its auxiliary text (focus=FocusAux(...); `tokstudy transfer "
+                            "--aux-text FILE`)" if focus is None else
+                            f"auxiliary text is used by method focus only, not {method!r}; drop it or use focus")
+    if method == "focus" and copy_exact is False:
+        raise TransferError("focus always copies the overlapping tokens (they are what it combines); "
+                            "drop copy_exact=False")
     n_old_rows = model.get_input_embeddings().weight.shape[0]
     if n_old_rows < old_tok.vocab_size:
         raise TransferError(
@@ -274,6 +483,8 @@ def swap_tokenizer(
     old = _old_rows(model, V, tied)
     if method == "merged":
         nv = _merged_vocab(old_tok, new_tok, old, gen)
+    elif method == "focus":
+        nv = _focus_vocab(old_tok, new_tok, old, focus, gen)
     else:
         nv = _replaced_vocab(old_tok, new_tok, old, method, copy_exact, std=std, noise_std=noise_std, generator=gen)
     true_size = nv.true_size
@@ -296,6 +507,7 @@ def swap_tokenizer(
         mapping=nv.tmap.stats(),
         n_added=nv.n_added,
         n_skipped=nv.n_skipped,
+        focus=nv.focus,
         special_ids=roles,
         tokenizer=nv.tokenizer,
         token_map=nv.tmap,

@@ -13,7 +13,7 @@ notebook (dvc stage)           step                                        run r
 =============================  ==========================================  =====================================
 00_corpus (corpus)             :func:`.corpus.build_corpus`                ``corpus-corpus.json``
 01_train_tokenizer             :func:`.tokenizers.train_tokenizer`,        ``tokenizer_train-<variant>.json``,
-(train_tokenizer@V,             :func:`.tokenizers.compression`             ``compression-<variant>.json``
+(tokenizers_*,                 :func:`.tokenizers.compression`             ``compression-<variant>.json``
 truncate_tokenizers)
 02_tokenizer_metrics           :func:`.tokenizers.compression`             ``compression-<reference>.json``
 03_embedding_transfer          :func:`.transfer.transfer_all`              ``transfer-<target>-<method>.json``

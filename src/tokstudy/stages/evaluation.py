@@ -37,21 +37,25 @@ def heldout_datasets(P: Params) -> dict[str, tuple[str, list[str]]]:
             for name, (domain, texts) in sorted(corpus.datasets(docs).items())}
 
 
-def run_labels(P: Params, run: str, tokenizer=None) -> dict[str, Any]:
+def run_labels(P: Params, run: str, tokenizer=None, replicate: int = 0) -> dict[str, Any]:
     """Columns that tie a run's result rows to its experiment: model, tokenizer, method, tokens, stage.
 
     Runs named in ``params.yaml`` ``models`` get their tokenizer variant, init method
     (keep / fvt / random) and, for fine-tunes, their byte budget and the tokens trained on
-    (from ``train-<run>.json``; None before it exists), so figures can group by them.
+    (from ``train-<model>.json``; None before it exists), so figures can group by them. A
+    replicate (``replicate`` > 0) is labelled with its own model name, the run it repeats, its
+    index and its data seed.
     """
     labels: dict[str, Any] = {"model": run}
     if tokenizer is not None:
         labels["vocab_size"] = len(tokenizer)
     spec = P.models.get(run)
     if spec is not None:
+        name, data_seed = spec.replicates(P.seed)[replicate]
+        labels.update(model=name, run=run, replicate=replicate, data_seed=data_seed)
         labels.update(tokenizer=spec.tokenizer, method=spec.method, stage=spec.stage, tokens=0)
         if spec.stage == "finetune":  # its byte budget, and the tokens its tokenizer made of it (train record)
-            record = paths.runs_dir(P.profile) / f"train-{run}.json"
+            record = paths.runs_dir(P.profile) / f"train-{name}.json"
             trained = results.read_run(record)["extra"]["metrics"]["tokens"] if record.is_file() else None
             labels.update(budget_bytes=spec.bytes, tokens=trained)
     return labels
@@ -115,6 +119,35 @@ def _pass_rows(model, tok, P: Params, limit, mbpp_set, backend: str, labels) -> 
     return rows, extra
 
 
+def evaluate_replicate(P: Params, run: str, replicate: int, mbpp_path: str | os.PathLike | None = None,
+                       device: str | None = None) -> Path:
+    """The two numbers the model-side comparisons rest on, for replicate ``replicate`` (>= 1) of ``run``:
+    held-out code bits/byte and canonical-solution bits/byte (HumanEval, and MBPP when given), written to
+    ``evaluate-<run>-s<k>.json`` with the same row layout as :func:`evaluate`. Replicate 0 is the run itself,
+    evaluated in full by :func:`evaluate`; replicates skip pass@k and speed (their cost buys no comparison)."""
+    cfg = P.evaluate
+    spec = P.model(run)
+    if not 1 <= replicate < spec.seeds:
+        raise EvaluateError(f"run {run!r} has replicates 1..{spec.seeds - 1} (train.{spec.stage}.seeds: "
+                            f"{spec.seeds}); there is no replicate {replicate}")
+    name, data_seed = spec.replicates(P.seed)[replicate]
+    mbpp_path = mbpp_path if mbpp_path is not None else cfg.mbpp.path
+    mbpp_set = problems.mbpp_problems(mbpp_path, cfg.mbpp.limit) if mbpp_path is not None else None
+    path = inputs.model_dir(P, name)
+    code = {k: v for k, v in heldout_datasets(P).items() if v[0] == "code"}
+    model, tok = lm.load_model(path, device or cfg.device)
+    labels = run_labels(P, run, tok, replicate)
+    rows = bpb_rows(model, tok, code, cfg.bpb.seq_len, cfg.bpb.batch_size, context=cfg.bpb.context, extra=labels)
+    sol_rows, sol_problems = _solution_rows(model, tok, P, mbpp_set, labels)
+    used = {"model_dir": str(path), "mbpp_path": None if mbpp_path is None else str(mbpp_path),
+            "device": str(model.device), "replicate": replicate, "data_seed": data_seed}
+    return results.write_run(
+        P.profile, "evaluate", name, rows + sol_rows, params={"evaluate": cfg, **used}, seed=P.seed,
+        inputs=[path, paths.corpus_dir(P.profile) / "test.jsonl", *([mbpp_path] if mbpp_path is not None else [])],
+        extra={"solution_bpb": sol_problems},
+    )
+
+
 def evaluate(P: Params, run: str, model_dir: str | os.PathLike | None = None,
              mbpp_path: str | os.PathLike | None = None, humaneval_limit: int | None = None,
              device: str | None = None, sandbox: str | None = None) -> Path:
@@ -124,7 +157,8 @@ def evaluate(P: Params, run: str, model_dir: str | os.PathLike | None = None,
     pass@1 (first ``humaneval_limit`` problems, default ``evaluate.humaneval.limit``), MBPP
     pass@1 when ``mbpp_path`` (default ``evaluate.mbpp.path``) is set, and generation speed.
     ``device`` / ``sandbox`` override ``evaluate.device`` / ``evaluate.sandbox``.  Every input
-    (sandbox backend, MBPP file, model) is checked before anything runs.
+    (sandbox backend, MBPP file, model) is checked before anything runs. A run's replicates
+    (``train.<stage>.seeds``) are :func:`evaluate_replicate`'s.
     """
     cfg = P.evaluate
     backend = sandbox_mod.check_backend(sandbox or cfg.sandbox)

@@ -41,17 +41,18 @@ def _metrics(P, p):
 
 def _transfer(P, p):
     from tokstudy.stages import transfer
-    return transfer.transfer_all(P, p["target"])
+    return [f for target in p["targets"] for f in transfer.transfer_all(P, target)]
 
 
 def _train(P, p):
     from tokstudy.stages import train
-    return [train.train(P, p["run"])]
+    return [train.train(P, run, replicate=k) for run in p["runs"] for k in range(P.model(run).seeds)]
 
 
 def _evaluate(P, p):
     from tokstudy.stages import evaluation
-    return [evaluation.evaluate(P, p["run"])]
+    return [evaluation.evaluate(P, run) for run in p["runs"]] + [
+        evaluation.evaluate_replicate(P, run, k) for run in p["runs"] for k in range(1, P.model(run).seeds)]
 
 
 def _costs(P, p):

@@ -6,10 +6,14 @@
 ``curves/<run>.csv`` itself, :func:`tokstudy.stages.train.write_curve`); nothing is measured here.
 
 - :func:`summary` (notebook 08, after :func:`tokstudy.stages.figures`): from ``results/<p>/results.csv``
-  writes ``metrics/tokenizers.json`` (NSL per domain per tokenizer), ``metrics/models.json``
-  (bits/byte per domain and pass@k per model run), ``plots/nsl_vs_vocab.csv`` (the sweep variant's
-  regex and mix over vocabulary sizes) and ``plots/bpb_vs_budget.csv`` (fine-tuned bits/byte on code
-  per method over fine-tuning byte budgets).
+  writes ``metrics/nsl/<tokenizer>.json`` (NSL per domain), ``metrics/lm/<run>.json`` (each language-model
+  run's bits/byte per domain and pass@k), ``plots/nsl_vs_vocab.csv`` (the sweep variant's regex and mix over
+  vocabulary sizes) and ``plots/bpb_vs_budget.csv`` (fine-tuned bits/byte on code per method over budgets).
+
+One small file per tokenizer or run, not one file for all: ``dvc metrics show`` prints a row per file and a
+column per key of any file, so a file holding every tokenizer was one row ~2,400 characters wide; files of a
+few keys give a table under 120 wide (117 on the cpu results) with one row per tokenizer or run; the
+folder names are short because the longest path sets the first column's width.
 """
 
 from __future__ import annotations
@@ -75,10 +79,11 @@ def nsl_vs_vocab(df, regex: str | None, mix: str):
 
 
 def bpb_vs_budget(df):
-    """Columns budget_bytes, bpb_<method>...: fine-tuned bits/byte on held-out code per fine-tuning byte budget.
+    """Columns budget_bytes, bpb_<method>...: fine-tuned bits/byte on held-out code per fine-tuning byte budget,
+    the mean over the run's replicates (``train.finetune.seeds``).
 
-    Only the transfer comparison: ``keep`` runs and the runs of the tokenizer that ``random`` runs switch
-    to (the other FVT runs are the regex / vocab ablations, ``stages.ablations``), so each cell is one run.
+    Only the transfer comparison: ``keep``, ``fvt`` and ``random`` runs of ``keep`` and of the tokenizer that
+    ``random`` runs switch to (the other runs are the ablations, ``stages.ablations``), so each cell is one run.
     """
     import pandas as pd
 
@@ -86,21 +91,43 @@ def bpb_vs_budget(df):
             & (df["stage"] == "finetune")]
     if "budget_bytes" in ev:
         switched = set(ev.loc[ev["method"] == "random", "tokenizer"])
-        ev = ev[(ev["method"] == "keep") | ev["tokenizer"].isin(switched)].dropna(subset=["budget_bytes"])
+        ev = ev[ev["method"].isin(["keep", "fvt", "random"]) & ((ev["method"] == "keep") | ev["tokenizer"].isin(
+            switched))].dropna(subset=["budget_bytes"])
     if ev.empty:  # no fine-tuned model evaluated yet: the header alone (an empty plot)
         return pd.DataFrame(columns=["budget_bytes"])
-    dupes = ev.duplicated(["budget_bytes", "method"])
-    if dupes.any():
-        raise SummaryError(f"two fine-tunes share method and budget: {sorted(set(ev.loc[dupes, 'model']))}; "
-                           "give each transfer comparison one run per method and budget in params.yaml `models`")
-    wide = ev.pivot_table(index="budget_bytes", columns="method", values="value", aggfunc="first")
+    run = ev["run"].fillna(ev["model"]) if "run" in ev else ev["model"]
+    runs = ev.assign(_run=run).groupby(["budget_bytes", "method"])["_run"].unique()
+    runs = runs[runs.map(len) > 1]
+    if len(runs):
+        clash = sorted(f"{method} at {int(budget)} bytes: {', '.join(sorted(names))}"
+                       for (budget, method), names in runs.items())
+        raise SummaryError(f"two fine-tunes share method and budget ({', '.join(clash)}); give each transfer "
+                           "comparison one run per method and budget in params.yaml `models`")
+    wide = ev.pivot_table(index="budget_bytes", columns="method", values="value", aggfunc="mean")
     wide = wide.rename(columns=lambda m: f"bpb_{m}").reset_index().sort_values("budget_bytes")
     wide["budget_bytes"] = wide["budget_bytes"].astype(int)
     return wide.round(DIGITS)
 
 
+def write_metric_folder(folder: Path, data: dict[str, dict[str, float]]) -> Path:
+    """``folder/<item>.json`` holding ``data[item]`` for every item, replacing the whole folder at once (a
+    tokenizer or run gone from the results leaves no stale file); returns ``folder``."""
+    with paths.atomic_dir(folder) as tmp:
+        for item, values in data.items():
+            if not item or "/" in item or item.startswith("."):
+                raise SummaryError(f"{item!r}: not a usable metric file name (a run name in results.csv)")
+            (tmp / f"{item}.json").write_text(json.dumps(values, indent=1) + "\n", encoding="utf-8")
+    return folder
+
+
+def read_metric_folder(folder: Path) -> dict[str, dict[str, float]]:
+    """``{item: {key: value}}`` from a folder :func:`write_metric_folder` wrote (a table for a notebook)."""
+    return {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in sorted(Path(folder).glob("*.json"))}
+
+
 def summary(P: Params) -> dict[str, Path]:
-    """Write the metric files and plot tables of ``P.profile`` from its ``results.csv``; returns ``{name: path}``.
+    """Write the metric folders and plot tables of ``P.profile`` from its ``results.csv``; returns ``{name: path}``
+    (``nsl`` and ``lm``: folders of one JSON per tokenizer / model run; ``nsl_vs_vocab``, ``bpb_vs_budget``: CSVs).
 
     Only this profile's rows count (results.csv also holds the paper's and the committed gpu rows).
     """
@@ -117,9 +144,8 @@ def summary(P: Params) -> dict[str, Path]:
             df[col] = pd.NA
     sweep = P.tokenizer(P.analysis.sweep_variant)
     written = {}
-    for name, data in (("tokenizers", tokenizer_metrics(df)), ("models", model_metrics(df))):
-        path = metrics_dir(P.profile) / f"{name}.json"
-        written[name] = paths.atomic_write(path, json.dumps(data, indent=1) + "\n")
+    for name, data in (("nsl", tokenizer_metrics(df)), ("lm", model_metrics(df))):
+        written[name] = write_metric_folder(metrics_dir(P.profile) / name, data)
     tables = {"nsl_vs_vocab": nsl_vs_vocab(df, sweep.regex, sweep.mix), "bpb_vs_budget": bpb_vs_budget(df)}
     for name, table in tables.items():
         path = plots_dir(P.profile) / f"{name}.csv"
@@ -127,4 +153,5 @@ def summary(P: Params) -> dict[str, Path]:
     return written
 
 
-__all__ = ["bpb_vs_budget", "model_metrics", "nsl_vs_vocab", "summary", "tokenizer_metrics"]
+__all__ = ["bpb_vs_budget", "model_metrics", "nsl_vs_vocab", "read_metric_folder", "summary", "tokenizer_metrics",
+           "write_metric_folder"]

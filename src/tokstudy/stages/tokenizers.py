@@ -12,7 +12,8 @@ import json
 import time
 from pathlib import Path
 
-from tokstudy import bpe, corpus, metrics, paths, reference, results, tokenizer
+from tokstudy import bpe, corpus, metrics, paths, reference, results, superbpe, tokenizer
+from tokstudy.errors import TokenizerError
 from tokstudy.params import Params, TokenizerVariant
 from tokstudy.stages import inputs
 
@@ -41,13 +42,18 @@ def train_tokenizer(P: Params, variant: str) -> Path:
         return truncate_tokenizer(P, variant)
     texts = train_texts(P, v)
     info: dict = {}
-    tok = bpe.train(texts, v, seed=P.seed, info=info)
+    if v.transition is None:
+        tok = bpe.train(texts, v, seed=P.seed, info=info)
+    else:  # SuperBPE: the regex up to t, then no whitespace split (docs/paper.md#superbpe)
+        tok = superbpe.train(texts, v, v.transition_vocab, boundaries=v.stage2_boundaries,
+                             max_superword_parts=v.max_superword_parts, seed=P.seed, info=info)
     source = {"data": f"corpus {P.profile}:train, mix {v.mix}, {v.train_bytes} bytes, seed {P.seed}",
               "data_sha256": info["train_texts_sha256"], "data_sha256_of": "the training texts (texts_sha256)"}
     out = bpe.save(tok, paths.tokenizer_dir(P.profile, variant), {"variant": v, "profile": P.profile, **info, **source})
     measured = {"train_seconds": info["train_seconds"], "train_bytes": info["train_bytes"],
                 "train_pieces": info["train_pieces"], "vocab_size": tok.get_vocab_size(with_added_tokens=True)}
-    return _train_record(P, v, info["engine"], measured, [paths.corpus_dir(P.profile) / "train.jsonl", out])
+    method = info["engine"] if v.transition is None else "superbpe"
+    return _train_record(P, v, method, measured, [paths.corpus_dir(P.profile) / "train.jsonl", out])
 
 
 def truncate_tokenizer(P: Params, variant: str) -> Path:
@@ -57,6 +63,11 @@ def truncate_tokenizer(P: Params, variant: str) -> Path:
     from tokenizers import Tokenizer
 
     v = P.tokenizer(variant)
+    of = P.tokenizer(v.truncate_of)
+    if of.transition is not None and v.vocab_size < of.transition_vocab:
+        raise TokenizerError(f"truncations.{variant}: {v.vocab_size} is below the SuperBPE transition "
+                             f"{of.transition_vocab} of {v.truncate_of!r}, where its stage-2 pre-tokenizer no longer "
+                             f"matches; truncate to at least {of.transition_vocab} or train the size on its own")
     parent = inputs.tokenizer_file(P, v.truncate_of)
     t0 = time.perf_counter()
     tok = bpe.truncate(Tokenizer.from_file(str(parent)), v.vocab_size)
@@ -74,7 +85,7 @@ def truncate_tokenizer(P: Params, variant: str) -> Path:
 
 def _train_record(P: Params, v: TokenizerVariant, method: str, measured: dict, files: list[Path]) -> Path:
     labels = {"tokenizer": v.name, "vocab_size": v.vocab_size, "regex": v.regex, "mix": v.mix, "method": method,
-              "truncate_of": v.truncate_of}
+              "truncate_of": v.truncate_of, "transition": v.transition_vocab}
     return results.write_run(
         P.profile, "tokenizer_train", v.name,
         rows=[{**labels, "metric": metric, "value": value} for metric, value in measured.items()],
@@ -85,21 +96,31 @@ def _train_record(P: Params, v: TokenizerVariant, method: str, measured: dict, f
 def compression(P: Params, name: str) -> Path:
     """Measure one tokenizer (a variant of ``params.yaml`` or a reference name) on the test split;
     run record ``compression-<name>.json`` (bytes/token, NSL against ``metrics.base``, Rényi
-    efficiency, utilisation — ``metrics.compression_rows``)."""
+    efficiency, utilisation — ``metrics.compression_rows``; a bootstrap interval over documents on each
+    domain's mean NSL, ``metrics.nsl_interval``; long and line-crossing tokens, ``metrics.token_shape_rows``) and
+    every document's counts (``extra.documents``)."""
     M = P.metrics
     test = inputs.corpus_file(P, "test.jsonl")
     ds = metrics.limit_docs(corpus.datasets(corpus.read_split(test)), M.max_docs)
     variant = P.tokenizers.get(name)
-    extra = {"variant": name, "regex": variant.regex, "mix": variant.mix, "vocab_size": variant.vocab_size,
-             "mix_code_share": P.mix(variant.mix).get("code", 0.0)} if variant else {}
+    extra = {"variant": name, "mix": variant.mix, "vocab_size": variant.vocab_size,
+             "mix_code_share": P.mix(variant.mix).get("code", 0.0), "transition": variant.transition,
+             # a SuperBPE variant is its own pre-tokenization row (regex ablation, Table 1), not a GPT-4-regex one
+             "regex": variant.regex if variant.transition is None else f"superbpe t={variant.transition:g}"
+             } if variant else {}
     base = handle(P, M.base)
-    cache = paths.data_dir(P.profile) / "metrics"
-    rows = metrics.compression_rows(handle(P, name), ds, metrics.base_counts(base, ds, cache_dir=cache),
-                                    M.renyi_alpha, extra={**extra, "base": base.name})
+    base_counts = metrics.base_counts(base, ds, cache_dir=paths.data_dir(P.profile) / "metrics")
+    h = handle(P, name)
+    counts = metrics.dataset_counts(h, ds)
+    rows = metrics.compression_rows(h, ds, base_counts, M.renyi_alpha, extra={**extra, "base": base.name},
+                                    counts=counts, n_boot=M.nsl_interval.n_boot,
+                                    confidence=M.nsl_interval.confidence, seed=P.seed)
+    rows += metrics.token_shape_rows(h, counts, {d: dom for d, (dom, _texts) in ds.items()},
+                                     extra={**extra, "base": base.name})
     tok_file = inputs.tokenizer_file(P, name) if variant else reference.fetch(name)
     return results.write_run(P.profile, "compression", name, rows,
                              params={"metrics": M, "tokenizer": variant or name}, seed=P.seed,
-                             inputs=[tok_file, test])
+                             inputs=[tok_file, test], extra={"documents": metrics.document_counts(counts, base_counts)})
 
 
 __all__ = ["compression", "handle", "train_texts", "train_tokenizer", "truncate_tokenizer"]

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokstudy import paths, results, tokenizer
+from tokstudy import corpus, paths, results, tokenizer
 from tokstudy import transfer as transfer_mod
 from tokstudy.errors import TransferError
 from tokstudy.params import Params
@@ -28,11 +28,22 @@ def base_model_dir(P: Params, base_model: str | Path | None = None) -> Path:
     return transfer_mod.check_model_dir(inputs.model_dir(P, BASE_RUN))
 
 
+def focus_aux(P: Params, target: str) -> transfer_mod.FocusAux:
+    """FOCUS's auxiliary text for variant ``target``: ``transfer.focus.max_bytes`` of the train split in the
+    variant's own mix (seeded like its tokenizer's sample), with ``transfer.focus`` and the profile's seed."""
+    F, v = P.transfer.focus, P.tokenizer(target)
+    docs = corpus.read_split(inputs.corpus_file(P, "train.jsonl"))
+    texts = corpus.sample_mix(docs, P.mix(v.mix), F.max_bytes, P.seed)
+    return transfer_mod.FocusAux(texts=tuple(texts), dim=F.dim, epochs=F.epochs, min_count=F.min_count, seed=P.seed)
+
+
 def _swap(P: Params, model, old_tok, new_tok, new_file: Path, base_dir: Path, target: str, method: str) -> Path:
     """Swap ``model``'s tokenizer to variant ``target`` by ``method`` (in place), save it, write the run record."""
     T = P.transfer
+    focus = focus_aux(P, target) if method == "focus" else None
     model, stats = transfer_mod.swap_tokenizer(
         model, old_tok, new_tok, method, pad_to_multiple_of=T.pad_to_multiple_of, seed=P.seed, noise_std=T.noise_std,
+        focus=focus,
     )
     name = f"{target}-{method}"
     out_dir = transfer_mod.save_transferred(model, stats.tokenizer, paths.model_dir(P.profile, f"{name}-init"), stats)
@@ -40,9 +51,9 @@ def _swap(P: Params, model, old_tok, new_tok, new_file: Path, base_dir: Path, ta
         P.profile, "transfer", name,
         rows=stats.rows(model=f"{name}-init", base_tokenizer=old_tok.name),
         params=T, seed=P.seed,
-        inputs=[base_dir, new_file],
+        inputs=[base_dir, new_file] + ([inputs.corpus_file(P, "train.jsonl")] if focus else []),
         extra={"base_model": paths.relative(base_dir), "model_dir": paths.relative(out_dir),
-               "special_ids": stats.special_ids},
+               "special_ids": stats.special_ids, **({"focus": stats.focus} if focus else {})},
     )
 
 

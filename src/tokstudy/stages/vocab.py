@@ -27,7 +27,7 @@ def vocab_analysis(P: Params) -> list[Path]:
 
 
 def sweep(P: Params, variant: str, compare: bool | list[int] = False, sizes: list[int] | None = None) -> Path:
-    """The vocab-size sweep of ``variant``: without ``sizes``, the trained variant (``train_tokenizer``)
+    """The vocab-size sweep of ``variant``: without ``sizes``, the trained variant (its ``tokenizers_*`` stage)
     truncated to each of its ``truncations:``; with ``sizes`` (``tokstudy sweep``), one new training run
     at the largest size truncated to the others. ``compare`` (True: every size, or a list of sizes)
     also trains those sizes on their own on the same texts to check the truncation is identical
@@ -45,7 +45,7 @@ def sweep(P: Params, variant: str, compare: bool | list[int] = False, sizes: lis
         meta = json.loads((f.parent / "meta.json").read_text(encoding="utf-8"))
         if meta.get("train_texts_sha256") != bpe.texts_sha256(texts):
             raise MetricsError(f"{f} was trained on other texts than the corpus gives now: run "
-                               f"`dvc repro {inputs.maker(P, 'tokenizer', variant)[0]}` first")
+                               f"{inputs.hint(P, 'tokenizer', variant)} first")
         rows = bpe.sweep_from_one_run(texts, v, sizes, seed=P.seed, compare=compare,
                                       big=Tokenizer.from_file(str(f)), one_run_seconds=meta.get("train_seconds"))
         files.append(f)
