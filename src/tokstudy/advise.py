@@ -176,15 +176,6 @@ def resolve_shape(spec: ShapeSpec, vocab_size: int) -> tuple[costs.ModelShape, l
 # --------------------------------------------------------------------------- compression with intervals
 
 
-def _total(parts: list[metrics.Counts]) -> metrics.Counts:
-    out = metrics.Counts()
-    for p in parts:
-        out.tokens, out.bytes, out.chars, out.docs = (out.tokens + p.tokens, out.bytes + p.bytes,
-                                                      out.chars + p.chars, out.docs + p.docs)
-        out.counter.update(p.counter)
-    return out
-
-
 def file_counts(handle, datasets: metrics.Datasets) -> dict[str, list[metrics.Counts]]:
     """``metrics.token_counts`` of every file (document) alone: ``{dataset: [Counts per non-empty file]}``."""
     return {name: [metrics.token_counts(handle, [t]) for t in texts if t] for name, (_d, texts) in datasets.items()}
@@ -213,12 +204,12 @@ def score(handles: dict, current, datasets: metrics.Datasets, *, base_name: str,
     """Compare's rows (:func:`metrics.compression_rows`, NSL against ``current``) of every handle, plus per dataset
     and per pooled domain (``pooled:<domain>``) a paired bootstrap interval over files of its NSL."""
     cur_files = file_counts(current, datasets)
-    cur_counts = {k: _total(v) for k, v in cur_files.items()}
+    cur_counts = {k: commands.merged_counts(v) for k, v in cur_files.items()}
     domains = {k: dom for k, (dom, _t) in datasets.items()}
     out = {}
     for label, (path, handle) in handles.items():
         per = file_counts(handle, datasets)
-        counts = {k: _total(v) for k, v in per.items()}
+        counts = {k: commands.merged_counts(v) for k, v in per.items()}
         rows = metrics.compression_rows(handle, datasets, cur_counts, alpha=alpha, counts=counts,
                                         extra={"tokenizer": label, "path": path, "base": base_name})
         s = Scored(rows, per, counts)
@@ -242,7 +233,7 @@ def _domain(rows: list[dict], dataset: str) -> str | None:
 
 
 def pooled(counts: dict[str, metrics.Counts], names) -> metrics.Counts:
-    return _total([counts[n] for n in names])
+    return commands.merged_counts([counts[n] for n in names])
 
 
 # --------------------------------------------------------------------------- inputs the page cites

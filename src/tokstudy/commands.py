@@ -192,8 +192,8 @@ def counts(handle, datasets: metrics.Datasets, desc: str, pool=None) -> dict[str
     return out
 
 
-def _merged(parts: list[metrics.Counts]) -> metrics.Counts:
-    """The counts of several datasets taken as one (pooled)."""
+def merged_counts(parts: list[metrics.Counts]) -> metrics.Counts:
+    """The counts of several datasets (or files) taken as one (pooled)."""
     out = metrics.Counts()
     for c in parts:
         out.tokens, out.bytes, out.chars, out.docs = (out.tokens + c.tokens, out.bytes + c.bytes,
@@ -276,13 +276,14 @@ def _rows(label: str, path: str, handle, datasets, own, base_counts, included, a
     groups_all = {**{f"mean:{d}": names for d, names in groups.items()}, "average": list(included)}
     for name, means in metrics.aggregate(values, domains).items():
         names = groups_all[name]
-        totals = _merged([own[n] for n in names])
+        totals = merged_counts([own[n] for n in names])
         means.update(docs=totals.docs, bytes=totals.bytes, tokens=totals.tokens)
         rows += [{**extra, "vocab_size": vocab, "renyi_alpha": alpha, "dataset": name,
                   "domain": name.split(":", 1)[1] if ":" in name else "all", "metric": m, "value": v,
                   "aggregate": "macro"} for m, v in means.items()]
     for name, names in {**{f"pooled:{d}": n for d, n in groups.items()}, "pooled:all": list(included)}.items():
-        pooled = metrics.dataset_metrics(_merged([own[n] for n in names]), _merged([base_counts[n] for n in names]),
+        pooled = metrics.dataset_metrics(merged_counts([own[n] for n in names]),
+                                         merged_counts([base_counts[n] for n in names]),
                                          vocab, alpha)
         rows += [{**extra, "vocab_size": vocab, "renyi_alpha": alpha, "dataset": name,
                   "domain": name.split(":", 1)[1], "metric": m, "value": v, "aggregate": "pooled"}
