@@ -339,6 +339,20 @@ def test_failed_train_leaves_the_old_tokenizer_unchanged(tmp_path, monkeypatch, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "tok"]  # no temp folders left
 
 
+def test_training_twice_saves_the_same_folder_bytes(texts, tmp_path):
+    """meta.json holds no durations, so the same variant trained twice on the same texts gives byte-identical
+    folders: DVC sees an unchanged output and does not rerun the stages that read the tokenizer."""
+    folders = []
+    for k in range(2):
+        info: dict = {}
+        tok = bpe.train(texts, variant(), seed=1, info=info)
+        assert info["train_seconds"] > 0  # measured (the run record keeps it) ...
+        folders.append(bpe.save(tok, tmp_path / str(k), {"variant": variant(), **info, "truncate_seconds": 1.0}).parent)
+    meta = json.loads((folders[0] / "meta.json").read_text())
+    assert not [k for k in meta if k.endswith("_seconds")]  # ... but meta.json does not
+    assert {p.name: p.read_bytes() for p in folders[0].iterdir()} == {p.name: p.read_bytes() for p in folders[1].iterdir()}
+
+
 def test_save_refuses_a_folder_with_other_files(hf_tok, tmp_path):
     (tmp_path / "project.py").write_text("keep me")
     with pytest.raises(TokenizerError, match=r"holds other files \(project.py\)"):

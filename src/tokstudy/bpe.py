@@ -344,7 +344,9 @@ def save(tokenizer, out_dir: str | os.PathLike, meta: Mapping[str, Any] | None =
     make ``AutoTokenizer.from_pretrained(out_dir)`` know BOS/EOS/PAD.
     ``meta`` may hold a ``variant`` (dataclass), :func:`train`'s ``info`` and the
     data source; the vocab size, the sha256 of tokenizer.json and the tokstudy and
-    tokenizers versions are added. The folder is replaced only once all files are
+    tokenizers versions are added. Durations (keys ending ``_seconds``) are left out: meta.json
+    says what the tokenizer is, so training it again on the same text gives the same folder
+    byte for byte, and DVC does not rerun what reads it (the run record keeps the timing). The folder is replaced only once all files are
     written (a failure leaves an existing tokenizer as it was); a folder that holds
     anything else is refused rather than replaced.
     """
@@ -354,7 +356,7 @@ def save(tokenizer, out_dir: str | os.PathLike, meta: Mapping[str, Any] | None =
     text = tokenizer.to_str(pretty=True)
     data = text.encode("utf-8")
     config, smap = hf_configs(tokenizer)
-    meta = dict(_jsonable(dict(meta or {})))
+    meta = {k: v for k, v in _jsonable(dict(meta or {})).items() if not k.endswith("_seconds")}
     meta.update(
         vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
         tokenizer_sha256=hashlib.sha256(data).hexdigest(),

