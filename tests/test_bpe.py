@@ -350,7 +350,8 @@ def test_training_twice_saves_the_same_folder_bytes(texts, tmp_path):
         folders.append(bpe.save(tok, tmp_path / str(k), {"variant": variant(), **info, "truncate_seconds": 1.0}).parent)
     meta = json.loads((folders[0] / "meta.json").read_text())
     assert not [k for k in meta if k.endswith("_seconds")]  # ... but meta.json does not
-    assert {p.name: p.read_bytes() for p in folders[0].iterdir()} == {p.name: p.read_bytes() for p in folders[1].iterdir()}
+    first, second = ({p.name: p.read_bytes() for p in f.iterdir()} for f in folders)
+    assert first == second
 
 
 def test_save_refuses_a_folder_with_other_files(hf_tok, tmp_path):

@@ -346,7 +346,8 @@ def save(tokenizer, out_dir: str | os.PathLike, meta: Mapping[str, Any] | None =
     data source; the vocab size, the sha256 of tokenizer.json and the tokstudy and
     tokenizers versions are added. Durations (keys ending ``_seconds``) are left out: meta.json
     says what the tokenizer is, so training it again on the same text gives the same folder
-    byte for byte, and DVC does not rerun what reads it (the run record keeps the timing). The folder is replaced only once all files are
+    byte for byte, and DVC does not rerun what reads it (the run record keeps the timing).
+    The folder is replaced only once all files are
     written (a failure leaves an existing tokenizer as it was); a folder that holds
     anything else is refused rather than replaced.
     """

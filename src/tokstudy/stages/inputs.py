@@ -72,7 +72,8 @@ def _stage_outs(dvc_yaml: Path, params_yaml: Path) -> dict[str, tuple[str, str]]
 def maker(P: Params, kind: str, name: str) -> tuple[str, str]:
     """``(dvc stage, notebook)`` that makes input ``name`` of ``kind``, from dvc.yaml's ``outs``.
 
-    ``kind``: ``corpus`` | ``tokenizer`` | ``tokenizer_train`` | ``compression`` | ``model`` | ``evaluate`` | ``ablations``.
+    ``kind``: ``corpus`` | ``tokenizer`` | ``tokenizer_train`` | ``compression`` | ``model`` | ``evaluate`` |
+    ``ablations``.
     An unknown variant or run is a :class:`~tokstudy.errors.ParamsError` (from ``P``); an input that no
     stage of dvc.yaml declares is a ``LookupError`` (a pipeline bug, not a user's). Outside a checkout
     the stage is ``""`` and the second item is the command that makes the input.
