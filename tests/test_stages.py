@@ -96,8 +96,12 @@ def test_outside_a_checkout_the_hint_names_the_command_that_makes_the_input(tmp_
     assert inputs.hint(P, "tokenizer", "gpt4-m") == "`tokstudy train --variant gpt4-m --profile cpu`"
     assert inputs.hint(P, "model", "fvt-b1") == "`python -m tokstudy.stages train fvt-b1 --profile cpu`"
     assert inputs.hint(P, "model", "gpt4-m-fvt-init") == "`python -m tokstudy.stages transfer gpt4-m --profile cpu`"
+    assert inputs.hint(P, "model", "fvt-b1-s2") == "`python -m tokstudy.stages train fvt-b1-s2 --profile cpu`"
+    assert inputs.hint(P, "tokenizer_train", "gpt4-256k") == "`tokstudy train --variant gpt4-256k --profile cpu`"
     with pytest.raises(params.ParamsError, match="no-such-run"):
         inputs.hint(P, "model", "no-such-run")
+    with pytest.raises(params.ParamsError, match="unknown model run 'fvt-b1-s3'.*replicates"):  # seeds: 3 -> s1, s2
+        inputs.hint(P, "evaluate", "fvt-b1-s3")
 
 
 def test_every_hint_names_a_stage_of_dvc_yaml():
@@ -106,7 +110,9 @@ def test_every_hint_names_a_stage_of_dvc_yaml():
     P, stages = params.load("cpu"), set(resolved("cpu"))
     hints = [inputs.maker(P, "corpus", "corpus")[0], inputs.maker(P, "compression", "llama2")[0]]
     hints += [inputs.maker(P, "tokenizer", name)[0] for name in P.tokenizers]
-    hints += [inputs.maker(P, kind, run)[0] for run in P.models for kind in ("model", "evaluate")]
+    hints += [inputs.maker(P, "tokenizer_train", name)[0] for name in P.tokenizers]
+    hints += [inputs.maker(P, kind, rep)[0] for run in P.models.values() for rep, _seed in run.replicates(P.seed)
+              for kind in ("model", "evaluate")]
     hints += [inputs.maker(P, "model", f"{t}-{m}-init")[0] for t in P.transfer.targets for m in P.transfer.methods]
     assert set(hints) <= stages, sorted(set(hints) - stages)
 

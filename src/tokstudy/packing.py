@@ -10,7 +10,7 @@ What it does
 
 What it does not do
     No model code and no CUDA (that is :mod:`tokstudy.training`); no corpus
-    reading: which documents a run packs is :func:`tokstudy.stages.models.run_texts`.
+    reading: which documents a run packs is :func:`tokstudy.stages.train.run_texts`.
 
 Layout (``format: tokstudy-packed-v1``)
     The token stream ``t[0], t[1], ...`` (``doc0 eos doc1 eos ...``) is cut into

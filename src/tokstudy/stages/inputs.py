@@ -83,7 +83,7 @@ def maker(P: Params, kind: str, name: str) -> tuple[str, str]:
     if kind in ("tokenizer", "tokenizer_train") or (kind == "compression" and name in P.tokenizers):
         P.tokenizer(name)  # an unknown variant: ParamsError naming it
     elif kind == "evaluate" or (kind == "model" and not name.endswith("-init")):
-        P.model(name)
+        P.replicate(name)  # a run of `models` or one of its replicates <run>-s<k>; else ParamsError naming it
     declared, verb = KINDS[kind]
     outs = _stage_outs(paths.ROOT / "dvc.yaml", paths.PARAMS_FILE)
     if outs is None:
