@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -83,6 +84,28 @@ def test_interrupted_run_resumes_to_identical_weights(packed, tmp_path):
     again = training.train(model.build_model(SIZE, 300), ds, cfg(), tmp_path / "b", max_steps=10)
     assert again.metrics["resumed_from"] == 10  # a finished run is not retrained
     assert all(torch.equal(a[k], again.model.state_dict()[k]) for k in a)
+
+
+def test_a_checkpoint_written_by_other_training_code_is_not_resumed(packed, tmp_path, monkeypatch, caplog):
+    """A finished run whose training code has since changed trains again: resuming its final checkpoint would
+    return the old weights under the new code (DVC reruns the stage because the code changed)."""
+    root, _ = packed
+    ds = packing.PackedDataset(root / "train", seed=0)
+    training.train(model.build_model(SIZE, 300), ds, cfg(), tmp_path, max_steps=4)
+    assert training.train(model.build_model(SIZE, 300), ds, cfg(), tmp_path, max_steps=4).metrics["resumed_from"] == 4
+    monkeypatch.setattr(training, "code_sha256", lambda: "0" * 64)  # as if training.py had been edited
+    with caplog.at_level("WARNING"):
+        res = training.train(model.build_model(SIZE, 300), ds, cfg(), tmp_path, max_steps=4)
+    assert res.metrics["resumed_from"] == 0 and res.metrics["steps"] == 4
+    assert "different setup ['code']" in caplog.text and (tmp_path / "checkpoints.stale").is_dir()
+
+
+def test_code_sha256_covers_the_weight_code_and_torch():
+    import sys
+
+    files = [Path(sys.modules[f"tokstudy.{m}"].__file__).name for m in training.WEIGHT_CODE]
+    assert files == ["training.py", "model.py", "distributed.py", "checkpoint.py", "packing.py", "threads.py"]
+    assert len(training.code_sha256()) == 64
 
 
 def test_a_truncated_newest_checkpoint_resumes_from_the_previous_one(packed, tmp_path, caplog):

@@ -204,10 +204,27 @@ def state_sha256(model) -> str:
     return h.hexdigest()
 
 
+#: the modules whose code decides the weights a run ends with, given its data, start and settings
+WEIGHT_CODE = ("training", "model", "distributed", "checkpoint", "packing", "threads")
+
+
+@functools.cache
+def code_sha256() -> str:
+    """sha256 over the source of :data:`WEIGHT_CODE` and the torch version: a checkpoint written by other code
+    is not resumed (DVC reruns a stage whose code changed; resuming its old final checkpoint would hand back
+    the old weights, exit 0)."""
+    import sys
+
+    h = hashlib.sha256(torch.__version__.encode())
+    for name in WEIGHT_CODE:  # each imported by this module (threads by tokstudy/__init__)
+        h.update(Path(sys.modules[f"tokstudy.{name}"].__file__).read_bytes())
+    return h.hexdigest()
+
+
 def _fingerprint(cfg: TrainParams, dataset: PackedDataset, d: Dist, max_steps: int, seed: int, init: str,
                  precision: str) -> dict:
     return {
-        "init_weights": init, "precision": precision,
+        "code": code_sha256(), "init_weights": init, "precision": precision,
         "seq_len": cfg.seq_len, "batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum,
         "world_size": d.world_size, "max_steps": max_steps, "seed": seed, "lr": cfg.lr,
         "warmup_steps": cfg.warmup_steps, "min_lr_ratio": cfg.min_lr_ratio,
