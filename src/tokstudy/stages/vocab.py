@@ -47,7 +47,7 @@ def sweep(P: Params, variant: str, compare: bool | list[int] = False, sizes: lis
             raise MetricsError(f"{f} was trained on other texts than the corpus gives now: run "
                                f"{inputs.hint(P, 'tokenizer', variant)} first")
         record = inputs.run_record(P, "tokenizer_train", variant)  # the timing (meta.json holds none)
-        one_run = {r["metric"]: r["value"] for r in results.read_run(record)["rows"]}["train_seconds"]
+        one_run = {r["metric"]: r["value"] for r in results.read_run(record)["rows"]}.get("train_seconds")
         rows = bpe.sweep_from_one_run(texts, v, sizes, seed=P.seed, compare=compare,
                                       big=Tokenizer.from_file(str(f)), one_run_seconds=one_run)
         files += [f, record]
