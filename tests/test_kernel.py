@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import papermill
 
@@ -27,3 +28,19 @@ def test_the_engine_runs_the_kernel_over_ipc_and_the_tcp_warning_is_gone(tmp_pat
     assert "Kernel is running over TCP" not in capfd.readouterr().err  # the kernel's own stderr is this test's
     assert _run(tmp_path, None) == "42"  # papermill's default engine: TCP, and ipykernel says so
     assert "Kernel is running over TCP" in capfd.readouterr().err
+
+
+def test_the_ipc_sockets_live_in_jupyters_runtime_dir_not_the_working_directory(tmp_path, monkeypatch):
+    """A kernel killed mid-run cannot leave socket files in the user's folder: they are never created there."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    runtime = tmp_path / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    km = kernel.IPCKernelManager()
+    assert os.path.dirname(km.ip) == jupyter_runtime_dir() == str(runtime)
+    assert os.path.basename(km.ip).startswith("tokstudy-kernel-") and km.ip != kernel.IPCKernelManager().ip
+    assert _run(tmp_path, "tokstudy") == "42"
+    assert list(work.iterdir()) == []  # nothing in the working directory, during the run or after

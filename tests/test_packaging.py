@@ -116,7 +116,7 @@ def test_requirements_are_ranges_that_hold_the_pinned_and_installed_versions():
         assert req.specifier.contains(installed, prereleases=True), f"{req} excludes the installed {installed}"
         if name in pins:
             assert req.specifier.contains(pins[name]), f"{req} excludes requirements.txt's {name}=={pins[name]}"
-    assert set(declared) <= set(pins) | {"huggingface-hub", "networkx", "jupyter-client", "traitlets"}
+    assert set(declared) <= set(pins) | {"huggingface-hub", "networkx", "jupyter-client", "jupyter-core", "traitlets"}
 
 
 def test_the_import_walk_sees_a_lazy_import_inside_a_function():
