@@ -199,3 +199,25 @@ def test_figures_without_the_ablation_table_names_its_stage(scratch):
     with pytest.raises(MissingInput, match=r"model_ablations\.csv\): run `dvc repro model_ablations`"):
         figures.figures(params.load("cpu"))
     assert list(scratch.rglob("*")) == []
+
+
+def test_the_train_step_takes_the_replicate_names_its_hints_give(monkeypatch):
+    """`python -m tokstudy.stages train fvt-b1-s2` (what inputs.hint names outside a checkout) trains replicate 2
+    of fvt-b1; a replicate index the run does not have is one line naming the run's replicates."""
+    import importlib
+
+    from tokstudy.stages import train
+
+    main = importlib.import_module("tokstudy.stages.__main__").main
+    calls = []
+    monkeypatch.setattr(train, "train", lambda P, run, **kw: calls.append((run, kw["replicate"])) or Path("rec.json"))
+    assert main(["train", "fvt-b1-s2", "--profile", "cpu"]) == 0 and calls == [("fvt-b1", 2)]
+    assert main(["train", "base", "--profile", "cpu"]) == 0 and calls[-1] == ("base", 0)
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "tokstudy.stages", "train", "fvt-b1-s3", "--profile", "cpu"],
+                       capture_output=True, text=True)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and r.stdout == "" and len(err) == 1
+    assert "unknown model run 'fvt-b1-s3'" in err[0] and "replicates" in err[0]

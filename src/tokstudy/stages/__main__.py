@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Pack the data of one params.yaml `models:` run, train it (resuming), save the "
                                    "model and write results/<profile>/runs/train-RUN.json "
                                    "(tokstudy.stages.train.train).")
-    p.add_argument("run", metavar="RUN", help="a key of params.yaml `models:` (base, keep-b1, fvt-b2, ...)")
+    p.add_argument("run", metavar="RUN", help="a key of params.yaml `models:` (base, keep-b1, fvt-b2, ...) or one "
+                                              "of its replicates RUN-s1, RUN-s2, ... (train.<stage>.seeds)")
     p.add_argument("--profile", default=None, help="params.yaml profile (default: the file's `profile`)")
     p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start over")
     p.add_argument("--fsdp", action="store_true", help="shard with FSDP2 instead of DDP (under torchrun)")
@@ -81,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
         from tokstudy.stages import train
 
+        run, k, _seed = P.replicate(args.run)  # the run, or its replicate k (the name the pipeline's hints give)
         try:
-            written = [train.train(P, args.run, resume=not args.no_resume, fsdp=args.fsdp,
+            written = [train.train(P, run.name, replicate=k, resume=not args.no_resume, fsdp=args.fsdp,
                                     max_steps=args.max_steps, stop_after=args.stop_after)]
         finally:
             if torch.distributed.is_available() and torch.distributed.is_initialized():
