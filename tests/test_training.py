@@ -100,12 +100,30 @@ def test_a_checkpoint_written_by_other_training_code_is_not_resumed(packed, tmp_
     assert "different setup ['code']" in caplog.text and (tmp_path / "checkpoints.stale").is_dir()
 
 
-def test_code_sha256_covers_the_weight_code_and_torch():
+def test_code_sha256_covers_the_weight_code_and_torch(monkeypatch, tmp_path):
+    """The hash changes with any of the weight-deciding sources and with the torch version, and with nothing else."""
+    import hashlib
     import sys
 
-    files = [Path(sys.modules[f"tokstudy.{m}"].__file__).name for m in training.WEIGHT_CODE]
-    assert files == ["training.py", "model.py", "distributed.py", "checkpoint.py", "packing.py", "threads.py"]
-    assert len(training.code_sha256()) == 64
+    files = [Path(sys.modules[f"tokstudy.{m}"].__file__) for m in training.WEIGHT_CODE]
+    assert [f.name for f in files] == ["training.py", "model.py", "distributed.py", "checkpoint.py", "packing.py",
+                                       "threads.py"]
+    expected = hashlib.sha256(torch.__version__.encode())
+    for f in files:
+        expected.update(f.read_bytes())
+    training.code_sha256.cache_clear()
+    assert training.code_sha256() == expected.hexdigest()
+    edited = tmp_path / "packing.py"
+    edited.write_bytes(files[4].read_bytes() + b"\n# an edit\n")
+    monkeypatch.setattr(sys.modules["tokstudy.packing"], "__file__", str(edited))
+    training.code_sha256.cache_clear()
+    assert training.code_sha256() != expected.hexdigest()
+    monkeypatch.undo()
+    monkeypatch.setattr(torch, "__version__", "0.0.0")
+    training.code_sha256.cache_clear()
+    assert training.code_sha256() != expected.hexdigest()
+    monkeypatch.undo()
+    training.code_sha256.cache_clear()
 
 
 def test_a_truncated_newest_checkpoint_resumes_from_the_previous_one(packed, tmp_path, caplog):
