@@ -101,7 +101,8 @@ def test_a_checkpoint_written_by_other_training_code_is_not_resumed(packed, tmp_
 
 
 def test_code_sha256_covers_the_weight_code_and_torch(monkeypatch, tmp_path):
-    """The hash changes with any of the weight-deciding sources and with the torch version, and with nothing else."""
+    """The hash changes with the code of any weight-deciding source and with the torch version; an edit to a
+    comment or docstring keeps it."""
     import hashlib
     import sys
 
@@ -110,20 +111,43 @@ def test_code_sha256_covers_the_weight_code_and_torch(monkeypatch, tmp_path):
                                        "threads.py"]
     expected = hashlib.sha256(torch.__version__.encode())
     for f in files:
-        expected.update(f.read_bytes())
+        expected.update(training.code_text(f.read_text()).encode())
     training.code_sha256.cache_clear()
     assert training.code_sha256() == expected.hexdigest()
-    edited = tmp_path / "packing.py"
-    edited.write_bytes(files[4].read_bytes() + b"\n# an edit\n")
-    monkeypatch.setattr(sys.modules["tokstudy.packing"], "__file__", str(edited))
-    training.code_sha256.cache_clear()
-    assert training.code_sha256() != expected.hexdigest()
-    monkeypatch.undo()
+    source = files[4].read_text()
+    edits = {  # packing.py, edited: (text, whether the hash must change)
+        "comment": (source + "\n# an edit\n", False),
+        "docstring": (source.replace('"""', '"""An edited docstring. ', 1), False),
+        "layout": (source.replace("\n\n\n", "\n\n\n\n"), False),
+        "code": (source + "\nEXTRA = 1\n", True),
+        "constant": (source.replace("= 0", "= 1", 1), True),
+    }
+    for what, (text, changes) in edits.items():
+        assert text != source, what
+        edited = tmp_path / f"{what}.py"
+        edited.write_text(text)
+        monkeypatch.setattr(sys.modules["tokstudy.packing"], "__file__", str(edited))
+        training.code_sha256.cache_clear()
+        assert (training.code_sha256() != expected.hexdigest()) == changes, what
+        monkeypatch.undo()
     monkeypatch.setattr(torch, "__version__", "0.0.0")
     training.code_sha256.cache_clear()
     assert training.code_sha256() != expected.hexdigest()
     monkeypatch.undo()
     training.code_sha256.cache_clear()
+
+
+def test_code_text_drops_only_comments_layout_and_docstrings():
+    """Hand-made cases: docstrings of a module, class and function go, a string statement later in a body and
+    every string expression stay."""
+    base = 'x = 1\n\nclass A:\n    y = "keep"\n\ndef f():\n    z = 0\n    "late"\n    return z\n'
+    documented = ('"""Module doc."""\n# comment\nx = 1  # trailing\n\n\nclass A:\n    """Class doc."""\n'
+                  '    y = "keep"\n\ndef f():\n    """Function doc."""\n    z = 0\n    "late"\n    return z\n')
+    assert training.code_text(documented) == training.code_text(base)
+    assert training.code_text(base.replace('"keep"', '"kept"')) != training.code_text(base)
+    assert training.code_text(base.replace('"late"', '"later"')) != training.code_text(base)
+    only_doc = training.code_text('def g():\n    """Only a docstring."""\n')
+    assert only_doc == training.code_text("def g():\n    pass\n")
 
 
 def test_a_truncated_newest_checkpoint_resumes_from_the_previous_one(packed, tmp_path, caplog):

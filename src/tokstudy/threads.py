@@ -23,9 +23,12 @@ has (AVX-512 here, AVX2 on most laptops), and MKL and oneDNN pick their own code
 training run gives different floating-point sums, then a different base model, on two machines. On x86
 :func:`apply` also sets ``ATEN_CPU_CAPABILITY=avx2``, ``MKL_CBWR=AVX2`` and ``ONEDNN_MAX_CPU_ISA=AVX2``
 (every x86-64 CPU since 2013 has AVX2): on this project's 2-core AVX-512 machine a training step of the
-cpu model took 0.70x the time of torch's own AVX-512 dispatch, and the final weights differ between the
-two, as expected (``benchmarks/bench_kernel_pin.py``, ``benchmarks/results/kernel_pin.json``). A value
-already in the environment wins. :func:`recorded` is what every run record stores (results.provenance).
+cpu model takes 1.02x the time of torch's own AVX-512 dispatch, and the final weights differ between the
+two, as expected (``benchmarks/bench_kernel_pin.py``, ``benchmarks/results/kernel_pin.json``). The pin
+also keeps oneDNN off the CPU's bf16 instructions: bf16 autocast runs ~14x slower under it, and 1.19x
+faster without it (``benchmarks/bench_cpu_paths.py``), a gain that would cost the same-bytes guarantee.
+A value already in the environment wins. :func:`recorded` is what every run record stores
+(results.provenance).
 
 Not set: ``KMP_BLOCKTIME`` (libiomp only, and PASSIVE already makes its default
 0) and the thread count: torch's default (one per core) with PASSIVE matched one

@@ -208,16 +208,32 @@ def state_sha256(model) -> str:
 WEIGHT_CODE = ("training", "model", "distributed", "checkpoint", "packing", "threads")
 
 
+def code_text(source: str) -> str:
+    """What of a module's ``source`` can change what it computes: its syntax tree without comments, layout
+    and docstrings (``ast.dump``; a new Python version may dump it differently, which only costs a retrain)."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 @functools.cache
 def code_sha256() -> str:
-    """sha256 over the source of :data:`WEIGHT_CODE` and the torch version: a checkpoint written by other code
-    is not resumed (DVC reruns a stage whose code changed; resuming its old final checkpoint would hand back
-    the old weights, exit 0)."""
+    """sha256 over the code of :data:`WEIGHT_CODE` (:func:`code_text`) and the torch version: a checkpoint
+    written by other code is not resumed (DVC reruns a stage whose code changed; resuming its old final
+    checkpoint would hand back the old weights, exit 0). An edit to a comment or docstring keeps the hash,
+    so the rerun it causes resumes the finished runs instead of training them again."""
     import sys
 
     h = hashlib.sha256(torch.__version__.encode())
     for name in WEIGHT_CODE:  # each imported by this module (threads by tokstudy/__init__)
-        h.update(Path(sys.modules[f"tokstudy.{name}"].__file__).read_bytes())
+        h.update(code_text(Path(sys.modules[f"tokstudy.{name}"].__file__).read_text("utf-8")).encode())
     return h.hexdigest()
 
 
