@@ -34,12 +34,10 @@ import sys
 import time
 from pathlib import Path
 
+from bench_kernel_pin import PIN, UNPINNED  # the kernel variables, and the values that give torch's own dispatch
+
 OUT = Path(__file__).resolve().parent / "results" / "cpu_paths.json"
-PIN = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
 PINNED: dict[str, str] = {}  # tokstudy.threads sets the AVX2 pin when the variables are absent
-# tokstudy.threads keeps a value already set: these give torch's, MKL's and oneDNN's own dispatch
-# ("" makes ATen pick the widest level; its "default" would be the scalar one)
-UNPINNED = {"ATEN_CPU_CAPABILITY": "", "MKL_CBWR": "AUTO", "ONEDNN_MAX_CPU_ISA": "ALL"}
 BATCH, SEQ, VOCAB = 16, 128, 8192  # the cpu profile's step: train.batch_size x train.seq_len, V = 8192 (gpt4-m)
 
 CHILD = r"""
